@@ -1,0 +1,288 @@
+"""The journal: every request, answer, fault, connection event and state change.
+
+It is the test's eyes (STYLE.md §5).  Every actor (RPC servers, the KDC, the
+scenario engine, the emulated client) appends :class:`Entry` records to one shared
+:class:`Journal`.  It is bounded (oldest entries fall off), cheap to append to from
+the hot path, queryable from Python, and can mirror itself to a JSON Lines file.
+
+Kinds used across the package (one name per concept):
+
+``connect`` ``disconnect`` ``bind`` ``bind_ack`` ``bind_nak`` ``alter_context``
+``auth`` ``auth_failed`` ``request`` ``response`` ``fault`` ``protocol_error``
+``krb_request`` ``krb_reply`` ``krb_error`` ``state`` ``event`` ``rule`` ``client``.
+
+It lives at the package top level (not under ``scenario/``) because every layer
+writes to it; it depends on nothing else in the package.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+__all__ = ["Entry", "Journal", "JournalAssertionError"]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One journal record.
+
+    ``t`` is a monotonic timestamp (seconds), ``wall`` the wall clock, ``seq`` a
+    strictly increasing sequence number, ``actor`` who recorded it (``gc01``,
+    ``ex01``, ``kdc``, ``scenario``, ``client:svc-1`` …), ``conn`` the connection
+    number when there is one, and ``fields`` the kind-specific details.
+    """
+
+    seq: int
+    t: float
+    wall: float
+    actor: str
+    kind: str
+    conn: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Field lookup that also answers the fixed attributes by name."""
+        if key in ("seq", "t", "wall", "actor", "kind", "conn"):
+            return getattr(self, key)
+        return self.fields.get(key, default)
+
+    def matches(self, **criteria: Any) -> bool:
+        """True when every criterion equals the entry's value.
+
+        A criterion whose value is callable is used as a predicate instead.
+        """
+        for key, want in criteria.items():
+            have = self.get(key, _MISSING)
+            if callable(want):
+                if have is _MISSING or not want(have):
+                    return False
+            elif have != want:
+                return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable view (bytes shown as hex)."""
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "t": round(self.t, 6),
+            "wall": round(self.wall, 6),
+            "actor": self.actor,
+            "kind": self.kind,
+        }
+        if self.conn is not None:
+            out["conn"] = self.conn
+        for key, value in self.fields.items():
+            out[key] = _jsonable(value)
+        return out
+
+    def __str__(self) -> str:
+        details = " ".join(f"{k}={_short(v)}" for k, v in self.fields.items())
+        conn = f" conn={self.conn}" if self.conn is not None else ""
+        return f"#{self.seq} {self.t:.4f} {self.actor} {self.kind}{conn} {details}".rstrip()
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0xFFFF:
+        return f"0x{value:08X}"
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class JournalAssertionError(AssertionError):
+    """Raised by :meth:`Journal.expect` with the near misses in its message."""
+
+
+class Journal:
+    """A bounded, thread-safe, queryable log of :class:`Entry` records.
+
+    ``maxlen`` bounds memory (oldest entries are dropped and counted in
+    :attr:`dropped`); ``jsonl`` mirrors each entry to a file as JSON Lines.
+    ``enabled_kinds`` (``None`` = all) lets a benchmark skip per-call records.
+    """
+
+    def __init__(
+        self,
+        maxlen: int = 200_000,
+        jsonl: str | None = None,
+        enabled_kinds: Iterable[str] | None = None,
+    ) -> None:
+        self._entries: deque[Entry] = deque(maxlen=maxlen)
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[Entry], None]] = []
+        self._file: IO[str] | None = open(jsonl, "a", encoding="utf-8") if jsonl else None
+        self.enabled_kinds: frozenset[str] | None = (
+            frozenset(enabled_kinds) if enabled_kinds is not None else None
+        )
+        self.maxlen = maxlen
+        self.dropped = 0
+        self.t0 = time.monotonic()
+
+    # -- writing -----------------------------------------------------------
+    def wants(self, kind: str) -> bool:
+        """Cheap check for hot paths: will a record of this kind be kept?"""
+        return self.enabled_kinds is None or kind in self.enabled_kinds
+
+    def record(self, actor: str, kind: str, conn: int | None = None, **fields: Any) -> Entry | None:
+        """Append one entry and notify listeners; returns it (None if filtered)."""
+        if self.enabled_kinds is not None and kind not in self.enabled_kinds:
+            return None
+        entry = Entry(next(self._seq), time.monotonic(), time.time(), actor, kind, conn, fields)
+        with self._lock:
+            if len(self._entries) == self.maxlen:
+                self.dropped += 1
+            self._entries.append(entry)
+            if self._file is not None:
+                self._file.write(json.dumps(entry.to_dict()) + "\n")
+                self._file.flush()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(entry)
+        return entry
+
+    def subscribe(self, listener: Callable[[Entry], None]) -> Callable[[], None]:
+        """Call ``listener(entry)`` for each new entry; returns an unsubscribe function."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def clear(self) -> None:
+        """Forget every entry (listeners stay)."""
+        with self._lock:
+            self._entries.clear()
+            self.dropped = 0
+
+    def close(self) -> None:
+        """Close the JSON Lines mirror, if any."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    # -- reading -----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        with self._lock:
+            snapshot = list(self._entries)
+        return iter(snapshot)
+
+    def entries(self, kind: str | None = None, actor: str | None = None,
+                since: float | int | Entry | None = None, **fields: Any) -> list[Entry]:
+        """Entries matching ``kind``/``actor``/fields, after ``since``.
+
+        ``since`` is an :class:`Entry` (strictly after it) or a sequence number.
+        """
+        after = since.seq if isinstance(since, Entry) else (since or 0)
+        criteria = dict(fields)
+        if kind is not None:
+            criteria["kind"] = kind
+        if actor is not None:
+            criteria["actor"] = actor
+        return [e for e in self if e.seq > after and e.matches(**criteria)]
+
+    def last(self, kind: str | None = None, **fields: Any) -> Entry | None:
+        """The newest matching entry, or None."""
+        found = self.entries(kind, **fields)
+        return found[-1] if found else None
+
+    def count(self, kind: str | None = None, **fields: Any) -> int:
+        """How many entries match."""
+        return len(self.entries(kind, **fields))
+
+    def expect(self, kind: str, *, count: int | None = None, after: Entry | int | None = None,
+               within: float | None = None, **fields: Any) -> list[Entry]:
+        """Assert that matching entries exist; return them.
+
+        ``count`` demands an exact number (``count=0``: must not have happened);
+        ``after`` restricts to entries after that one; ``within`` (seconds) further
+        restricts to entries no later than ``within`` after ``after``.  On failure
+        the message lists the closest entries of the same kind (the near misses)
+        and which criteria each failed.
+        """
+        base = after if isinstance(after, Entry) else None
+        found = self.entries(kind, since=after, **fields)
+        if within is not None and base is not None:
+            found = [e for e in found if e.t - base.t <= within]
+        ok = (count is None and found) or (count is not None and len(found) == count)
+        if ok:
+            return found
+        want = ", ".join(f"{k}={_short(v)}" for k, v in fields.items())
+        if count is None:
+            head = f"no {kind!r} entry with {want or 'any fields'}"
+        else:
+            head = f"expected {count} {kind!r} entries with {want or 'any fields'}, found {len(found)}"
+        if within is not None:
+            head += f" within {within}s after #{base.seq if base else '?'}"
+        lines = [head]
+        if count is not None and found:
+            lines.append("matching entries:")
+            lines += [f"  {e}" for e in found[:10]]
+        else:
+            lines.append(self._near_misses(kind, after, fields))
+        raise JournalAssertionError("\n".join(lines))
+
+    def _near_misses(self, kind: str, after: Entry | int | None, fields: dict[str, Any]) -> str:
+        candidates = self.entries(kind, since=after)
+        if not candidates:
+            kinds = sorted({e.kind for e in self})
+            return f"no {kind!r} entries at all; kinds present: {', '.join(kinds) or 'none'}"
+
+        def misses(entry: Entry) -> list[str]:
+            out = []
+            for key, want in fields.items():
+                have = entry.get(key, _MISSING)
+                good = want(have) if callable(want) and have is not _MISSING else have == want
+                if not good:
+                    out.append(f"{key}: wanted {_short(want)}, got {_short(have)}")
+            return out
+
+        ranked = sorted(candidates, key=lambda e: len(misses(e)))[:5]
+        lines = ["near misses:"]
+        for entry in ranked:
+            lines.append(f"  {entry}")
+            lines += [f"      {m}" for m in misses(entry)]
+        return "\n".join(lines)
+
+    def dump(self, limit: int = 50) -> str:
+        """The newest ``limit`` entries, one per line (for failure messages)."""
+        rows = list(self)[-limit:]
+        return "\n".join(str(e) for e in rows)
+
+    def to_jsonl(self) -> str:
+        """Every entry as JSON Lines."""
+        return "".join(json.dumps(e.to_dict()) + "\n" for e in self)

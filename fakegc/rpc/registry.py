@@ -1,0 +1,213 @@
+"""Interface registry, call context and context handles (MS-RPCE 3.3.1.5, C706 §12).
+
+An :class:`Interface` maps opnums to :class:`Operation` objects.  An operation's
+``call(ctx, stub) -> bytes`` is the stub-level entry point the RPC engine invokes;
+interface packages build it from a decoder, a *pure* handler and an encoder, and
+declare the request/response types so that the supported-operations table is
+generated from this registry (``fakegc.docs``), never hand-kept.
+
+Handlers never touch sockets: everything they may know about the call is in the
+:class:`CallContext`.  Failures that must become a fault PDU are raised as
+:class:`RpcFault`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fakegc.codes import RpcStatus
+
+if TYPE_CHECKING:
+    from fakegc.journal import Journal
+
+__all__ = [
+    "RpcFault",
+    "Operation",
+    "Interface",
+    "CallContext",
+    "AuthInfo",
+    "HandleTable",
+    "AssociationGroup",
+    "NULL_HANDLE",
+    "NDR20",
+    "NDR64",
+    "BIND_TIME_FEATURE_PREFIX",
+]
+
+#: Transfer syntaxes (C706 appendix I; MS-RPCE 2.2.4.12, 3.3.1.5.3).
+NDR20 = (uuidlib.UUID("8a885d04-1ceb-11c9-9fe8-08002b104860"), 2, 0)
+NDR64 = (uuidlib.UUID("71710533-beba-4937-8319-b5dbef9ccc36"), 1, 0)
+#: Bind-time feature negotiation: first 8 bytes fixed, last 8 bytes a bitmask.
+BIND_TIME_FEATURE_PREFIX = bytes.fromhex("2c1cb76c12984045")  # 6cb71c2c-9812-4540 (LE fields)
+
+NULL_HANDLE = b"\x00" * 20
+
+
+class RpcFault(Exception):
+    """Raise from an operation to answer the call with a fault PDU of ``status``."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message or f"RPC fault 0x{status:08X}")
+        self.status = status
+
+
+StubCall = Callable[["CallContext", bytes], bytes]
+
+
+@dataclass(slots=True)
+class Operation:
+    """One opnum of an interface.
+
+    ``call`` takes the call context and the request stub (NDR, already unsealed,
+    verification trailer stripped) and returns the response stub.  ``request`` /
+    ``response`` name the wire types (impacket ``NDRCALL`` classes or our own
+    codecs) for documentation and property tests; ``spec`` cites the section.
+    """
+
+    opnum: int
+    name: str
+    call: StubCall
+    request: Any = None
+    response: Any = None
+    spec: str = ""
+    doc: str = ""
+
+
+class Interface:
+    """An RPC interface: abstract syntax (UUID, version) and its opnum table."""
+
+    def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "") -> None:
+        self.name = name
+        self.uuid = uuidlib.UUID(uuid)
+        self.version = version
+        self.spec = spec
+        self.operations: dict[int, Operation] = {}
+
+    @property
+    def syntax(self) -> tuple[uuidlib.UUID, int, int]:
+        """(uuid, major, minor) as it appears in a presentation context."""
+        return (self.uuid, self.version[0], self.version[1])
+
+    def operation(self, opnum: int, name: str, *, request: Any = None, response: Any = None,
+                  spec: str = "") -> Callable[[StubCall], StubCall]:
+        """Decorator registering ``fn(ctx, stub) -> bytes`` as ``opnum``."""
+
+        def register(fn: StubCall) -> StubCall:
+            if opnum in self.operations:
+                raise ValueError(f"{self.name}: opnum {opnum} registered twice")
+            self.operations[opnum] = Operation(opnum, name, fn, request, response, spec,
+                                               (fn.__doc__ or "").strip())
+            return fn
+
+        return register
+
+    def add(self, op: Operation) -> None:
+        """Register an already-built :class:`Operation`."""
+        if op.opnum in self.operations:
+            raise ValueError(f"{self.name}: opnum {op.opnum} registered twice")
+        self.operations[op.opnum] = op
+
+    def __repr__(self) -> str:
+        return f"Interface({self.name} {self.uuid} v{self.version[0]}.{self.version[1]})"
+
+
+@dataclass(slots=True)
+class AuthInfo:
+    """Who is calling and how (MS-RPCE 2.2.1.1.7 auth types, 2.2.1.1.8 levels)."""
+
+    auth_type: int  # 10 NTLM (WINNT), 16 Kerberos, 9 SPNEGO, 0 none
+    level: int  # 1 none, 2 connect, 5 integrity, 6 privacy
+    user: str | None = None
+    domain: str | None = None
+    mech: str = ""  # "ntlm", "kerberos", "anonymous"
+
+    @property
+    def principal(self) -> str | None:
+        """``user@DOMAIN`` (or None when anonymous)."""
+        if self.user is None:
+            return None
+        return f"{self.user}@{self.domain}" if self.domain else self.user
+
+
+class HandleTable:
+    """Context handles of one association group (C706 §12.6.3.4, MS-RPCE 3.3.1.5.8).
+
+    A handle is 20 bytes: 4 bytes attributes (0) + a random 16-byte UUID.  Lookups
+    of unknown, closed or foreign handles raise ``RpcFault(0x1C00001A)``.
+    """
+
+    __slots__ = ("_objects",)
+
+    def __init__(self) -> None:
+        self._objects: dict[bytes, Any] = {}
+
+    def new(self, obj: Any) -> bytes:
+        """Issue a new handle for ``obj``."""
+        raw = b"\x00\x00\x00\x00" + os.urandom(16)
+        self._objects[raw] = obj
+        return raw
+
+    def get(self, raw: bytes) -> Any:
+        """The object behind ``raw``; fault 0x1C00001A when unknown."""
+        try:
+            return self._objects[bytes(raw)]
+        except KeyError:
+            raise RpcFault(RpcStatus.nca_s_fault_context_mismatch, "unknown context handle") from None
+
+    def close(self, raw: bytes) -> Any:
+        """Forget ``raw`` and return its object; fault 0x1C00001A when unknown."""
+        try:
+            return self._objects.pop(bytes(raw))
+        except KeyError:
+            raise RpcFault(RpcStatus.nca_s_fault_context_mismatch, "unknown context handle") from None
+
+    def __contains__(self, raw: object) -> bool:
+        return isinstance(raw, (bytes, bytearray)) and bytes(raw) in self._objects
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def clear(self) -> None:
+        """Drop every handle (server restart)."""
+        self._objects.clear()
+
+
+@dataclass(slots=True, eq=False)
+class AssociationGroup:
+    """An association group (MS-RPCE 3.3.1.5.6): spans connections, owns handles."""
+
+    id: int
+    handles: HandleTable = field(default_factory=HandleTable)
+    connections: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class CallContext:
+    """Everything an operation may know about the call it serves.
+
+    ``actor`` is the actor object the server was created with (a GC, the Exchange
+    server, the EPM host): it carries the world state handlers read.
+    """
+
+    actor: Any
+    actor_name: str
+    interface: Interface
+    opnum: int
+    call_id: int
+    ctx_id: int
+    conn: int
+    association: AssociationGroup
+    auth: AuthInfo | None
+    journal: Journal | None = None
+    #: Set by an operation to add fields to the journal's response entry.
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def handles(self) -> HandleTable:
+        """The association group's context handles."""
+        return self.association.handles
