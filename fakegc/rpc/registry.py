@@ -206,6 +206,9 @@ class CallContext:
     journal: Journal | None = None
     #: Set by an operation to add fields to the journal's response entry.
     notes: dict[str, Any] = field(default_factory=dict)
+    #: Set by the fault injector (rule kind ``status``): the operation must answer
+    #: with this interface-level return code (e.g. an NSPI error) instead of working.
+    forced_status: int | None = None
 
     @property
     def handles(self) -> HandleTable:
