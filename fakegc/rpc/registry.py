@@ -209,6 +209,8 @@ class CallContext:
     #: Set by the fault injector (rule kind ``status``): the operation must answer
     #: with this interface-level return code (e.g. an NSPI error) instead of working.
     forced_status: int | None = None
+    #: The RpcServer serving the call (EPM and the management interface read it).
+    server: Any = None
 
     @property
     def handles(self) -> HandleTable:
