@@ -193,7 +193,7 @@ class _Connection(asyncio.Protocol):
             if buf[4] & 0xF0 != 0x10:
                 self._fatal(0, RpcStatus.nca_s_proto_error, "unsupported data representation")
                 return
-            if frag_len > self.max_recv and self.bound:
+            if frag_len > self.max_recv and self.bound and buf[2] == P.PTYPE.REQUEST:
                 self._fatal(_u32(buf, 12), RpcStatus.nca_s_proto_error,
                             f"fragment of {frag_len} bytes over the negotiated {self.max_recv}")
                 return

@@ -1,1 +1,1 @@
-"""fakegc package."""
+"""Users' toolkit: pytest plugin, raw RPC client, hypothesis strategies."""

@@ -1,0 +1,51 @@
+"""Shared fixtures: a background event loop and a small RPC server factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from fakegc.journal import Journal
+from fakegc.rpc.auth.ntlm import NtlmProvider
+from fakegc.rpc.auth.simple import SimpleCredentials
+from fakegc.rpc.epm import EPM, EndpointMap
+from fakegc.rpc.mgmt import MGMT
+from fakegc.rpc.registry import Interface
+from fakegc.testing.echo import ECHO
+from fakegc.rpc.server import RpcLimits, RpcServer
+from fakegc.runner import BackgroundLoop
+
+USERS = {"alice": "Passw0rd!", "bob": "Secret#2"}
+
+
+@pytest.fixture(scope="session")
+def bg_loop() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop().start()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture
+def make_server(bg_loop: BackgroundLoop) -> Iterator[Callable[..., RpcServer]]:
+    """Factory: ``make_server(interfaces=..., limits=..., anonymous=False)`` → started server."""
+    started: list[RpcServer] = []
+
+    def factory(interfaces: list[Interface] | None = None, limits: RpcLimits | None = None,
+                anonymous: bool = False, journal: Journal | None = None, **kw: Any) -> RpcServer:
+        creds = SimpleCredentials(USERS)
+        server = RpcServer("gc01", interfaces or [ECHO, EPM, MGMT], journal=journal or Journal(),
+                           providers=[NtlmProvider(creds)], allow_anonymous=anonymous,
+                           limits=limits, **kw)
+        server.endpoint_map = EndpointMap()  # type: ignore[attr-defined]
+        bg_loop.run(server.start())
+        for iface in server.interfaces:
+            server.endpoint_map.register(iface, "127.0.0.1", server.port)  # type: ignore[attr-defined]
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        bg_loop.run(server.close())
+        assert not server.errors, f"internal server errors: {server.errors!r}"
