@@ -83,7 +83,7 @@ def check_and_strip(stub: bytes, want: Expected) -> tuple[bytes, list[str]]:
                 raise VerificationError("PCONTEXT does not match the presentation context")
             seen.append("PCONTEXT")
         elif kind == CMD_HEADER2:
-            if length != 20:
+            if length != 16:
                 raise VerificationError("HEADER2 length")
             ptype = value[0]
             drep = value[4:8]

@@ -197,3 +197,107 @@ class RawRpc:
         """One unauthenticated request; returns the (first) reply PDU."""
         self.send(self.request_pdu(call_id, ctx_id, opnum, stub))
         return self.recv()
+
+
+class NtlmSession:
+    """Client side of NTLM over a :class:`RawRpc` (MS-NLMP; impacket builds the messages).
+
+    ``bind()`` runs NEGOTIATE / CHALLENGE / AUTH3; ``request()`` sends one signed or
+    sealed request, optionally with a verification trailer appended to the stub or
+    with a byte of the signed PDU flipped after signing (``tamper``).
+    """
+
+    def __init__(self, rpc: RawRpc, user: str, password: str, domain: str = "CONTOSO",
+                 level: int = 6, context_id: int = 1) -> None:
+        self.rpc = rpc
+        self.user, self.password, self.domain = user, password, domain
+        self.level = level
+        self.context_id = context_id
+        self.seq = 0
+        self.flags = 0
+        self._sign_key = b""
+        self._seal: object = None
+        self._server_sign_key = b""
+        self._server_seal: object = None
+        self.server_seq = 0
+
+    def bind(self, abstract: tuple[uuidlib.UUID, int, int], flags: int = 3,
+             extra_contexts: list[tuple[int, tuple[uuidlib.UUID, int, int],
+                                        list[tuple[uuidlib.UUID, int, int]]]] | None = None,
+             call_id: int = 1) -> Reply:
+        """Bind context 0 with NTLM and finish with AUTH3; returns the bind_ack."""
+        from impacket import ntlm
+        from Cryptodome.Cipher import ARC4
+
+        negotiate = ntlm.getNTLMSSPType1("", "", signingRequired=True, use_ntlmv2=True)
+        contexts = [(0, abstract, [NDR20])] + (extra_contexts or [])
+        self.rpc.send(RawRpc.bind_pdu(contexts, call_id=call_id, flags=flags,
+                                      auth=(10, self.level, self.context_id, negotiate.getData())))
+        ack = self.rpc.recv()
+        if ack.ptype != P.PTYPE.BIND_ACK:
+            return ack
+        auth, key = ntlm.getNTLMSSPType3(negotiate, ack.auth, self.user, self.password,
+                                         self.domain, use_ntlmv2=True)
+        self.flags = auth["flags"]
+        self._sign_key = ntlm.SIGNKEY(self.flags, key, "Client")
+        self._seal = ARC4.new(ntlm.SEALKEY(self.flags, key, "Client")).encrypt
+        self._server_sign_key = ntlm.SIGNKEY(self.flags, key, "Server")
+        self._server_seal = ARC4.new(ntlm.SEALKEY(self.flags, key, "Server")).encrypt
+        self.server_seq = 0
+        token = auth.getData()
+        body = b"\x00" * 4
+        trailer = P.pack_sec_trailer(10, self.level, 0, self.context_id)
+        self.rpc.send(P.pack_header(P.PTYPE.AUTH3, 3, 16 + 4 + 8 + len(token), len(token), call_id)
+                      + body + trailer + token)
+        return ack
+
+    def request_pdu(self, call_id: int, opnum: int, stub: bytes, ctx_id: int = 0,
+                    flags: int = 3, tamper: int | None = None) -> bytes:
+        """One protected request fragment (pad to 16, sec_trailer, NTLM signature)."""
+        from impacket import ntlm
+
+        pad = (-len(stub)) % 16
+        body = stub + b"\x00" * pad
+        frag_len = 24 + len(body) + 8 + 16
+        header = (P.pack_header(P.PTYPE.REQUEST, flags, frag_len, 16, call_id)
+                  + struct.pack("<IHH", len(stub), ctx_id, opnum))
+        trailer = P.pack_sec_trailer(10, self.level, pad, self.context_id)
+        message = header + body + trailer
+        if self.level == 6:
+            sealed, sig = ntlm.SEAL(self.flags, self._sign_key, b"", message, body, self.seq,
+                                    self._seal)
+            body = sealed
+        else:
+            sig = ntlm.SIGN(self.flags, self._sign_key, message, self.seq, self._seal)
+        self.seq += 1
+        pdu = bytearray(header + body + trailer + sig.getData())
+        if tamper is not None:
+            pdu[tamper] ^= 0x01
+        return bytes(pdu)
+
+    def request(self, call_id: int, opnum: int, stub: bytes, **kw: object) -> Reply:
+        """Send one protected request and read the first reply PDU."""
+        self.rpc.send(self.request_pdu(call_id, opnum, stub, **kw))  # type: ignore[arg-type]
+        return self.rpc.recv()
+
+    def open(self, reply: Reply) -> bytes:
+        """Verify (and at privacy unseal) a protected response; return its stub.
+
+        Raises ValueError when the server's signature does not verify.
+        """
+        from impacket import ntlm
+
+        hdr_len = 24
+        auth_len = reply.header.auth_length
+        end = len(reply.raw) - auth_len - 8
+        body = reply.raw[hdr_len:end]
+        trailer = reply.raw[end:end + 8]
+        if self.level == 6:
+            body = self._server_seal(body)  # type: ignore[operator]
+        sig = ntlm.SIGN(self.flags, self._server_sign_key, reply.raw[:hdr_len] + body + trailer,
+                        self.server_seq, self._server_seal)
+        self.server_seq += 1
+        if sig.getData() != reply.auth:
+            raise ValueError("server signature does not verify")
+        pad = reply.trailer.pad_length if reply.trailer else 0
+        return body[: len(body) - pad] if pad else body
