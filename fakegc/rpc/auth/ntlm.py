@@ -154,7 +154,15 @@ class NtlmContext:
         if not user and not nt_resp:
             if not self._provider.allow_anonymous:
                 raise AuthError("anonymous NTLM not allowed")
+            # MS-NLMP 3.3.2: anonymous → KeyExchangeKey of 16 zero bytes; sign/seal still apply.
             self.anonymous = True
+            base = b"\x00" * 16
+            if flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH and enc_key:
+                self.session_key = ARC4.new(base).decrypt(enc_key)
+            else:
+                self.session_key = base
+            self.flags = flags & self.flags if flags else self.flags
+            self._derive()
             self.complete = True
             self.user, self.domain = None, domain or None
             return
@@ -229,11 +237,17 @@ class NtlmContext:
 
 
 class NtlmProvider:
-    """Factory of :class:`NtlmContext` (auth type 10, RPC_C_AUTHN_WINNT)."""
+    """Factory of :class:`NtlmContext` (auth type 10, RPC_C_AUTHN_WINNT).
+
+    ``allow_anonymous`` accepts anonymous NTLM sessions (MS-NLMP 3.2.5.1.2): the
+    connection is protected but carries no user, so interfaces that require an
+    authenticated caller (NSPI, RFR) still refuse it; EPM and the management
+    interface answer it, which is what impacket's ``rpcmap.py`` relies on.
+    """
 
     auth_type = RPC_C_AUTHN_WINNT
 
-    def __init__(self, creds: Credentials, host: str = "gc01", allow_anonymous: bool = False) -> None:
+    def __init__(self, creds: Credentials, host: str = "gc01", allow_anonymous: bool = True) -> None:
         self.creds = creds
         self.host = host
         self.allow_anonymous = allow_anonymous
