@@ -12,7 +12,7 @@ from fakegc.rpc.registry import CallContext, Interface, RpcFault
 
 __all__ = ["ECHO"]
 
-ECHO = Interface("echo", "12345678-1234-abcd-ef00-0123456789ab", (1, 0))
+ECHO = Interface("echo", "3d1c2e4a-7b15-4c8e-9a35-2f6e0c9b5d71", (1, 0))
 
 
 @ECHO.operation(0, "Echo")
