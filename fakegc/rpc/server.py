@@ -777,6 +777,18 @@ class RpcServer:
             await self._listen()
             self._record("state", None, state="listening", port=self.port)
 
+    def open_virtual(self, transport: asyncio.BaseTransport) -> asyncio.Protocol:
+        """Serve a connection that does not come from this server's listener.
+
+        ``transport`` needs ``write``, ``close``, ``abort``, ``is_closing`` and
+        ``get_extra_info`` (an RPC-over-HTTP virtual connection, a test pipe).  Feed
+        the returned protocol with ``data_received(bytes)`` and call
+        ``connection_lost(None)`` when the outer connection ends.
+        """
+        conn = _Connection(self)
+        conn.connection_made(transport)
+        return conn
+
     @property
     def listening(self) -> bool:
         """Whether the listener is open."""

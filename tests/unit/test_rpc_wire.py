@@ -253,3 +253,42 @@ def test_cut_connections(server, bg_loop):
         assert bg_loop.call(server.cut_connections, "shutdown") == 1
         assert c.closed_by_peer()
     healthy(server)
+
+
+def test_virtual_connection_without_tcp(server, bg_loop):
+    """open_virtual serves a connection handed over by another front (RPC over HTTP)."""
+    import asyncio
+
+    class Pipe(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = bytearray()
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.out += data
+
+        def close(self) -> None:
+            self.closed = True
+
+        def abort(self) -> None:
+            self.closed = True
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def get_extra_info(self, name, default=None):
+            return ("virtual", 0) if name == "peername" else default
+
+    def run() -> bytes:
+        pipe = Pipe()
+        proto = server.open_virtual(pipe)
+        proto.data_received(RawRpc.bind_pdu([(0, ECHO_SYN, [NDR20])]))
+        proto.data_received(RawRpc.request_pdu(2, 0, 0, b"via http"))
+        proto.connection_lost(None)
+        return bytes(pipe.out)
+
+    out = bg_loop.call(run)
+    first_len = out[8] | out[9] << 8
+    assert out[2] == P.PTYPE.BIND_ACK and out[first_len + 2] == P.PTYPE.RESPONSE
+    assert out.endswith(b"via http")
