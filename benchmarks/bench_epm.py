@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _serve(port_q: "mp.Queue[int]", journal_calls: bool) -> None:
+def _serve(port_q: "mp.Queue[int]", journal_calls: bool, register_epm: bool = False) -> None:
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
         os.sched_setaffinity(0, {1})
     from fakegc.journal import Journal
@@ -32,6 +32,8 @@ def _serve(port_q: "mp.Queue[int]", journal_calls: bool) -> None:
     loop.run_until_complete(server.start())
     nspi = Interface("nspi", "f5cc5a18-4264-101a-8c59-08002b2f8426", (56, 0))
     server.endpoint_map.register(nspi, "127.0.0.1", 6004)  # type: ignore[attr-defined]
+    if register_epm:
+        server.endpoint_map.register(EPM, "127.0.0.1", server.port)  # type: ignore[attr-defined]
     port_q.put(server.port)
     loop.run_forever()
 
