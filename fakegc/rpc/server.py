@@ -829,9 +829,7 @@ class RpcServer:
         while True:
             gid = self._group_ids.randrange(0x1000, 0xFFFFFFFF)
             if gid not in self._groups:
-                group = AssociationGroup(gid)
-                self._groups[gid] = group
-                return group
+                return AssociationGroup(gid)  # registered when the bind commits
 
     def _loop_time(self) -> float:
         return self._loop.time() if self._loop is not None else 0.0
