@@ -1,1 +1,6 @@
-"""fakegc package."""
+"""NSPI (MS-NSPI / MS-OXNSPI): the address-book interface a GC serves."""
+
+from fakegc.nspi.host import NspiHost, NspiSession, StaticGc
+from fakegc.nspi.ops import NSPI
+
+__all__ = ["NSPI", "NspiHost", "NspiSession", "StaticGc"]

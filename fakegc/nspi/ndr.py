@@ -1,0 +1,234 @@
+"""NDR encoders for NSPI answers (MS-NSPI 2.3: PropertyValue_r, PropertyRow_r, PropertyRowSet_r,
+PropertyTagArray_r, STAT) and request classes impacket lacks (NspiGetMatches,
+NspiResortRestriction, NspiModProps).
+
+Requests are decoded with impacket's structures (lenient, well tested); answers
+are encoded by hand with :class:`~fakegc.wire.ndr.NdrWriter` (fast, exact), and
+tests decode them with impacket's response classes, as real clients do.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid as uuidlib
+from collections.abc import Sequence
+from typing import Any
+
+from impacket.dcerpc.v5.dtypes import DWORD, ULONG
+from impacket.dcerpc.v5.ndr import NDRCALL, NDRPOINTER
+from impacket.dcerpc.v5 import nspi as inspi
+
+from fakegc.directory import props as P
+from fakegc.nspi.rows import Missing, encode_8bit
+from fakegc.wire.ndr import NdrWriter
+
+__all__ = ["Row", "write_stat", "write_row", "write_rowset", "write_tag_array", "STAT_FIELDS",
+           "NspiGetMatches", "NspiResortRestriction", "NspiModProps", "PPropertyName_r",
+           "PRestriction_r"]
+
+Row = Sequence[tuple[int, Any]]
+STAT_FIELDS = ("SortType", "ContainerID", "CurrentRec", "Delta", "NumPos", "TotalRecs",
+               "CodePage", "TemplateLocale", "SortLocale")
+_STAT = struct.Struct("<9I")
+
+
+def write_stat(w: NdrWriter, stat: Sequence[int]) -> None:
+    """STAT: nine 32-bit fields."""
+    w.align(4)
+    w.raw(_STAT.pack(*(v & 0xFFFFFFFF for v in stat)))
+
+
+def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
+    """One PropertyValue_r inline (embedded pointers deferred)."""
+    ptype = tag & 0xFFFF
+    if isinstance(value, Missing):
+        tag, ptype, value = (tag & 0xFFFF0000) | P.PT_ERROR, P.PT_ERROR, value.code
+    elif ptype in P.RPC_UNSAFE_TYPES:
+        tag, ptype, value = (tag & 0xFFFF0000) | P.PT_NULL, P.PT_NULL, 0
+    w.u32(tag)
+    w.u32(0)  # ulReserved
+    w.u32(ptype)  # union discriminant
+    if ptype in (P.PT_LONG, P.PT_ERROR, P.PT_NULL, P.PT_UNSPECIFIED, P.PT_OBJECT):
+        w.u32(int(value) if ptype != P.PT_OBJECT else 0)
+    elif ptype in (P.PT_SHORT, P.PT_BOOLEAN):
+        w.u16(int(value))
+    elif ptype == P.PT_UNICODE:
+        text = str(value)
+        w.pointer(lambda w: w.cv_wstring(text))
+    elif ptype == P.PT_STRING8:
+        data = (value if isinstance(value, bytes) else encode_8bit(str(value), code_page)) + b"\x00"
+        w.pointer(lambda w: w.cv_string8(data))
+    elif ptype == P.PT_BINARY:
+        data = bytes(value)
+        w.u32(len(data))
+        w.pointer(lambda w: w.conformant_bytes(data))
+    elif ptype == P.PT_CLSID:
+        raw = value.bytes_le if isinstance(value, uuidlib.UUID) else bytes(value)
+        w.pointer(lambda w: w.raw(raw))
+    elif ptype == P.PT_SYSTIME:
+        w.u32(int(value) & 0xFFFFFFFF)
+        w.u32(int(value) >> 32)
+    elif ptype == P.PT_MV_LONG:
+        items = [int(v) for v in value]
+        w.u32(len(items))
+
+        def longs(w: NdrWriter) -> None:
+            w.u32(len(items))
+            for v in items:
+                w.u32(v)
+        w.pointer(longs)
+    elif ptype in (P.PT_MV_UNICODE, P.PT_MV_STRING8):
+        items = [str(v) for v in value]
+        w.u32(len(items))
+        wide = ptype == P.PT_MV_UNICODE
+
+        def strings(w: NdrWriter) -> None:
+            w.u32(len(items))
+            for text in items:
+                if wide:
+                    w.pointer(lambda w, t=text: w.cv_wstring(t))
+                else:
+                    data = encode_8bit(text, code_page) + b"\x00"
+                    w.pointer(lambda w, d=data: w.cv_string8(d))
+        w.pointer(strings)
+    elif ptype == P.PT_MV_BINARY:
+        blobs = [bytes(v) for v in value]
+        w.u32(len(blobs))
+
+        def binaries(w: NdrWriter) -> None:
+            w.u32(len(blobs))
+            for blob in blobs:
+                w.u32(len(blob))
+                w.pointer(lambda w, b=blob: w.conformant_bytes(b))
+        w.pointer(binaries)
+    else:
+        raise ValueError(f"cannot encode property type 0x{ptype:04X}")
+
+
+def _row_inline(w: NdrWriter, row: Row, code_page: int) -> None:
+    """PropertyRow_r inline: Reserved, cValues, lpProps (deferred)."""
+    w.u32(0)
+    w.u32(len(row))
+
+    def props(w: NdrWriter) -> None:
+        w.u32(len(row))
+        for tag, value in row:
+            _value(w, tag, value, code_page)
+    w.pointer(props)
+
+
+def write_row(w: NdrWriter, row: Row | None, code_page: int) -> None:
+    """A top-level ``PropertyRow_r*`` (NULL when ``row`` is None)."""
+    if row is None:
+        w.u32(0)
+        return
+    w.top_pointer(lambda w: _row_inline(w, row, code_page))
+
+
+def write_rowset(w: NdrWriter, rows: Sequence[Row] | None, code_page: int) -> None:
+    """A top-level ``PropertyRowSet_r*`` (NULL when ``rows`` is None)."""
+    if rows is None:
+        w.u32(0)
+        return
+
+    def rowset(w: NdrWriter) -> None:
+        w.u32(len(rows))  # conformance of aRow, hoisted
+        w.u32(len(rows))  # cRows
+        for row in rows:
+            _row_inline(w, row, code_page)
+    w.top_pointer(rowset)
+
+
+def write_tag_array(w: NdrWriter, tags: Sequence[int] | None) -> None:
+    """A top-level ``PropertyTagArray_r*`` (size_is cValues+1, length_is cValues)."""
+    if tags is None:
+        w.u32(0)
+        return
+
+    def array(w: NdrWriter) -> None:
+        w.u32(len(tags) + 1)
+        w.u32(len(tags))
+        w.u32(0)
+        w.u32(len(tags))
+        for tag in tags:
+            w.u32(tag)
+    w.top_pointer(array)
+
+
+# -- request classes impacket comments out -----------------------------------------------
+class PRestriction_r(NDRPOINTER):
+    referent = (("Data", inspi.Restriction_r),)
+
+
+class PPropertyName_r(NDRPOINTER):
+    referent = (("Data", inspi.PropertyName_r),)
+
+
+class NspiGetMatches(NDRCALL):
+    """MS-NSPI 3.1.4.1.10 request."""
+
+    opnum = 5
+    structure = (
+        ("hRpc", inspi.handle_t),
+        ("Reserved1", DWORD),
+        ("pStat", inspi.STAT),
+        ("pReserved", inspi.PPropertyTagArray_r),
+        ("Reserved2", DWORD),
+        ("Filter", PRestriction_r),
+        ("lpPropName", PPropertyName_r),
+        ("ulRequested", DWORD),
+        ("pPropTags", inspi.PPropertyTagArray_r),
+    )
+
+
+class NspiGetMatchesResponse(NDRCALL):
+    """MS-NSPI 3.1.4.1.10 response (decoder for tests)."""
+
+    structure = (
+        ("pStat", inspi.STAT),
+        ("ppOutMIds", inspi.PPropertyTagArray_r),
+        ("ppRows", inspi.PPropertyRowSet_r),
+        ("ErrorCode", ULONG),
+    )
+
+
+class NspiResortRestriction(NDRCALL):
+    """MS-NSPI 3.1.4.1.11 request."""
+
+    opnum = 6
+    structure = (
+        ("hRpc", inspi.handle_t),
+        ("Reserved", DWORD),
+        ("pStat", inspi.STAT),
+        ("pInMIds", inspi.PropertyTagArray_r),
+        ("ppOutMIds", inspi.PPropertyTagArray_r),
+    )
+
+
+class NspiResortRestrictionResponse(NDRCALL):
+    """MS-NSPI 3.1.4.1.11 response (decoder for tests)."""
+
+    structure = (
+        ("pStat", inspi.STAT),
+        ("ppOutMIds", inspi.PPropertyTagArray_r),
+        ("ErrorCode", ULONG),
+    )
+
+
+class NspiModProps(NDRCALL):
+    """MS-NSPI 3.1.4.1.12 request."""
+
+    opnum = 11
+    structure = (
+        ("hRpc", inspi.handle_t),
+        ("Reserved", DWORD),
+        ("pStat", inspi.STAT),
+        ("pPropTags", inspi.PPropertyTagArray_r),
+        ("pRow", inspi.PropertyRow_r),
+    )
+
+
+class NspiModPropsResponse(NDRCALL):
+    """MS-NSPI 3.1.4.1.12 response."""
+
+    structure = (("ErrorCode", ULONG),)
