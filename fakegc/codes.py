@@ -84,6 +84,7 @@ class KrbError(IntEnum):
     KDC_ERR_POLICY = 12
     KDC_ERR_BADOPTION = 13
     KDC_ERR_ETYPE_NOSUPP = 14
+    KDC_ERR_PADATA_TYPE_NOSUPP = 16
     KDC_ERR_CLIENT_REVOKED = 18
     KDC_ERR_SERVICE_REVOKED = 19
     KDC_ERR_TGT_REVOKED = 20
@@ -103,6 +104,7 @@ class KrbError(IntEnum):
     KRB_ERR_GENERIC = 60
     KRB_ERR_FIELD_TOOLONG = 61
     KRB_ERR_RESPONSE_TOO_BIG = 52
+    KDC_ERR_WRONG_REALM = 68
 
 
 def code_name(value: int) -> str:

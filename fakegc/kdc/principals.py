@@ -1,0 +1,137 @@
+"""The principal database: users, services and krbtgt with lazily derived keys.
+
+Implements :class:`fakegc.rpc.auth.base.Credentials` so NTLM and Kerberos share
+one source of secrets.  Keys (RFC 3962 AES string-to-key, RFC 4757 RC4 = NT hash)
+are derived on first use and cached, with ``hashlib.pbkdf2_hmac`` for the
+PBKDF2 step (DESIGN.md §6.10: impacket's pure-Python path takes 130–380 ms a
+key), so a cluster with hundreds of users starts in milliseconds.  Salt = realm +
+name components (``CONTOSO.TESTalice``); rc4-hmac has none (§6.3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+from impacket.krb5.crypto import Key, _enctype_table
+
+from fakegc.rpc.auth.ntlm import nt_hash as _nt_hash
+
+__all__ = ["PrincipalDb", "Principal", "AES256", "AES128", "RC4", "ETYPES", "ETYPE_NAMES"]
+
+AES256 = 18
+AES128 = 17
+RC4 = 23
+ETYPES = (AES256, AES128, RC4)
+ETYPE_NAMES = {AES256: "aes256-cts-hmac-sha1-96", AES128: "aes128-cts-hmac-sha1-96", RC4: "rc4-hmac"}
+
+
+@dataclass(eq=False)
+class Principal:
+    """One principal: name components, its secret, its kvno and cached keys."""
+
+    components: tuple[str, ...]
+    password: str | None = None
+    random_keys: dict[int, bytes] | None = None
+    kvno: int = 1
+    service: bool = False
+    _keys: dict[int, Key] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """``a/b`` form without the realm."""
+        return "/".join(self.components)
+
+
+class PrincipalDb:
+    """Principals of one realm; lookups are case-insensitive on the name."""
+
+    def __init__(self, realm: str = "CONTOSO.TEST", netbios_domain: str = "CONTOSO") -> None:
+        self.realm = realm.upper()
+        self.netbios_domain = netbios_domain
+        self._principals: dict[str, Principal] = {}
+        self.add_service(f"krbtgt/{self.realm}")
+
+    # -- building ----------------------------------------------------------------
+    def add_user(self, name: str, password: str) -> Principal:
+        """Add (or replace) a user with a password."""
+        p = Principal(tuple(name.split("/")), password=password)
+        self._principals[p.name.lower()] = p
+        return p
+
+    def add_service(self, spn: str, password: str | None = None) -> Principal:
+        """Add a service principal (random keys unless a password is given)."""
+        keys = None if password is not None else {
+            AES256: os.urandom(32), AES128: os.urandom(16), RC4: os.urandom(16)}
+        p = Principal(tuple(spn.split("/")), password=password, random_keys=keys, service=True)
+        self._principals[p.name.lower()] = p
+        return p
+
+    def remove(self, name: str) -> None:
+        """Forget a principal."""
+        self._principals.pop(name.lower(), None)
+
+    # -- lookups -----------------------------------------------------------------
+    def get(self, name: str) -> Principal | None:
+        """The principal ``name`` (``alice``, ``exchangeAB/gc01.contoso.test``), realm stripped."""
+        base = name.split("@", 1)[0]
+        return self._principals.get(base.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def names(self) -> list[str]:
+        """Every principal name."""
+        return [p.name for p in self._principals.values()]
+
+    def salt(self, p: Principal) -> bytes:
+        """RFC 4120 default salt: realm + components (DESIGN.md §6.3)."""
+        return (self.realm + "".join(p.components)).encode()
+
+    def key(self, p: Principal, etype: int) -> Key | None:
+        """The principal's long-term key of ``etype`` (derived once, then cached)."""
+        cached = p._keys.get(etype)
+        if cached is not None:
+            return cached
+        if etype not in ETYPES:
+            return None
+        if p.random_keys is not None:
+            key = Key(etype, p.random_keys[etype])
+        else:
+            assert p.password is not None
+            if etype == RC4:
+                key = Key(RC4, _nt_hash(p.password))
+            else:
+                profile = _enctype_table[etype]
+                seed = hashlib.pbkdf2_hmac("sha1", p.password.encode("utf-8"), self.salt(p), 4096,
+                                           profile.seedsize)
+                key = profile.derive(profile.random_to_key(seed), b"kerberos")
+        p._keys[etype] = key
+        return key
+
+    # -- Credentials protocol (fakegc.rpc.auth.base) --------------------------------
+    def nt_hash(self, user: str) -> bytes | None:
+        """NT hash of a user principal (for NTLM)."""
+        p = self.get(user)
+        if p is None or p.password is None or p.service:
+            return None
+        key = self.key(p, RC4)
+        return key.contents if key else None
+
+    def service_keys(self, principal: str) -> dict[int, bytes]:
+        """{etype: key bytes} of a service principal."""
+        p = self.get(principal)
+        if p is None:
+            return {}
+        out = {}
+        for etype in ETYPES:
+            key = self.key(p, etype)
+            if key is not None:
+                out[etype] = key.contents
+        return out
+
+    def check_password(self, user: str, password: str) -> bool:
+        """For HTTP Basic and similar: does ``password`` match?"""
+        p = self.get(user)
+        return p is not None and p.password is not None and p.password == password

@@ -1,0 +1,56 @@
+"""impacket's Kerberos client against the fake KDC (issue #4; DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import pytest
+from impacket.krb5.kerberosv5 import KerberosError
+
+from fakegc.kdc.client import get_tgs, get_tgt
+from tests.kdc_fixtures import kdc  # noqa: F401
+
+
+def test_tgt_and_tgs(kdc):
+    tgt, cipher, _, key = get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
+    tgs, *_ = get_tgs("exchangeAB/gc01.contoso.test", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port,
+                      tgt, cipher, key)
+    assert tgs[0] == 0x6D  # [APPLICATION 13] TGS-REP
+    kdc.journal.expect("krb_reply", msg="AS", client="alice", transport="tcp")
+    kdc.journal.expect("krb_reply", msg="TGS", service="exchangeAB/gc01.contoso.test")
+
+
+def test_scripted_principal_unknown(kdc):
+    tgt, cipher, _, key = get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
+    rule = kdc.add_rule(msg="TGS", service="exchangeAB/gc01.*", code=7, e_text="GC shutting down")
+    with pytest.raises(KerberosError) as err:
+        get_tgs("exchangeAB/gc01.contoso.test", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port, tgt, cipher, key)
+    assert err.value.getErrorCode() == 7
+    kdc.journal.expect("rule", action="error", code=7)
+    kdc.remove_rule(rule)
+    get_tgs("exchangeAB/gc01.contoso.test", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port, tgt, cipher, key)
+
+
+def test_rule_counts_after_and_times(kdc):
+    tgt, cipher, _, key = get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
+    kdc.add_rule(msg="TGS", service="exchangeAB/*", code=6, after=1, times=1)
+    spn = "exchangeAB/gc02.contoso.test"
+    get_tgs(spn, "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port, tgt, cipher, key)  # 1st: passes
+    with pytest.raises(KerberosError) as err:  # 2nd: fires
+        get_tgs(spn, "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port, tgt, cipher, key)
+    assert err.value.getErrorCode() == 6
+    get_tgs(spn, "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port, tgt, cipher, key)  # times exhausted
+
+
+def test_wrong_password_and_unknown_user(kdc):
+    with pytest.raises(KerberosError) as err:
+        get_tgt("alice", "nope", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
+    assert err.value.getErrorCode() == 24
+    with pytest.raises(KerberosError) as err:
+        get_tgt("nobody", "x", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
+    assert err.value.getErrorCode() == 6
+
+
+def test_clock_skew(kdc):
+    kdc.clock_offset = 3600
+    with pytest.raises(KerberosError) as err:
+        get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
+    assert err.value.getErrorCode() == 37
