@@ -1,0 +1,198 @@
+"""Scenarios as data: TOML files validated on load, errors naming the key and line.
+
+Layout (see ``fixtures/scenarios/*.toml``)::
+
+    [scenario]
+    name = "kb929439"
+    description = "..."
+    seed = 1
+
+    [cluster]                # optional ClusterConfig overrides
+    gcs = ["gc01", "gc02"]
+    principal_unknown_code = 7
+
+    [[step]]                 # the timeline, in order
+    event = "shutdown_begin" # one of fakegc.scenario.cluster.EVENTS
+    gc = "gc01"              # event arguments
+    at = 1.0                 # seconds after start ...
+    # after = { kind = "request", op = "NspiQueryRows", count = 3 }   ... or after N matching
+    #                                                                  journal entries ...
+    # on_demand = true                                                  ... or only when fired
+    expect = "NETWORK_ERROR" # optional: what a client should see in this phase (documentation
+                             # and the KB demo's reference column)
+
+    [[fault]]                # fault rules installed when the scenario starts
+    kind = "rpc_fault"       # fakegc.scenario.rules.KINDS
+    actor = "gc01"
+    op = "NspiQueryRows"
+    value = 0x1C00001A
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fakegc.scenario.cluster import EVENTS, ClusterConfig
+from fakegc.scenario.rules import KINDS, FaultRule
+
+__all__ = ["Scenario", "Step", "ScenarioError", "load_scenario", "parse_scenario", "SHIPPED_DIR",
+           "shipped"]
+
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
+_STEP_KEYS = {"event", "at", "after", "on_demand", "expect", "note", "gc", "code", "keep_guid",
+              "seconds", "label"}
+_AFTER_KEYS = {"kind", "count", "op", "actor", "interface", "code", "event", "msg", "service"}
+_FAULT_KEYS = {"kind", "actor", "interface", "opnum", "op", "principal", "service", "msg", "value",
+               "delay", "after", "times", "probability", "seed", "name"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that does not validate; the message names the key and line."""
+
+
+@dataclass
+class Step:
+    """One timeline entry."""
+
+    event: str
+    args: dict[str, Any] = field(default_factory=dict)
+    at: float | None = None
+    after: dict[str, Any] | None = None
+    on_demand: bool = False
+    expect: str | None = None
+    note: str = ""
+
+
+@dataclass
+class Scenario:
+    """A parsed scenario."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    cluster: dict[str, Any] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    source: str = "<scenario>"
+
+    def cluster_config(self, base: ClusterConfig | None = None) -> ClusterConfig:
+        """The ClusterConfig this scenario asks for."""
+        cfg = base or ClusterConfig()
+        merged = ClusterConfig.from_dict(self.cluster, self.source) if self.cluster else ClusterConfig()
+        for key in self.cluster:
+            setattr(cfg, key, getattr(merged, key))
+        return cfg
+
+    def fault_rules(self) -> list[FaultRule]:
+        """Fresh FaultRule objects for the ``[[fault]]`` tables."""
+        return [FaultRule(**{"seed": self.seed, **f}) for f in self.faults]
+
+
+def _line_of(text: str, table: str, index: int, key: str | None = None) -> int | None:
+    """Best-effort line number of the ``index``-th ``[[table]]`` (and ``key`` inside it)."""
+    headers = [m.start() for m in re.finditer(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]", text, re.M)]
+    if index >= len(headers):
+        return None
+    start = headers[index]
+    line = text.count("\n", 0, start) + 1
+    if key:
+        end = headers[index + 1] if index + 1 < len(headers) else len(text)
+        m = re.search(rf"^\s*{re.escape(key)}\s*=", text[start:end], re.M)
+        if m:
+            line = text.count("\n", 0, start + m.start()) + 1
+    return line
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse and validate scenario TOML."""
+
+    def fail(message: str, line: int | None = None) -> ScenarioError:
+        where = f"{source}:{line}" if line else source
+        return ScenarioError(f"{where}: {message}")
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        line = int(m.group(1)) if m else (text.rstrip("\n").count("\n") + 1
+                                          if "end of document" in str(exc) else None)
+        raise fail(f"not valid TOML: {exc}", line) from None
+    unknown = set(doc) - {"scenario", "cluster", "step", "fault"}
+    if unknown:
+        raise fail(f"unknown top-level table(s): {', '.join(sorted(unknown))}")
+    head = doc.get("scenario", {})
+    if not isinstance(head, dict) or "name" not in head:
+        raise fail("[scenario] needs a name")
+    sc = Scenario(str(head["name"]), str(head.get("description", "")), int(head.get("seed", 0)),
+                  source=source)
+    cluster = doc.get("cluster", {})
+    try:
+        ClusterConfig.from_dict(cluster, source)
+    except ValueError as exc:
+        raise fail(str(exc).split(": ", 1)[-1]) from None
+    sc.cluster = cluster
+    for i, raw in enumerate(doc.get("step", [])):
+        bad = set(raw) - _STEP_KEYS
+        if bad:
+            key = sorted(bad)[0]
+            raise fail(f"[[step]] #{i + 1}: unknown key {key!r}", _line_of(text, "step", i, key))
+        event = raw.get("event")
+        if event not in EVENTS:
+            raise fail(f"[[step]] #{i + 1}: unknown event {event!r} (one of {', '.join(EVENTS)})",
+                       _line_of(text, "step", i, "event"))
+        triggers = [k for k in ("at", "after", "on_demand") if k in raw]
+        if len(triggers) > 1:
+            raise fail(f"[[step]] #{i + 1}: give one of at / after / on_demand, not {triggers}",
+                       _line_of(text, "step", i, triggers[1]))
+        after = raw.get("after")
+        if after is not None:
+            if not isinstance(after, dict) or "kind" not in after:
+                raise fail(f"[[step]] #{i + 1}: after needs a table with a journal kind",
+                           _line_of(text, "step", i, "after"))
+            bad = set(after) - _AFTER_KEYS
+            if bad:
+                raise fail(f"[[step]] #{i + 1}: unknown after key {sorted(bad)[0]!r}",
+                           _line_of(text, "step", i, "after"))
+        at = raw.get("at")
+        if at is not None and (not isinstance(at, (int, float)) or at < 0):
+            raise fail(f"[[step]] #{i + 1}: at must be a non-negative number of seconds",
+                       _line_of(text, "step", i, "at"))
+        args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label")}
+        sc.steps.append(Step(event, args, float(at) if at is not None else None, after,
+                             bool(raw.get("on_demand", False)), raw.get("expect"),
+                             str(raw.get("note", ""))))
+    for i, raw in enumerate(doc.get("fault", [])):
+        bad = set(raw) - _FAULT_KEYS
+        if bad:
+            key = sorted(bad)[0]
+            raise fail(f"[[fault]] #{i + 1}: unknown key {key!r}", _line_of(text, "fault", i, key))
+        if raw.get("kind") not in KINDS:
+            raise fail(f"[[fault]] #{i + 1}: unknown kind {raw.get('kind')!r} (one of {', '.join(KINDS)})",
+                       _line_of(text, "fault", i, "kind"))
+        try:
+            FaultRule(**raw)
+        except (TypeError, ValueError) as exc:
+            raise fail(f"[[fault]] #{i + 1}: {exc}", _line_of(text, "fault", i)) from None
+        sc.faults.append(dict(raw))
+    return sc
+
+
+def shipped() -> list[Path]:
+    """The scenario files shipped in fixtures/scenarios."""
+    return sorted(SHIPPED_DIR.glob("*.toml"))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A shipped scenario by name (``kb929439``) or a TOML file by path."""
+    p = Path(name_or_path)
+    if not p.exists():
+        candidate = SHIPPED_DIR / f"{name_or_path}.toml"
+        if not candidate.exists():
+            names = ", ".join(x.stem for x in shipped())
+            raise ScenarioError(f"no scenario {name_or_path!r} (shipped: {names})")
+        p = candidate
+    return parse_scenario(p.read_text(encoding="utf-8"), str(p))
