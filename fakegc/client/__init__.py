@@ -1,1 +1,8 @@
-"""fakegc package."""
+"""The emulated Exchange address-book provider (KB 929439 reconnect logic) on real protocol clients."""
+
+from fakegc.client.machine import Happening, Mode, State, decide
+from fakegc.client.provider import AddressBook, Profile
+from fakegc.client.transport import AbTransport, Credentials, Endpoints
+
+__all__ = ["AddressBook", "Profile", "Credentials", "Endpoints", "AbTransport", "State", "Mode",
+           "Happening", "decide"]

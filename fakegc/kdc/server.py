@@ -205,6 +205,21 @@ class Kdc:
         rid = rule_id.id if isinstance(rule_id, KdcRule) else rule_id
         self.rules = [r for r in self.rules if r.id != rid]
 
+    def would_refuse(self, service: str, client: str | None = None) -> int | None:
+        """The KRB-ERROR code a TGS-REQ for ``service`` would get from the rules now (not counted).
+
+        The Exchange actor asks this before referring a client to a GC: Exchange
+        gets a ticket for the GC first (KB 929439).
+        """
+        probe = Request("TGS", client=client, service=service)
+        for rule in self.rules:
+            if rule.action == "error" and rule.matches(probe) and \
+                    (rule.times is None or rule.fired < rule.times):
+                return rule.code
+        if self.db.get(service) is None:
+            return int(KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN)
+        return None
+
     def clear_rules(self) -> None:
         """Remove every rule."""
         self.rules.clear()

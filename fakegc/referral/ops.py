@@ -12,6 +12,7 @@ from __future__ import annotations
 from impacket.dcerpc.v5 import oxabref
 
 from fakegc.codes import NspiStatus
+from fakegc.referral.host import ReferralRefused
 from fakegc.rpc.registry import CallContext, Interface, RpcFault
 from fakegc.codes import RpcStatus
 from fakegc.wire.ndr import NdrWriter
@@ -46,7 +47,10 @@ def referral(host: object, user_dn: str, authenticated: bool) -> tuple[int, str 
     """Pure RfrGetNewDSA: (status, FQDN)."""
     if not authenticated:
         return NspiStatus.LogonFailed, None
-    target = host.referral_target(user_dn)  # type: ignore[attr-defined]
+    try:
+        target = host.referral_target(user_dn)  # type: ignore[attr-defined]
+    except ReferralRefused as refused:
+        return refused.status, None
     if not target:
         return NspiStatus.NotFound, None
     return 0, target.lower()

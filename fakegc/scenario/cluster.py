@@ -33,13 +33,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from fakegc.codes import KrbError
+from fakegc.codes import KrbError, NspiStatus
 from fakegc.directory.model import Directory
 from fakegc.journal import Journal
 from fakegc.kdc.principals import PrincipalDb
 from fakegc.kdc.server import Kdc, KdcRule
 from fakegc.nspi import NSPI
 from fakegc.referral import RFR
+from fakegc.referral.host import ReferralRefused
 from fakegc.rpc.auth.ntlm import NtlmProvider
 from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
@@ -159,9 +160,22 @@ class ExchangeActor:
         self.epm: RpcServer
 
     def referral_target(self, user_dn: str) -> str | None:
-        """The scenario's candidate GC if it is up; None while it shuts down or is down."""
+        """The scenario's candidate GC, after getting a ticket for it (KB 929439).
+
+        The Exchange server asks the KDC for ``exchangeAB/<candidate>`` first: when
+        the KDC refuses (the GC is shutting down), the referral fails with a
+        credentials error (LogonFailed), which is what sends the KB's provider into
+        its user-credentials state.  A candidate that is down gives NotFound.
+        """
         gc = self.cluster.referral_candidate()
-        if gc is None or gc.state is not GcState.UP:
+        if gc is None:
+            return None
+        code = self.cluster.kdc.would_refuse(gc.principal_name, f"{self.name}$")
+        self.cluster.journal.record(self.name, "krb_check", service=gc.principal_name,
+                                    code=code or 0)
+        if code is not None:
+            raise ReferralRefused(NspiStatus.LogonFailed, f"ticket for {gc.principal_name}: KRB-ERROR {code}")
+        if gc.state is not GcState.UP:
             return None
         return gc.fqdn
 

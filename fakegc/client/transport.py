@@ -1,0 +1,220 @@
+"""The emulated provider's protocol I/O, on impacket's real clients.
+
+RfrGetNewDSA on the Exchange server (RFR over ncacn_ip_tcp, NTLM at privacy), a
+Kerberos TGS-REQ for ``exchangeAB/<gc>`` (impacket's getKerberosTGT/TGS), the GC's
+endpoint mapper (ept_map) and NSPI (bind, resolve names, get properties, browse).
+Failures are mapped to what a Windows RPC client reports: 1722 (server
+unavailable), 1726 (call failed), 1727, fault statuses, NSPI return codes, KRB
+error codes.  Any endpoints work: the fake cluster's, or real ones.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from impacket.dcerpc.v5 import epm, nspi, oxabref, transport
+from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCException
+from impacket.krb5.kerberosv5 import KerberosError
+
+from fakegc.kdc.client import get_tgs, get_tgt
+
+__all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
+           "RfrFailure"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user and password (process or user credentials)."""
+
+    user: str
+    password: str
+    domain: str = "CONTOSO"
+
+
+@dataclass
+class Endpoints:
+    """Where things are: FQDN → (host, EPM port) for GCs; the RFR and KDC addresses."""
+
+    realm: str
+    rfr: tuple[str, int]
+    kdc: tuple[str, int]
+    gc_epm: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_cluster(cls, doc: dict[str, Any]) -> Endpoints:
+        """From a fake cluster's endpoints document."""
+        host = doc["host"]
+        ex = next(a for a in doc["actors"].values() if a["role"] == "exchange")
+        gcs = {a["fqdn"]: (a["host"], a["epm"]) for a in doc["actors"].values() if a["role"] == "gc"}
+        return cls(doc["realm"], (host, ex["rfr"]), (doc["kdc"]["host"], doc["kdc"]["tcp"]), gcs)
+
+
+class RpcFailure(Exception):
+    """Transport-level failure with the Win32 / fault status a Windows client would see."""
+
+    def __init__(self, status: int, detail: str = "") -> None:
+        super().__init__(f"RPC failure {status} ({detail})")
+        self.status = status
+        self.detail = detail
+
+
+class KdcFailure(Exception):
+    """KRB-ERROR from the KDC."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"KRB-ERROR {code}")
+        self.code = code
+
+
+class NspiFailure(Exception):
+    """An NSPI method returned a failure code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"NSPI 0x{code:08X}")
+        self.code = code
+
+
+class RfrFailure(Exception):
+    """RfrGetNewDSA returned a failure code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"RFR 0x{code:08X}")
+        self.code = code
+
+
+def _rpc_status(exc: BaseException) -> int:
+    text = str(exc)
+    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in text or \
+            getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return 1722
+    if "context_mismatch" in text:
+        return 0x1C00001A
+    if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text:
+        return 1727
+    return 1726
+
+
+class AbTransport:
+    """One provider's connections: RFR, KDC and the current GC's NSPI."""
+
+    def __init__(self, endpoints: Endpoints, timeout: float = 5.0) -> None:
+        self.ep = endpoints
+        self.timeout = timeout
+        self.dce: Any = None
+        self.handle: Any = None
+        self.gc: str | None = None
+        self._tgt: dict[str, Any] = {}
+
+    def _dce(self, host: str, port: int, iface: bytes, creds: Credentials | None) -> Any:
+        t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{port}]")
+        t.set_connect_timeout(self.timeout)
+        if creds is not None:
+            t.set_credentials(creds.user, creds.password, creds.domain)
+        d = t.get_dce_rpc()
+        if creds is not None:
+            d.set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
+        d.connect()
+        d.bind(iface)
+        return d
+
+    def close(self) -> None:
+        """Drop the NSPI connection."""
+        if self.dce is not None:
+            try:
+                self.dce.disconnect()
+            except Exception:  # already dead
+                pass
+        self.dce, self.handle, self.gc = None, None, None
+
+    # -- referral ------------------------------------------------------------------
+    def get_new_dsa(self, creds: Credentials, user_dn: str = "") -> str:
+        """RfrGetNewDSA → the FQDN of a GC (RfrFailure / RpcFailure otherwise)."""
+        try:
+            d = self._dce(*self.ep.rfr, oxabref.MSRPC_UUID_OXABREF, creds)
+            try:
+                resp = oxabref.hRfrGetNewDSA(d, user_dn)
+            finally:
+                d.disconnect()
+        except oxabref.DCERPCSessionError as exc:
+            raise RfrFailure(exc.error_code) from None
+        except (DCERPCException, OSError) as exc:
+            raise RpcFailure(_rpc_status(exc), str(exc)) from None
+        return str(resp["ppszServer"]).lower()
+
+    # -- Kerberos ---------------------------------------------------------------------
+    def get_ticket(self, creds: Credentials, fqdn: str) -> None:
+        """A service ticket for exchangeAB/<fqdn> (KdcFailure on a KRB-ERROR)."""
+        host, port = self.ep.kdc
+        try:
+            tgt = self._tgt.get(creds.user)
+            if tgt is None:
+                tgt = get_tgt(creds.user, creds.password, self.ep.realm, host, port)
+                self._tgt[creds.user] = tgt
+            get_tgs(f"exchangeAB/{fqdn}", self.ep.realm, host, port, tgt[0], tgt[1], tgt[3])
+        except KerberosError as exc:
+            raise KdcFailure(exc.getErrorCode()) from None
+        except OSError as exc:
+            raise RpcFailure(_rpc_status(exc), str(exc)) from None
+
+    # -- NSPI -----------------------------------------------------------------------------
+    def bind(self, creds: Credentials, fqdn: str) -> None:
+        """EPM lookup on the GC, then NspiBind."""
+        self.close()
+        if fqdn not in self.ep.gc_epm:
+            raise RpcFailure(1722, f"no address for {fqdn}")
+        host, epm_port = self.ep.gc_epm[fqdn]
+        try:
+            t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{epm_port}]")
+            t.set_connect_timeout(self.timeout)
+            d = t.get_dce_rpc()
+            d.connect()
+            try:
+                binding = epm.hept_map(host, nspi.MSRPC_UUID_NSPI, protocol="ncacn_ip_tcp", dce=d)
+            finally:
+                d.disconnect()
+            port = int(binding.rsplit("[", 1)[1].rstrip("]"))
+            self.dce = self._dce(host, port, nspi.MSRPC_UUID_NSPI, creds)
+            self.handle = nspi.hNspiBind(self.dce)["contextHandle"]
+            self.gc = fqdn
+        except nspi.DCERPCSessionError as exc:
+            self.close()
+            raise NspiFailure(exc.error_code) from None
+        except (DCERPCException, OSError) as exc:
+            self.close()
+            raise RpcFailure(_rpc_status(exc), str(exc)) from None
+
+    def _nspi(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        if self.dce is None:
+            raise RpcFailure(1726, "not bound")
+        try:
+            return fn(self.dce, self.handle, *args, **kw)
+        except nspi.DCERPCSessionError as exc:
+            raise NspiFailure(exc.error_code) from None
+        except (DCERPCException, OSError, ConnectionError) as exc:
+            raise RpcFailure(_rpc_status(exc), str(exc)) from None
+
+    def resolve_name(self, name: str) -> dict[int, Any] | None:
+        """NspiResolveNamesW → the row of the resolved object (None when unresolved)."""
+        resp = self._nspi(nspi.hNspiResolveNamesW, pPropTags=[0x3001001F, 0x3003001F, 0x39FE001F],
+                          paStr=[name])
+        mids = [m["Data"] for m in resp["ppMIds"]["aulPropTag"]]
+        rows = nspi.simplifyPropertyRowSet(resp["ppRows"]) if resp["ppRows"] else []
+        return rows[0] if mids and mids[0] > 2 and rows else None
+
+    def get_props_by_dn(self, dn: str, tags: list[int]) -> dict[int, Any]:
+        """NspiDNToMId then NspiGetProps (the "open entry" path)."""
+        mids = self._nspi(nspi.hNspiDNToMId, pNames=[dn])["ppOutMIds"]["aulPropTag"]
+        mid = mids[0]["Data"]
+        if mid == 0:
+            raise NspiFailure(0x8004010F)
+        resp = self._nspi(nspi.hNspiGetProps, CurrentRec=mid, pPropTags=tags)
+        return nspi.simplifyPropertyRow(resp["ppRows"])  # type: ignore[no-any-return]
+
+    def browse_gal(self, count: int = 10) -> list[dict[int, Any]]:
+        """GetSpecialTable then QueryRows on the GAL."""
+        self._nspi(nspi.hNspiGetSpecialTable)
+        resp = self._nspi(nspi.hNspiQueryRows, Count=count, pPropTags=[0x3001001F, 0x39FE001F])
+        return nspi.simplifyPropertyRowSet(resp["ppRows"])  # type: ignore[no-any-return]
