@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+pytest_plugins = ["pytester"]
+
 from collections.abc import Callable, Iterator
 from typing import Any
 

@@ -1,4 +1,136 @@
-"""pytest plugin entry point (``pytest11``): fixtures for a fake GC cluster.
+"""pytest plugin (``pytest11`` entry point ``fakegc``): a fake GC cluster for your tests.
 
-Filled in by the toolkit work (issue #7); importing it must stay cheap.
+Fixtures
+--------
+``fake_gc_cluster``
+    A :class:`fakegc.scenario.cluster.ClusterThread` shared by the session (one per
+    xdist worker, on its own ephemeral ports), reset to HEALTHY before each test.
+    Errors raised inside the servers during the test are re-raised at teardown.
+``fake_gc_scenario``
+    Factory: ``fake_gc_scenario("kb929439", time_scale=0.01)`` loads a shipped scenario
+    (or a path) and starts its timeline on the cluster; returns the runner.
+``fake_kdc``
+    The cluster's KDC (add rules, read its ports, export keytabs).
+``krb5_env``
+    Environment for MIT tools (``KRB5_CONFIG``, ``KRB5CCNAME`` in a temp dir).
+``fake_gc_endpoints``
+    The endpoints document (ports of every actor, realm, users).
+
+Configuration
+-------------
+``@pytest.mark.fakegc(gcs=["gc01", "gc02", "gc03"], allow_anonymous=True, ...)`` gives a
+test its own cluster built from those :class:`~fakegc.scenario.cluster.ClusterConfig`
+fields.  Environment variables set session defaults: ``FAKEGC_DIRECTORY`` (fixture
+path), ``FAKEGC_GCS`` (comma-separated), ``FAKEGC_JOURNAL`` (JSON Lines path).
 """
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["ServerErrors"]
+
+
+class ServerErrors(AssertionError):
+    """Errors raised inside fakegc's servers while a test ran."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fakegc(**config): run this test on its own fake GC cluster "
+                                       "built with these ClusterConfig fields")
+
+
+def _config_from_env(**overrides: Any) -> Any:
+    from fakegc.scenario.cluster import ClusterConfig
+
+    cfg = ClusterConfig()
+    if os.environ.get("FAKEGC_DIRECTORY"):
+        cfg.directory_path = Path(os.environ["FAKEGC_DIRECTORY"])
+    if os.environ.get("FAKEGC_GCS"):
+        cfg.gcs = [g.strip() for g in os.environ["FAKEGC_GCS"].split(",") if g.strip()]
+    if os.environ.get("FAKEGC_JOURNAL"):
+        cfg.journal_path = Path(os.environ["FAKEGC_JOURNAL"])
+    for key, value in overrides.items():
+        if not hasattr(cfg, key):
+            raise pytest.UsageError(f"@pytest.mark.fakegc: unknown ClusterConfig field {key!r}")
+        setattr(cfg, key, value)
+    return cfg
+
+
+def _errors(ct: Any) -> list[BaseException]:
+    cluster = ct.cluster
+    errs = [e for s in cluster.all_servers() for e in s.errors] + list(cluster.kdc.errors)
+    return errs
+
+
+def _clear_errors(ct: Any) -> None:
+    for server in ct.cluster.all_servers():
+        server.errors.clear()
+    ct.cluster.kdc.errors.clear()
+
+
+@pytest.fixture(scope="session")
+def _fake_gc_session() -> Iterator[Any]:
+    from fakegc.scenario.cluster import ClusterThread
+
+    ct = ClusterThread(_config_from_env())
+    yield ct
+    ct.close()
+
+
+@pytest.fixture
+def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The cluster, reset to HEALTHY for this test (see the module docstring)."""
+    marker = request.node.get_closest_marker("fakegc")
+    own = None
+    if marker is not None:
+        from fakegc.scenario.cluster import ClusterThread
+
+        own = ClusterThread(_config_from_env(**marker.kwargs))
+        ct = own
+    else:
+        ct = request.getfixturevalue("_fake_gc_session")
+        ct.reset()
+        _clear_errors(ct)
+    try:
+        yield ct
+        errors = _errors(ct)
+        if errors:
+            raise ServerErrors(f"{len(errors)} error(s) inside fakegc's servers during the test: "
+                               f"{errors[0]!r}") from errors[0]
+    finally:
+        if own is not None:
+            own.close()
+
+
+@pytest.fixture
+def fake_gc_scenario(fake_gc_cluster: Any) -> Callable[..., Any]:
+    """Factory starting a scenario's timeline on the test's cluster."""
+
+    def start(name_or_path: str | os.PathLike[str], time_scale: float = 1.0) -> Any:
+        return fake_gc_cluster.run_scenario(name_or_path, time_scale)
+
+    return start
+
+
+@pytest.fixture
+def fake_kdc(fake_gc_cluster: Any) -> Any:
+    """The cluster's KDC."""
+    return fake_gc_cluster.cluster.kdc
+
+
+@pytest.fixture
+def fake_gc_endpoints(fake_gc_cluster: Any) -> dict[str, Any]:
+    """The endpoints document."""
+    return fake_gc_cluster.endpoints()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def krb5_env(fake_gc_cluster: Any, tmp_path: Path) -> dict[str, str]:
+    """``os.environ`` plus KRB5_CONFIG / KRB5CCNAME for MIT tools against the fake KDC."""
+    return dict(os.environ, **fake_gc_cluster.cluster.krb5_env(tmp_path))
