@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import time
 
 import pytest
@@ -117,7 +118,7 @@ def test_fault_rules_and_reset(ct):
         get_tgs("exchangeAB/gc02.contoso.test", "CONTOSO.TEST", "127.0.0.1", kdc, tgt, cipher, key)
     assert err.value.getErrorCode() == 6
     ct.add_rule(kind="refuse", actor="gc02")
-    with pytest.raises((DCERPCException, OSError)):
+    with pytest.raises((DCERPCException, OSError, struct.error)):  # impacket reads an empty reply
         dce(ep["actors"]["gc02"]["nspi"], nspi.MSRPC_UUID_NSPI)
     ct.reset()
     assert ct.cluster.rules == [] and ct.cluster.kdc.rules == []
