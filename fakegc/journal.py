@@ -61,7 +61,11 @@ class Entry:
         for key, want in criteria.items():
             have = self.get(key, _MISSING)
             if callable(want):
-                if have is _MISSING or not want(have):
+                try:
+                    ok = have is not _MISSING and bool(want(have))
+                except Exception:  # a predicate that cannot judge this value: no match
+                    ok = False
+                if not ok:
                     return False
             elif have != want:
                 return False
@@ -208,12 +212,8 @@ class Journal:
         ``since`` is an :class:`Entry` (strictly after it) or a sequence number.
         """
         after = since.seq if isinstance(since, Entry) else (since or 0)
-        criteria = dict(fields)
-        if kind is not None:
-            criteria["kind"] = kind
-        if actor is not None:
-            criteria["actor"] = actor
-        return [e for e in self if e.seq > after and e.matches(**criteria)]
+        return [e for e in self if e.seq > after and (kind is None or e.kind == kind)
+                and (actor is None or e.actor == actor) and e.matches(**fields)]
 
     def last(self, kind: str | None = None, **fields: Any) -> Entry | None:
         """The newest matching entry, or None."""
@@ -266,7 +266,13 @@ class Journal:
             out = []
             for key, want in fields.items():
                 have = entry.get(key, _MISSING)
-                good = want(have) if callable(want) and have is not _MISSING else have == want
+                if callable(want):
+                    try:
+                        good = have is not _MISSING and bool(want(have))
+                    except Exception:
+                        good = False
+                else:
+                    good = have == want
                 if not good:
                     out.append(f"{key}: wanted {_short(want)}, got {_short(have)}")
             return out

@@ -657,7 +657,7 @@ class _Connection(asyncio.Protocol):
             return
         assert main is not None
         sec = main.context
-        sig_len = sec.signature_size()
+        sig_len = sec.signature_size(main.level)
         room = self.max_xmit - 24 - 8 - sig_len
         room -= room % 16
         off = 0

@@ -41,6 +41,7 @@ from fakegc.kdc.server import Kdc, KdcRule
 from fakegc.nspi import NSPI
 from fakegc.referral import RFR
 from fakegc.referral.host import ReferralRefused
+from fakegc.rpc.auth.kerberos import KerberosProvider, SpnegoKerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider
 from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
@@ -233,8 +234,10 @@ class Cluster:
         return cluster
 
     def _server(self, name: str, ifaces: list[Any], actor: Any, port_key: str) -> RpcServer:
-        ntlm = NtlmProvider(self.db, host=name)
-        server = RpcServer(name, ifaces, actor=actor, journal=self.journal, providers=[ntlm],
+        spns = [actor.principal_name, f"host/{actor.fqdn}"]
+        providers = [NtlmProvider(self.db, host=actor.name), KerberosProvider(self.db, spns),
+                     SpnegoKerberosProvider(self.db, spns)]
+        server = RpcServer(name, ifaces, actor=actor, journal=self.journal, providers=providers,
                            allow_anonymous=self.config.allow_anonymous, host=self.config.host,
                            port=self.config.ports.get(port_key, 0), limits=self.config.limits)
         server.injector = injector_for(name, self.rules)

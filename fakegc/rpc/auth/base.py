@@ -90,8 +90,8 @@ class SecurityContext(Protocol):
         """Consume a client token (from bind, alter_context or auth3)."""
         ...
 
-    def signature_size(self) -> int:
-        """auth_length of a signed/sealed PDU this context produces."""
+    def signature_size(self, level: int = 6) -> int:
+        """auth_length of a PDU this context signs (level 5) or seals (level 6)."""
         ...
 
     def verify(self, level: int, header: bytes, body: bytes, trailer: bytes,

@@ -193,8 +193,8 @@ class NtlmContext:
         self._server_seal = ARC4.new(ntlm.SEALKEY(f, key, "Server"))
 
     # -- per-PDU protection (MS-NLMP 3.4.4) ----------------------------------
-    def signature_size(self) -> int:
-        """An NTLMSSP_MESSAGE_SIGNATURE is 16 bytes."""
+    def signature_size(self, level: int = 6) -> int:
+        """An NTLMSSP_MESSAGE_SIGNATURE is 16 bytes at every level."""
         return 16
 
     def _mac(self, sign_key: bytes, seal: ARC4.ARC4Cipher, seq: int, message: bytes) -> bytes:

@@ -1,0 +1,354 @@
+"""Kerberos (auth type 16) and SPNEGO-wrapped Kerberos (auth type 9) acceptors for DCE/RPC.
+
+MS-RPCE 3.3.1.5.2 / MS-KILE 3.4.5 "DCE style": the client's AP-REQ (mutual
+authentication) is answered with an AP-REP carrying a fresh subkey; the client's
+third leg is its own AP-REP (in alter_context or auth3).  Per-PDU protection uses
+the subkey: RFC 4121 CFX tokens for AES (RRC 28, EC 16 as Windows sends them) and
+RFC 4757 tokens for rc4-hmac.  impacket's client wraps Kerberos in SPNEGO (type 9)
+and expects a raw AP-REP inside the NegTokenResp; Samba and Windows may send a bare
+AP-REQ with type 16.  Service keys come from the cluster's principal database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac as hmaclib
+import os
+import struct
+from typing import Any
+
+from Cryptodome.Cipher import ARC4
+from Cryptodome.Hash import HMAC, MD5
+from impacket.krb5 import constants
+from impacket.krb5.asn1 import AP_REP, AP_REQ, Authenticator, EncAPRepPart, EncTicketPart
+from impacket.krb5.crypto import Key, _enctype_table
+from impacket.krb5.gssapi import GSSAPI_RC4
+from impacket.krb5.types import KerberosTime
+from impacket.spnego import SPNEGO_NegTokenInit, SPNEGO_NegTokenResp, TypesMech
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.type.univ import noValue
+
+from fakegc.rpc.auth.base import (
+    LEVEL_PRIVACY,
+    RPC_C_AUTHN_GSS_KERBEROS,
+    RPC_C_AUTHN_GSS_NEGOTIATE,
+    AuthError,
+    Credentials,
+    StepResult,
+)
+
+__all__ = ["KerberosProvider", "SpnegoKerberosProvider", "KerberosContext"]
+
+KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
+MS_KRB5 = TypesMech["MS KRB5 - Microsoft Kerberos 5"]
+KRB5 = TypesMech["KRB5 - Kerberos 5"]
+USAGE_ACCEPTOR_SEAL, USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SEAL, USAGE_INITIATOR_SIGN = 22, 23, 24, 25
+MAX_SKEW = 300.0
+
+
+def _strip_gss_header(token: bytes) -> bytes:
+    """A GSS InitialContextToken (0x60 … OID, 2-byte TOK_ID, body) → body; bare tokens unchanged."""
+    if not token or token[0] != 0x60:
+        return token
+    off = 1
+    first = token[off]
+    off += 1 if first < 0x80 else 1 + (first & 0x7F)
+    if token[off:off + len(KRB5_OID)] != KRB5_OID:
+        raise AuthError("GSS token is not Kerberos")
+    off += len(KRB5_OID)
+    return token[off + 2:]
+
+
+class KerberosContext:
+    """One acceptor context (see the module docstring)."""
+
+    mech = "kerberos"
+
+    def __init__(self, provider: KerberosProvider, spnego: bool) -> None:
+        self.provider = provider
+        self.spnego = spnego
+        self.auth_type = RPC_C_AUTHN_GSS_NEGOTIATE if spnego else RPC_C_AUTHN_GSS_KERBEROS
+        self.complete = False
+        self.user: str | None = None
+        self.domain: str | None = None
+        self.service: str | None = None
+        self._state = 0
+        self._session: Key | None = None
+        self.key: Key | None = None  # the acceptor subkey: protects every PDU
+        self._send_seq = 0
+        self._recv_seq = 0
+
+    # -- token exchange -------------------------------------------------------------
+    def step(self, token: bytes) -> StepResult:
+        """Leg 1: AP-REQ → AP-REP (+subkey); leg 3: the client's AP-REP → complete."""
+        if self._state == 0:
+            inner = token
+            if self.spnego:
+                try:
+                    init = SPNEGO_NegTokenInit(token)
+                    inner = init["MechToken"]
+                except Exception:
+                    raise AuthError("malformed SPNEGO NegTokenInit") from None
+                mechs = init["MechTypes"] if "MechTypes" in init.fields else []
+                if mechs and not any(m in (MS_KRB5, KRB5) for m in mechs):
+                    raise AuthError("SPNEGO offers no Kerberos mechanism", status=8)
+            ap_rep = self._accept(_strip_gss_header(inner))
+            self._state = 1
+            if self.spnego:
+                resp = SPNEGO_NegTokenResp()
+                resp["NegState"] = b"\x01"  # accept-incomplete: DCE style wants the third leg
+                resp["SupportedMech"] = MS_KRB5
+                resp["ResponseToken"] = ap_rep
+                return StepResult(resp.getData(), False)
+            return StepResult(ap_rep, False)
+        if self._state == 1:
+            inner = token
+            if self.spnego:
+                try:
+                    inner = SPNEGO_NegTokenResp(token)["ResponseToken"]
+                except Exception:
+                    raise AuthError("malformed SPNEGO NegTokenResp") from None
+            self._third_leg(_strip_gss_header(inner))
+            self._state = 2
+            self.complete = True
+            if self.spnego:
+                done = SPNEGO_NegTokenResp()
+                done["NegState"] = b"\x00"  # accept-completed
+                return StepResult(done.getData(), True)
+            return StepResult(None, True)
+        raise AuthError("unexpected token after the context completed")
+
+    def _accept(self, data: bytes) -> bytes:
+        try:
+            ap_req = decoder.decode(data, asn1Spec=AP_REQ())[0]
+        except Exception:
+            raise AuthError("malformed AP-REQ") from None
+        ticket = ap_req["ticket"]
+        sname = "/".join(str(x) for x in ticket["sname"]["name-string"])
+        if sname.lower() not in self.provider.accepted:
+            raise AuthError(f"ticket for {sname}, not for this server (KRB_AP_ERR_NOT_US)")
+        etype = int(ticket["enc-part"]["etype"])
+        key_bytes = self.provider.creds.service_keys(sname).get(etype)
+        if key_bytes is None:
+            raise AuthError(f"no key of etype {etype} for {sname}")
+        try:
+            etp = decoder.decode(_enctype_table[etype].decrypt(Key(etype, key_bytes), 2,
+                                                               bytes(ticket["enc-part"]["cipher"])),
+                                 asn1Spec=EncTicketPart())[0]
+        except Exception:
+            raise AuthError("ticket does not decrypt (wrong key: KRB_AP_ERR_BAD_INTEGRITY)") from None
+        session = Key(int(etp["key"]["keytype"]), bytes(etp["key"]["keyvalue"]))
+        try:
+            auth = decoder.decode(_enctype_table[session.enctype].decrypt(
+                session, 11, bytes(ap_req["authenticator"]["cipher"])), asn1Spec=Authenticator())[0]
+        except Exception:
+            raise AuthError("authenticator does not decrypt (KRB_AP_ERR_BAD_INTEGRITY)") from None
+        cname = "/".join(str(x) for x in auth["cname"]["name-string"])
+        tname = "/".join(str(x) for x in etp["cname"]["name-string"])
+        if cname.lower() != tname.lower():
+            raise AuthError("authenticator and ticket name different clients (KRB_AP_ERR_BADMATCH)")
+        now = dt.datetime.now(dt.timezone.utc)
+        ctime = dt.datetime.strptime(str(auth["ctime"]), "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        if abs((ctime - now).total_seconds()) > MAX_SKEW:
+            raise AuthError("clock skew too great (KRB_AP_ERR_SKEW)")
+        if not self.provider.remember(cname, str(auth["ctime"]), int(auth["cusec"])):
+            raise AuthError("authenticator replayed (KRB_AP_ERR_REPEAT)")
+        self.user, self.domain = cname, str(etp["crealm"])
+        self.service = sname
+        self._session = session
+        subkey_etype = session.enctype
+        self.key = Key(subkey_etype, os.urandom(_enctype_table[subkey_etype].keysize))
+        seq = int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF
+        enc = EncAPRepPart()
+        enc["ctime"] = str(auth["ctime"])
+        enc["cusec"] = int(auth["cusec"])
+        enc["subkey"] = noValue
+        enc["subkey"]["keytype"] = self.key.enctype
+        enc["subkey"]["keyvalue"] = self.key.contents
+        enc["seq-number"] = seq
+        rep = AP_REP()
+        rep["pvno"] = 5
+        rep["msg-type"] = int(constants.ApplicationTagNumbers.AP_REP.value)
+        rep["enc-part"] = noValue
+        rep["enc-part"]["etype"] = session.enctype
+        rep["enc-part"]["cipher"] = _enctype_table[session.enctype].encrypt(session, 12,
+                                                                           encoder.encode(enc), None)
+        self._send_seq = 0
+        self._recv_seq = 0
+        return encoder.encode(rep)
+
+    def _third_leg(self, data: bytes) -> None:
+        try:
+            rep = decoder.decode(data, asn1Spec=AP_REP())[0]
+        except Exception:
+            raise AuthError("third leg is not an AP-REP") from None
+        cipher = bytes(rep["enc-part"]["cipher"])
+        assert self._session is not None and self.key is not None
+        # impacket encrypts its AP-REP under the session key with the subkey's profile
+        for profile in {self._session.enctype, self.key.enctype}:
+            try:
+                _enctype_table[profile].decrypt(Key(profile, self._session.contents), 12, cipher)
+                return
+            except Exception:
+                continue
+        raise AuthError("third-leg AP-REP does not decrypt")
+
+    # -- per-PDU protection ---------------------------------------------------------
+    def signature_size(self, level: int = LEVEL_PRIVACY) -> int:
+        """RC4: wrap 45, MIC 37; AES CFX: wrap 76 (EC 16, RRC 28), MIC 28."""
+        rc4 = self.key is not None and self.key.enctype == 23
+        if level == LEVEL_PRIVACY:
+            return 45 if rc4 else 76
+        return 37 if rc4 else 28
+
+    def verify(self, level: int, header: bytes, body: bytes, trailer: bytes, signature: bytes,
+               header_sign: bool) -> bytes:
+        """Check the client's MIC or unwrap its sealed body."""
+        if self.key is None or not self.complete:
+            raise AuthError("security context not established")
+        try:
+            if self.key.enctype == 23:
+                out = self._rc4_verify(level, body, signature)
+            else:
+                out = self._cfx_verify(level, header, body, trailer, signature, header_sign)
+        except AuthError:
+            raise
+        except Exception as exc:
+            raise AuthError(f"malformed GSS token: {exc!r}") from None
+        self._recv_seq += 1
+        return out
+
+    def protect(self, level: int, header: bytes, body: bytes, trailer: bytes,
+                header_sign: bool) -> tuple[bytes, bytes]:
+        """Seal or sign an answer with the acceptor's flags and keys."""
+        if self.key is None:
+            raise AuthError("security context not established")
+        seq = self._send_seq
+        self._send_seq += 1
+        if self.key.enctype == 23:
+            gss = GSSAPI_RC4()
+            if level == LEVEL_PRIVACY:
+                sealed, token = gss.GSS_Wrap(self.key, body, seq, direction="accept", encrypt=True)
+                return sealed, token
+            return body, gss.GSS_GetMIC(self.key, body, seq, direction="accept")
+        return self._cfx_protect(level, header, body, trailer, seq, header_sign)
+
+    # RFC 4757 (rc4-hmac) --------------------------------------------------------------------
+    def _rc4_verify(self, level: int, body: bytes, signature: bytes) -> bytes:
+        assert self.key is not None
+        key = self.key.contents
+        ksign = HMAC.new(key, b"signaturekey\0", MD5).digest()
+        if level == LEVEL_PRIVACY:
+            tok = signature[13:]
+            if len(tok) < 32 or tok[:2] != b"\x02\x01":
+                raise AuthError("not an RC4 wrap token")
+            cksum = tok[16:24]
+            kseq = HMAC.new(HMAC.new(key, struct.pack("<L", 0), MD5).digest(), cksum, MD5).digest()
+            snd_seq = ARC4.new(kseq).decrypt(tok[8:16])
+            klocal = bytes(b ^ 0xF0 for b in key)
+            kcrypt = HMAC.new(HMAC.new(klocal, struct.pack("<L", 0), MD5).digest(), snd_seq[:4], MD5).digest()
+            plain = ARC4.new(kcrypt).decrypt(tok[24:32] + body)
+            confounder, data = plain[:8], plain[8:]
+            check = HMAC.new(ksign, MD5.new(struct.pack("<L", 13) + tok[:8] + confounder + data).digest(),
+                             MD5).digest()[:8]
+            if not hmaclib.compare_digest(check, cksum):
+                raise AuthError("RC4 wrap checksum mismatch")
+            return data
+        tok = signature[13:]
+        if len(tok) < 24 or tok[:2] != b"\x01\x01":
+            raise AuthError("not an RC4 MIC token")
+        pad = (4 - len(body) % 4) & 3
+        data = body + bytes([pad]) * pad
+        check = HMAC.new(ksign, MD5.new(struct.pack("<L", 15) + tok[:8] + data).digest(), MD5).digest()[:8]
+        if not hmaclib.compare_digest(check, tok[16:24]):
+            raise AuthError("RC4 MIC mismatch")
+        return body
+
+    # RFC 4121 (AES CFX) ----------------------------------------------------------------------
+    def _cfx_verify(self, level: int, header: bytes, body: bytes, trailer: bytes, signature: bytes,
+                    header_sign: bool) -> bytes:
+        assert self.key is not None
+        profile = _enctype_table[self.key.enctype]
+        if level == LEVEL_PRIVACY:
+            tok = signature[:16]
+            if tok[:2] != b"\x05\x04" or tok[2] & 0x01:
+                raise AuthError("not an initiator CFX wrap token")
+            ec, rrc = struct.unpack(">HH", tok[4:8])
+            rotated = signature[16:] + body
+            k = (rrc + ec) % len(rotated)
+            cipher = rotated[k:] + rotated[:k]
+            try:
+                plain = profile.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
+            except Exception:
+                raise AuthError("CFX wrap does not decrypt (tampered)") from None
+            if plain[-16:-14] != b"\x05\x04" or plain[-8:] != tok[8:16]:
+                raise AuthError("CFX wrap header mismatch")
+            return plain[: len(plain) - ec - 16]
+        tok = signature[:16]
+        if tok[:2] != b"\x04\x04":
+            raise AuthError("not a CFX MIC token")
+        pad = (4 - len(body) % 4) & 3
+        data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
+        from impacket.krb5.crypto import _checksum_table
+
+        ck = _checksum_table[16 if self.key.enctype == 18 else 15]
+        expected = ck.checksum(self.key, USAGE_INITIATOR_SIGN, data + tok)
+        if not hmaclib.compare_digest(expected, signature[16:28]):
+            raise AuthError("CFX MIC mismatch")
+        return body
+
+    def _cfx_protect(self, level: int, header: bytes, body: bytes, trailer: bytes, seq: int,
+                     header_sign: bool) -> tuple[bytes, bytes]:
+        assert self.key is not None
+        profile = _enctype_table[self.key.enctype]
+        flags = 0x01 | 0x04  # SentByAcceptor | AcceptorSubkey
+        if level == LEVEL_PRIVACY:
+            ec, rrc = 16, 28
+            flags |= 0x02  # Sealed
+            head0 = b"\x05\x04" + bytes([flags, 0xFF]) + struct.pack(">HHQ", ec, 0, seq)
+            cipher = profile.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0, None)
+            k = (rrc + ec) % len(cipher)
+            rotated = cipher[-k:] + cipher[:-k]
+            head = b"\x05\x04" + bytes([flags, 0xFF]) + struct.pack(">HHQ", ec, rrc, seq)
+            split = 16 + rrc + ec
+            return rotated[split:], head + rotated[:split]
+        tok = b"\x04\x04" + bytes([flags]) + b"\xff" * 5 + struct.pack(">Q", seq)
+        pad = (4 - len(body) % 4) & 3
+        data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
+        from impacket.krb5.crypto import _checksum_table
+
+        ck = _checksum_table[16 if self.key.enctype == 18 else 15]
+        return body, tok + ck.checksum(self.key, USAGE_ACCEPTOR_SIGN, data + tok)
+
+
+class KerberosProvider:
+    """Acceptor factory for auth type 16 (bare Kerberos, DCE style)."""
+
+    auth_type = RPC_C_AUTHN_GSS_KERBEROS
+    spnego = False
+
+    def __init__(self, creds: Credentials, principals: list[str]) -> None:
+        self.creds = creds
+        self.accepted = {p.lower() for p in principals}
+        self._replay: set[tuple[str, str, int]] = set()
+
+    def remember(self, cname: str, ctime: str, cusec: int) -> bool:
+        """Record an authenticator; False when it was seen before (a replay)."""
+        key = (cname.lower(), ctime, cusec)
+        if key in self._replay:
+            return False
+        if len(self._replay) > 100_000:
+            self._replay.clear()
+        self._replay.add(key)
+        return True
+
+    def new_context(self) -> KerberosContext:
+        """A fresh acceptor context."""
+        return KerberosContext(self, self.spnego)
+
+
+class SpnegoKerberosProvider(KerberosProvider):
+    """Acceptor factory for auth type 9 (SPNEGO/Negotiate) carrying Kerberos (impacket's way)."""
+
+    auth_type = RPC_C_AUTHN_GSS_NEGOTIATE
+    spnego = True
