@@ -41,11 +41,14 @@ class _Client(asyncio.Protocol):
             if len(buf) < n:
                 break
             ptype = buf[2]
+            last = buf[3] & P.PFC.LAST_FRAG
             del buf[:n]
             if not self.bound:
                 self.bound = True
                 sent += self.window
                 continue
+            if not last:
+                continue  # a call completes with its last fragment
             if ptype == P.PTYPE.FAULT:
                 self.faults += 1
             self.count += 1
@@ -62,9 +65,15 @@ class _Client(asyncio.Protocol):
 async def run(host: str, port: int, abstract: tuple, opnum: int, stub: bytes, connections: int,
               window: int, seconds: float) -> dict[str, float]:
     """Drive the load and return {'calls', 'seconds', 'rate', 'faults'}."""
+    return await run_group(host, port, abstract, opnum, stub, connections, window, seconds, 0)
+
+
+async def run_group(host: str, port: int, abstract: tuple, opnum: int, stub: bytes, connections: int,
+                    window: int, seconds: float, group: int) -> dict[str, float]:
+    """:func:`run` with every connection joining association group ``group``."""
     loop = asyncio.get_running_loop()
     request = RawRpc.request_pdu(7, 0, opnum, stub)
-    bind = RawRpc.bind_pdu([(0, abstract, [NDR20])])
+    bind = RawRpc.bind_pdu([(0, abstract, [NDR20])], assoc_group=group)
     clients = []
     for _ in range(connections):
         done: asyncio.Future[None] = loop.create_future()

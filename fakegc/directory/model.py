@@ -128,6 +128,8 @@ class Directory:
         self.source: str = "<memory>"
         self.version = 1
         self._next_mid = FIRST_MID
+        self._exact_index: dict[str, list[AbObject]] | None = None
+        self._exact_version = -1
         self.gal = self._add_container(0, "Global Address List", "/", P.AB_RECIPIENTS | P.AB_UNMODIFIABLE,
                                        0, None, lambda o: o.in_gal, is_master=True)
 
@@ -286,6 +288,27 @@ class Directory:
         """Row index of ``mid`` in the container's table, or None."""
         self.table(container, locale)
         return container._index[locale].get(mid)
+
+    def exact(self, text: str) -> list[AbObject]:
+        """GAL objects whose alias, SMTP address, proxy address or display name equals ``text``
+        (case-insensitive), from an index rebuilt when the directory changes."""
+        index = self._exact_index
+        if index is None or self._exact_version != self.version:
+            index = {}
+            for obj in self.objects.values():
+                if not obj.in_gal:
+                    continue
+                keys = {obj.alias.casefold(), obj.display_name.casefold()}
+                if obj.smtp:
+                    keys.add(obj.smtp.casefold())
+                for proxy in obj.props.get(P.PR_EMS_AB_PROXY_ADDRESSES, []):
+                    text_ = str(proxy)
+                    if text_[:5].lower() == "smtp:":
+                        keys.add(text_[5:].casefold())
+                for key in keys:
+                    index.setdefault(key, []).append(obj)
+            self._exact_index, self._exact_version = index, self.version
+        return list(index.get(text.casefold(), []))
 
     def accounts(self) -> Iterable[tuple[str, str]]:
         """(sAMAccountName, password) of every object that can log on."""

@@ -23,6 +23,7 @@ from fakegc.nspi.rows import Missing, encode_8bit
 from fakegc.wire.ndr import NdrWriter
 
 __all__ = ["Row", "write_stat", "write_row", "write_rowset", "write_tag_array", "STAT_FIELDS",
+           "row_blob", "write_rowset_blobs",
            "NspiGetMatches", "NspiResortRestriction", "NspiModProps", "PPropertyName_r",
            "PRestriction_r"]
 
@@ -103,6 +104,36 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         w.pointer(binaries)
     else:
         raise ValueError(f"cannot encode property type 0x{ptype:04X}")
+
+
+def row_blob(row: Row, code_page: int) -> tuple[bytes, bytes]:
+    """(inline 12 bytes, deferred part padded to 4) of one PropertyRow_r, for caching.
+
+    Unique-pointer referent ids need only be non-zero, so a row encoded once can
+    be spliced into any row set; the deferred part is padded to 4, which is what
+    NDR does anyway before the next 4-aligned item.
+    """
+    w = NdrWriter()
+    w.u32(len(row))
+
+    def _props() -> None:
+        for tag, value in row:
+            _value(w, tag, value, code_page)
+    w.construct(lambda w: _props())
+    w.align(4)
+    return struct.pack("<III", 0, len(row), 0x00020000), w.getvalue()
+
+
+def write_rowset_blobs(w: NdrWriter, blobs: Sequence[tuple[bytes, bytes]] | None) -> None:
+    """A top-level ``PropertyRowSet_r*`` from pre-encoded rows (see :func:`row_blob`)."""
+    if blobs is None:
+        w.u32(0)
+        return
+    w.u32(w.ref())
+    w.align(4)
+    w.raw(struct.pack("<II", len(blobs), len(blobs)))
+    w.raw(b"".join(inline for inline, _ in blobs))
+    w.raw(b"".join(deferred for _, deferred in blobs))
 
 
 def _row_inline(w: NdrWriter, row: Row, code_page: int) -> None:

@@ -137,6 +137,30 @@ def object_row(d: Directory, obj: AbObject | None, tags: Sequence[int], guid: uu
     return row
 
 
+_ROW_CACHE: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+_ROW_CACHE_MAX = 100_000
+
+
+def cached_rows(d: Directory, mids: Sequence[int], columns: Sequence[int], guid: uuidlib.UUID,
+                eph: bool, container_id: int, code_page: int) -> list[tuple[bytes, bytes]]:
+    """Encoded rows, cached per (directory version, object, columns, IDs kind, code page).
+
+    A hot path (DESIGN.md §7): rows of an unchanged directory are encoded once.
+    """
+    cols = tuple(columns)
+    out = []
+    for mid in mids:
+        key = (id(d), d.version, mid, cols, guid, eph, container_id, code_page)
+        blob = _ROW_CACHE.get(key)
+        if blob is None:
+            if len(_ROW_CACHE) >= _ROW_CACHE_MAX:
+                _ROW_CACHE.clear()
+            blob = N.row_blob(object_row(d, d.get(mid), cols, guid, eph, container_id), code_page)
+            _ROW_CACHE[key] = blob
+        out.append(blob)
+    return out
+
+
 def _infer_type(tag: int, value: Any) -> int:
     if isinstance(value, bool):
         return P.with_type(tag, P.PT_BOOLEAN)
@@ -268,28 +292,34 @@ def _op_update_stat(ctx: CallContext, stub: bytes) -> bytes:
 
 
 # -- 3 NspiQueryRows --------------------------------------------------------------------
-def query_rows(d: Directory, session: NspiSession, flags: int, stat: Stat, etable: list[int] | None,
-               count: int, tags: list[int] | None) -> tuple[int, Stat, list[list[tuple[int, Any]]] | None]:
-    """Pure NspiQueryRows (MS-NSPI 3.1.4.1.8): never more than ``count`` rows."""
+def query_rows_plan(d: Directory, flags: int, stat: Stat, etable: list[int] | None, count: int,
+                    tags: list[int] | None) -> tuple[int, Stat, list[int] | None, list[int], int]:
+    """Pure NspiQueryRows (MS-NSPI 3.1.4.1.8) without encoding: (status, stat, MIds, columns,
+    container id).  Never more than ``count`` rows; an unknown bookmark reads as row 0."""
     if count == 0 and not etable:
-        return S.InvalidParameter, stat, None
+        return S.InvalidParameter, stat, None, [], 0
     columns = list(P.DEFAULT_COLUMNS) if tags is None else tags
     if len(columns) > MAX_TAGS:
-        return S.TableTooBig, stat, None
-    eph = bool(flags & fEphID)
-    guid = session.server_guid
+        return S.TableTooBig, stat, None, columns, 0
     if etable:
-        rows = [object_row(d, d.get(mid), columns, guid, eph, stat.ContainerID)
-                for mid in etable[: max(count, len(etable)) if count else len(etable)]]
-        return S.Success, stat, rows
+        return S.Success, stat, list(etable[:count] if count else etable), columns, stat.ContainerID
     c = _container(d, stat)
     if c is None:
-        return S.InvalidBookmark, stat, None
+        return S.InvalidBookmark, stat, None, columns, 0
     table = d.table(c, stat.SortLocale)
     pos = resolve_position(d, c, stat)
     mids = table[pos: pos + count]
-    rows = [object_row(d, d.objects[mid], columns, guid, eph, c.container_id) for mid in mids]
-    return S.Success, position_stat(d, c, stat, pos + len(mids)), rows
+    return S.Success, position_stat(d, c, stat, pos + len(mids)), mids, columns, c.container_id
+
+
+def query_rows(d: Directory, session: NspiSession, flags: int, stat: Stat, etable: list[int] | None,
+               count: int, tags: list[int] | None) -> tuple[int, Stat, list[list[tuple[int, Any]]] | None]:
+    """Pure NspiQueryRows returning the rows as values (see :func:`query_rows_plan`)."""
+    status, stat, mids, columns, cid = query_rows_plan(d, flags, stat, etable, count, tags)
+    if mids is None:
+        return status, stat, None
+    eph = bool(flags & fEphID)
+    return status, stat, [object_row(d, d.get(m), columns, session.server_guid, eph, cid) for m in mids]
 
 
 @NSPI.operation(3, "NspiQueryRows", request=inspi.NspiQueryRows, response=inspi.NspiQueryRowsResponse,
@@ -301,15 +331,20 @@ def _op_query_rows(ctx: CallContext, stub: bytes) -> bytes:
     etable = None
     if not _is_null_ptr(req.fields["lpETable"]):
         etable = [_int(v) for v in req["lpETable"]]
-    if ctx.forced_status is not None:
-        status, rows = ctx.forced_status, None
-    else:
-        status, stat, rows = query_rows(_host(ctx).directory, session, req["dwFlags"], stat, etable,
-                                        req["Count"], _tags(req["pPropTags"]))
-    _status(ctx, status)
-    ctx.notes["rows"] = len(rows) if rows is not None else 0
+    d = _host(ctx).directory
     cp = stat.CodePage or session.code_page
-    return _encode(_stat_out(stat), lambda w: N.write_rowset(w, rows, cp), _u32(status))
+    blobs = None
+    if ctx.forced_status is not None:
+        status = ctx.forced_status
+    else:
+        status, stat, mids, columns, cid = query_rows_plan(d, req["dwFlags"], stat, etable,
+                                                           req["Count"], _tags(req["pPropTags"]))
+        if mids is not None:
+            blobs = cached_rows(d, mids, columns, session.server_guid, bool(req["dwFlags"] & fEphID),
+                                cid, cp)
+    _status(ctx, status)
+    ctx.notes["rows"] = len(blobs) if blobs is not None else 0
+    return _encode(_stat_out(stat), lambda w: N.write_rowset_blobs(w, blobs), _u32(status))
 
 
 # -- 4 NspiSeekEntries ------------------------------------------------------------------
@@ -803,10 +838,7 @@ def resolve(d: Directory, name: str) -> int:
     obj = d.find_dn(text)
     if obj is not None and obj.in_gal:
         return obj.mid
-    exact = [o for o in d if o.in_gal and (o.alias.casefold() == low or (o.smtp or "").casefold() == low
-                                           or o.display_name.casefold() == low
-                                           or any(str(p).casefold() == f"smtp:{low}" for p in
-                                                  o.props.get(P.PR_EMS_AB_PROXY_ADDRESSES, [])))]
+    exact = d.exact(low)
     if len(exact) == 1:
         return exact[0].mid
     if len(exact) > 1:
@@ -829,20 +861,35 @@ def resolve_names(d: Directory, session: NspiSession, names: list[str],
     return S.Success, mids, rows
 
 
+def _resolved_blobs(d: Directory, session: NspiSession, mids: list[int], tags: list[int] | None,
+                    code_page: int) -> list[tuple[bytes, bytes]]:
+    columns_ = list(P.DEFAULT_COLUMNS) if tags is None else tags
+    found = [m for m in mids if m not in (MID_UNRESOLVED, MID_AMBIGUOUS)]
+    return cached_rows(d, found, columns_, session.server_guid, False, 0, code_page)
+
+
 def _resolve_op(ctx: CallContext, req: Any, wide: bool) -> bytes:
     session = _session(ctx, req["hRpc"])
     names = [(_string(s, session.code_page) if not wide else str(s["Data"]).rstrip("\x00"))
              for s in req["paStr"]["Strings"]]
+    stat = Stat.from_impacket(req["pStat"])
+    cp = stat.CodePage or session.code_page
+    d = _host(ctx).directory
+    tags = _tags(req["pPropTags"])
+    blobs = None
+    mids: list[int] | None = None
     if ctx.forced_status is not None:
-        status, mids, rows = ctx.forced_status, None, None
+        status = ctx.forced_status
+    elif tags is not None and len(tags) > MAX_TAGS:
+        status = S.TableTooBig
     else:
-        status, mids, rows = resolve_names(_host(ctx).directory, session, names, _tags(req["pPropTags"]))
+        status = S.Success
+        mids = [resolve(d, n) for n in names]
+        blobs = _resolved_blobs(d, session, mids, tags, cp)
     _status(ctx, status)
     ctx.notes["names"] = names[:4]
     ctx.notes["mids"] = (mids or [])[:4]
-    stat = Stat.from_impacket(req["pStat"])
-    cp = stat.CodePage or session.code_page
-    return _encode(lambda w: N.write_tag_array(w, mids), lambda w: N.write_rowset(w, rows, cp),
+    return _encode(lambda w: N.write_tag_array(w, mids), lambda w: N.write_rowset_blobs(w, blobs),
                    _u32(status))
 
 

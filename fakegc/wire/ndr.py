@@ -18,6 +18,7 @@ Deferred = Callable[["NdrWriter"], None]
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
+_CV = struct.Struct("<III")
 
 
 class NdrWriter:
@@ -44,8 +45,11 @@ class NdrWriter:
         self.buf += _U16.pack(v & 0xFFFF)
 
     def u32(self, v: int) -> None:
-        self.align(4)
-        self.buf += _U32.pack(v & 0xFFFFFFFF)
+        buf = self.buf
+        pad = -len(buf) & 3
+        if pad:
+            buf += b"\x00" * pad
+        buf += _U32.pack(v & 0xFFFFFFFF)
 
     def raw(self, data: bytes) -> None:
         self.buf += data
@@ -93,10 +97,8 @@ class NdrWriter:
         """Conformant varying UTF-16LE string with its NUL."""
         raw = text.encode("utf-16le") + b"\x00\x00"
         n = len(raw) // 2
-        self.u32(n)
-        self.u32(0)
-        self.u32(n)
-        self.raw(raw)
+        self.align(4)
+        self.buf += _CV.pack(n, 0, n) + raw
 
     def conformant_bytes(self, data: bytes) -> None:
         """Conformant array of bytes."""
