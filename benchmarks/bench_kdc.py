@@ -1,0 +1,231 @@
+"""KDC replies/s: fakegc against MIT krb5kdc, same load generator, same run (issues #4, #8).
+
+    .venv/bin/python benchmarks/bench_kdc.py [-n 2000] [-w 16]
+
+Four loads over UDP (W requests in flight): KDC_ERR_C_PRINCIPAL_UNKNOWN (unknown
+client), KDC_ERR_PREAUTH_REQUIRED (no pre-authentication), AS-REP (valid
+PA-ENC-TIMESTAMP) and TGS-REP (valid TGT).  Every request is distinct (fresh
+nonce, fresh authenticator) so MIT's lookaside cache cannot answer from memory
+(DESIGN.md §7).  Each KDC is pinned to CPU 1, the generator to CPU 0.  Without
+MIT installed (`make bench-deps`) only fakegc is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import multiprocessing as mp
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+REALM = "CONTOSO.TEST"
+USERS = {"alice": "Passw0rd!"}
+SPN = "exchangeAB/gc01.contoso.test"
+
+
+def _serve(q: "mp.Queue[int]") -> None:
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    from fakegc.journal import Journal
+    from fakegc.kdc.principals import PrincipalDb
+    from fakegc.kdc.server import Kdc
+    from fakegc.runner import new_event_loop
+
+    db = PrincipalDb(REALM)
+    for u, p in USERS.items():
+        db.add_user(u, p)
+    db.add_service(SPN, password="service-secret-1")
+    loop = new_event_loop()
+    kdc = Kdc(db, Journal(maxlen=1000, enabled_kinds=()))
+    loop.run_until_complete(kdc.start())
+    q.put(kdc.udp_port)
+    loop.run_forever()
+
+
+def _as_req(user: str, with_ts: bool, key=None) -> bytes:  # type: ignore[no-untyped-def]
+    from impacket.krb5 import constants
+    from impacket.krb5.asn1 import AS_REQ, PA_ENC_TS_ENC, EncryptedData, seq_set, seq_set_iter
+    from impacket.krb5.crypto import _enctype_table
+    from impacket.krb5.types import KerberosTime, Principal
+    from pyasn1.codec.der import encoder
+    from pyasn1.type.univ import noValue
+
+    req = AS_REQ()
+    req["pvno"] = 5
+    req["msg-type"] = 10
+    if with_ts:
+        now = dt.datetime.now(dt.timezone.utc)
+        ts = PA_ENC_TS_ENC()
+        ts["patimestamp"] = KerberosTime.to_asn1(now)
+        ts["pausec"] = random.randrange(999999)
+        enc = EncryptedData()
+        enc["etype"] = 18
+        enc["cipher"] = _enctype_table[18].encrypt(key, 1, encoder.encode(ts), None)
+        req["padata"] = noValue
+        req["padata"][0] = noValue
+        req["padata"][0]["padata-type"] = 2
+        req["padata"][0]["padata-value"] = encoder.encode(enc)
+    body = seq_set(req, "req-body")
+    body["kdc-options"] = constants.encodeFlags([1, 8])
+    seq_set(body, "cname", Principal(user, type=1).components_to_asn1)
+    seq_set(body, "sname", Principal(f"krbtgt/{REALM}", type=2).components_to_asn1)
+    body["realm"] = REALM
+    body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=8))
+    body["nonce"] = random.getrandbits(31)
+    seq_set_iter(body, "etype", (18, 17, 23))
+    return encoder.encode(req)
+
+
+def _tgs_reqs(tgt_reply: bytes, key, n: int) -> list[bytes]:  # type: ignore[no-untyped-def]
+    from impacket.krb5 import constants
+    from impacket.krb5.asn1 import (AP_REQ, AS_REP, TGS_REQ, Authenticator, EncASRepPart,
+                                    EncTGSRepPart, seq_set, seq_set_iter)
+    from impacket.krb5.crypto import Key, _enctype_table
+    from impacket.krb5.types import KerberosTime, Principal, Ticket
+    from pyasn1.codec.der import decoder, encoder
+    from pyasn1.type.univ import noValue
+
+    rep = decoder.decode(tgt_reply, asn1Spec=AS_REP())[0]
+    plain = _enctype_table[18].decrypt(key, 3, bytes(rep["enc-part"]["cipher"]))
+    try:
+        enc = decoder.decode(plain, asn1Spec=EncASRepPart())[0]
+    except Exception:  # MIT tags EncASRepPart as 26 (DESIGN.md §6.4)
+        enc = decoder.decode(plain, asn1Spec=EncTGSRepPart())[0]
+    session = Key(int(enc["key"]["keytype"]), bytes(enc["key"]["keyvalue"]))
+    ticket = Ticket()
+    ticket.from_asn1(rep["ticket"])
+    out = []
+    base = dt.datetime.now(dt.timezone.utc)
+    for i in range(n):
+        auth = Authenticator()
+        auth["authenticator-vno"] = 5
+        auth["crealm"] = REALM
+        seq_set(auth, "cname", Principal("alice", type=1).components_to_asn1)
+        auth["cusec"] = i % 1000000
+        auth["ctime"] = KerberosTime.to_asn1(base + dt.timedelta(seconds=i // 1000000))
+        ap = AP_REQ()
+        ap["pvno"] = 5
+        ap["msg-type"] = 14
+        ap["ap-options"] = constants.encodeFlags([])
+        seq_set(ap, "ticket", ticket.to_asn1)
+        ap["authenticator"] = noValue
+        ap["authenticator"]["etype"] = session.enctype
+        ap["authenticator"]["cipher"] = _enctype_table[session.enctype].encrypt(
+            session, 7, encoder.encode(auth), None)
+        req = TGS_REQ()
+        req["pvno"] = 5
+        req["msg-type"] = 12
+        req["padata"] = noValue
+        req["padata"][0] = noValue
+        req["padata"][0]["padata-type"] = 1
+        req["padata"][0]["padata-value"] = encoder.encode(ap)
+        body = seq_set(req, "req-body")
+        body["kdc-options"] = constants.encodeFlags([1])
+        seq_set(body, "sname", Principal(SPN, type=2).components_to_asn1)
+        body["realm"] = REALM
+        body["till"] = KerberosTime.to_asn1(base + dt.timedelta(hours=8))
+        body["nonce"] = random.getrandbits(31)
+        seq_set_iter(body, "etype", (18,))
+        out.append(encoder.encode(req))
+    return out
+
+
+class _Gen(asyncio.DatagramProtocol):
+    def __init__(self, requests: list[bytes], window: int, done: asyncio.Future[float]) -> None:
+        self.requests, self.window, self.done = requests, window, done
+        self.next = 0
+        self.replies = 0
+        self.errors = 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.start = time.perf_counter()
+        for _ in range(min(self.window, len(self.requests))):
+            self._send()
+
+    def _send(self) -> None:
+        if self.next < len(self.requests):
+            self.transport.sendto(self.requests[self.next])  # type: ignore[union-attr]
+            self.next += 1
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.replies += 1
+        if data[:1] == b"\x7e":
+            self.errors += 1
+        if self.replies >= len(self.requests) and not self.done.done():
+            self.done.set_result(time.perf_counter() - self.start)
+        else:
+            self._send()
+
+
+async def _drive(port: int, requests: list[bytes], window: int) -> tuple[float, int]:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+    transport, proto = await loop.create_datagram_endpoint(lambda: _Gen(requests, window, done),
+                                                           remote_addr=("127.0.0.1", port))
+    try:
+        elapsed = await asyncio.wait_for(done, 120)
+    except asyncio.TimeoutError:
+        elapsed = time.perf_counter() - proto.start
+    transport.close()
+    return proto.replies / elapsed, proto.errors
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=2000, help="requests per load")
+    ap.add_argument("-w", "--window", type=int, default=16)
+    args = ap.parse_args()
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    from benchmarks.peers import mit_available, mit_kdc
+    from fakegc.kdc.principals import PrincipalDb
+    from fakegc.runner import new_event_loop
+
+    db = PrincipalDb(REALM)
+    alice = db.add_user("alice", USERS["alice"])
+    key = db.key(alice, 18)
+    loop = new_event_loop()
+
+    def loads(port: int) -> dict[str, tuple[float, int]]:
+        import socket
+
+        out: dict[str, tuple[float, int]] = {}
+        out["C_PRINCIPAL_UNKNOWN"] = loop.run_until_complete(
+            _drive(port, [_as_req(f"nobody{i}", False) for i in range(args.n)], args.window))
+        out["PREAUTH_REQUIRED"] = loop.run_until_complete(
+            _drive(port, [_as_req("alice", False) for _ in range(args.n)], args.window))
+        out["AS-REP"] = loop.run_until_complete(
+            _drive(port, [_as_req("alice", True, key) for _ in range(args.n)], args.window))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(5)
+        s.sendto(_as_req("alice", True, key), ("127.0.0.1", port))
+        tgt = s.recv(65536)
+        out["TGS-REP"] = loop.run_until_complete(_drive(port, _tgs_reqs(tgt, key, args.n), args.window))
+        return out
+
+    q: mp.Queue[int] = mp.Queue()
+    proc = mp.Process(target=_serve, args=(q,), daemon=True)
+    proc.start()
+    ours = loads(q.get(timeout=30))
+    proc.terminate()
+    theirs = None
+    if mit_available():
+        with mit_kdc(REALM, USERS, [SPN]) as mit:
+            theirs = loads(int(mit["port"]))  # type: ignore[arg-type]
+    print(f"KDC replies/s over UDP, {args.n} distinct requests per load, {args.window} in flight")
+    print(f"{'load':<22}{'fakegc':>10}{'MIT krb5kdc':>14}{'ratio':>8}")
+    for name, (rate, errors) in ours.items():
+        mit_rate = theirs[name][0] if theirs else float("nan")
+        print(f"{name:<22}{rate:>10.0f}{mit_rate:>14.0f}{rate / mit_rate if theirs else float('nan'):>8.2f}"
+              f"   (error replies: {errors})")
+
+
+if __name__ == "__main__":
+    main()

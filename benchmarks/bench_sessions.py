@@ -1,0 +1,127 @@
+"""Idle NSPI sessions: memory per session and how fast a scripted shutdown reaches them (issue #8).
+
+    .venv/bin/python benchmarks/bench_sessions.py [-n 10000]
+
+A cluster runs in a child process (CPU 1).  This process opens N connections to
+gc01, binds NSPI and calls NspiBind on each (anonymous allowed, no per-call
+crypto), then asks the child for its RSS, fires ``shutdown_begin`` through the
+admin endpoint and measures, on the client side, the time until every
+connection has seen its close.  Raise the open-files limit for large N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import selectors
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _serve(q: "mp.Queue[tuple[int, int, str]]") -> None:
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    _raise_nofile()
+    from fakegc.rpc.server import RpcLimits
+    from fakegc.runner import new_event_loop
+    from fakegc.scenario.cluster import Cluster, ClusterConfig
+
+    cfg = ClusterConfig(allow_anonymous=True, admin_port=0, journal_size=1000,
+                        limits=RpcLimits(max_connections=100_000))
+    loop = new_event_loop()
+    cluster = loop.run_until_complete(Cluster.start(cfg))
+    cluster.journal.enabled_kinds = frozenset({"state", "event"})
+    for server in cluster.all_servers():
+        server._journal_calls = False
+    q.put((cluster.gcs["gc01"].nspi.port, os.getpid(), cluster.admin.url))
+    loop.run_forever()
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=10000)
+    args = ap.parse_args()
+    _raise_nofile()
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    from benchmarks.bench_nspi import stubs
+    from fakegc.nspi import NSPI
+    from fakegc.scenario.ctl import request
+    from fakegc.testing.rawrpc import RawRpc
+
+    q: mp.Queue = mp.Queue()
+    proc = mp.Process(target=_serve, args=(q,), daemon=True)
+    proc.start()
+    port, pid, admin = q.get(timeout=60)
+    base_rss = _rss_mib(pid)
+    bind = RawRpc.bind_pdu([(0, NSPI.syntax, [(__import__("uuid").UUID("8a885d04-1ceb-11c9-9fe8-08002b104860"), 2, 0)])])
+    nspibind = RawRpc.request_pdu(2, 0, 0, stubs(b"\x00" * 20)["NspiBind"])
+    socks = []
+    started = time.perf_counter()
+    for i in range(args.n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(bind + nspibind)
+        socks.append(s)
+        if len(socks) % 500 == 0:  # drain replies so buffers stay small
+            for t in socks[-500:]:
+                t.settimeout(10)
+                got = 0
+                while got < 2:
+                    data = t.recv(65536)
+                    got += data.count(b"\x05\x00\x0c") + data.count(b"\x05\x00\x02")
+    opened = time.perf_counter() - started
+    time.sleep(1.0)
+    rss = _rss_mib(pid)
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        try:
+            while s.recv(65536):
+                pass
+        except BlockingIOError:
+            pass
+        sel.register(s, selectors.EVENT_READ)
+    t0 = time.perf_counter()
+    request(admin, "POST", "/fire", {"event": "shutdown_begin", "gc": "gc01"}, timeout=60)
+    remaining = len(socks)
+    last = t0
+    while remaining and time.perf_counter() - t0 < 30:
+        for key, _ in sel.select(timeout=1):
+            try:
+                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+            except (ConnectionResetError, BlockingIOError):
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                remaining -= 1
+                last = time.perf_counter()
+    print(f"{args.n} idle NSPI sessions (bind + NspiBind each), opened in {opened:.1f}s")
+    print(f"  server RSS: {rss:.0f} MiB ({base_rss:.0f} MiB before; "
+          f"{(rss - base_rss) * 1024 / args.n:.1f} KiB per session; target < 1024 MiB total)")
+    print(f"  shutdown_begin reached all but {remaining} in {(last - t0) * 1000:.0f} ms "
+          f"(client-observed, includes the admin HTTP round trip; target 100 ms)")
+    for s in socks:
+        s.close()
+    proc.terminate()
+
+
+if __name__ == "__main__":
+    main()
