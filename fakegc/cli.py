@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario file or shipped name (e.g. kb929439) whose timeline runs")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--endpoints-json", type=Path, help="write the endpoints document here")
-    serve.add_argument("--admin-port", type=int, default=0, help="admin HTTP port (0: ephemeral)")
+    serve.add_argument("--admin-port", type=int, default=None,
+                       help="admin HTTP port (default: the config's, else ephemeral)")
     serve.add_argument("--rpc-http-port", type=int, default=None,
                        help="RPC over HTTP v2 front port (0: ephemeral; off when omitted)")
     serve.add_argument("--directory", type=Path, help="directory fixture (YAML or LDIF)")
@@ -109,6 +110,8 @@ async def _serve(args: argparse.Namespace) -> int:
         config.journal_path = args.journal
     if args.admin_port is not None:
         config.admin_port = args.admin_port
+    elif config.admin_port is None:
+        config.admin_port = 0
     if args.rpc_http_port is not None:
         config.rpc_http_port = args.rpc_http_port
     cluster = await Cluster.start(config)
