@@ -51,11 +51,17 @@ class Capture:
     path: Path
     tcp_ports: list[int]
     udp_ports: list[int]
+    kerberos_ports: list[int] = field(default_factory=list)
 
     def _decode_args(self, password: str | None) -> list[str]:
         args: list[str] = []
         for port in self.tcp_ports:
-            args += ["-d", f"tcp.port=={port},dcerpc"]
+            if port in self.kerberos_ports:
+                args += ["-d", f"tcp.port=={port},kerberos"]
+            else:
+                args += ["-d", f"tcp.port=={port},dcerpc"]
+        for port in self.udp_ports:
+            args += ["-d", f"udp.port=={port},kerberos"]
         if password:
             args += ["-o", f"ntlmssp.nt_password:{password}"]
         return args
@@ -90,7 +96,7 @@ class Capture:
 
 @contextmanager
 def capture(tcp_ports: Sequence[int] = (), udp_ports: Sequence[int] = (),
-            directory: str | None = None) -> Iterator[Capture]:
+            directory: str | None = None, kerberos_ports: Sequence[int] = ()) -> Iterator[Capture]:
     """Record loopback traffic on the given ports for the duration of the block."""
     if shutil.which("tshark") is None:
         raise RuntimeError("tshark is not installed (make test installs it when root)")
@@ -110,7 +116,7 @@ def capture(tcp_ports: Sequence[int] = (), udp_ports: Sequence[int] = (),
             break
     time.sleep(0.2)
     try:
-        yield Capture(path, list(tcp_ports), list(udp_ports))
+        yield Capture(path, list(tcp_ports), list(udp_ports), list(kerberos_ports))
     finally:
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
