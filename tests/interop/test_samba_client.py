@@ -81,3 +81,35 @@ def test_samba_wrong_password(make_server):
     out = samba_call(server.port, "sign,ntlm", password="nope")
     assert "error" in out
     server.journal.expect("auth_failed", reason=lambda r: "wrong password" in r)
+
+
+@needs_samba
+def test_samba_client_speaks_nspi_and_rfr_to_the_cluster(ct):
+    """NspiBind and RfrGetNewDSA stubs sent by Samba's client over its own NTLM connection."""
+    import struct
+
+    from impacket.dcerpc.v5 import nspi, oxabref
+
+    from fakegc.nspi import NSPI
+    from fakegc.referral import RFR
+
+    ep = ct.endpoints()
+    bind = nspi.NspiBind()
+    bind["dwFlags"] = 0
+    bind["pStat"]["CodePage"] = 1252
+    bind["pServerGuid"] = b"\x00" * 16
+    out = samba_call(ep["actors"]["gc01"]["nspi"], "connect,ntlm",
+                     (str(NSPI.uuid), 56, 0, bind.getData()))
+    reply = bytes.fromhex(out["calls"][0]["reply"])
+    assert struct.unpack("<I", reply[-4:])[0] == 0  # NSPI Success
+    assert reply[4:20] == ct.cluster.gcs["gc01"].server_guid.bytes_le
+    req = oxabref.RfrGetNewDSA()
+    req["ulFlags"] = 0
+    req["pUserDN"] = "\x00"
+    req["ppszUnused"] = oxabref.NULL
+    req["ppszServer"] = "\x00"
+    out = samba_call(ep["actors"]["ex01"]["rfr"], "connect,ntlm", (str(RFR.uuid), 1, 0, req.getData()))
+    reply = bytes.fromhex(out["calls"][0]["reply"])
+    assert b"gc01.contoso.test\x00" in reply and reply[-4:] == b"\x00\x00\x00\x00"
+    ct.journal.expect("auth", actor="gc01", user="alice", mech="ntlm")
+    ct.journal.expect("response", op="RfrGetNewDSA", server="gc01.contoso.test")
