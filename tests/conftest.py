@@ -51,3 +51,22 @@ def make_server(bg_loop: BackgroundLoop) -> Iterator[Callable[..., RpcServer]]:
     for server in started:
         bg_loop.run(server.close())
         assert not server.errors, f"internal server errors: {server.errors!r}"
+
+
+@pytest.fixture(scope="module")
+def cluster_thread():
+    """A default cluster shared by a test module (see ``ct``)."""
+    from fakegc.scenario.cluster import ClusterThread
+
+    ct = ClusterThread()
+    yield ct
+    ct.close()
+
+
+@pytest.fixture
+def ct(cluster_thread):
+    """The module's cluster, reset to HEALTHY; fails the test on internal server errors."""
+    cluster_thread.reset()
+    yield cluster_thread
+    errors = [e for s in cluster_thread.cluster.all_servers() for e in s.errors]
+    assert not errors, errors

@@ -16,13 +16,13 @@ import asyncio
 import fnmatch
 import itertools
 import os
-import random
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fakegc.codes import KrbError
+from fakegc.firing import Firing
 from fakegc.journal import Journal
 from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
@@ -32,8 +32,8 @@ __all__ = ["Kdc", "KdcRule"]
 MAX_TCP = 1 << 20
 
 
-@dataclass
-class KdcRule:
+@dataclass(kw_only=True)
+class KdcRule(Firing):
     """A scripted answer: when a request matches, do ``action`` instead of the normal reply.
 
     ``msg``: "AS", "TGS" or "*"; ``client`` / ``service``: fnmatch globs on the
@@ -51,15 +51,8 @@ class KdcRule:
     service: str = "*"
     e_text: str | None = None
     delay: float = 0.0
-    after: int = 0
-    times: int | None = None
-    probability: float = 1.0
-    seed: int = 0
     name: str = ""
     id: int = 0
-    seen: int = 0
-    fired: int = 0
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def matches(self, req: Request) -> bool:
         """Pattern match only (no counting)."""
@@ -71,17 +64,7 @@ class KdcRule:
 
     def fire(self, req: Request) -> bool:
         """Count a matching request; True when the rule applies to it."""
-        if not self.matches(req):
-            return False
-        self.seen += 1
-        if self.seen <= self.after:
-            return False
-        if self.times is not None and self.fired >= self.times:
-            return False
-        if self.probability < 1.0 and self._rng.random() >= self.probability:
-            return False
-        self.fired += 1
-        return True
+        return self.matches(req) and self.count()
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -194,7 +177,7 @@ class Kdc:
         """Install a rule (or build one from keywords); returns it with its ``id``."""
         rule = rule or KdcRule(**kw)
         rule.id = next(self._ids)
-        rule._rng = random.Random(rule.seed)
+        rule.reseed()
         self.rules.append(rule)
         self._record("rule", action="added", rule=rule.name or str(rule.id), code=rule.code,
                      msg=rule.msg, service=rule.service, client=rule.client)
@@ -213,8 +196,7 @@ class Kdc:
         """
         probe = Request("TGS", client=client, service=service)
         for rule in self.rules:
-            if rule.action == "error" and rule.matches(probe) and \
-                    (rule.times is None or rule.fired < rule.times):
+            if rule.action == "error" and rule.matches(probe) and not rule.exhausted:
                 return rule.code
         if self.db.get(service) is None:
             return int(KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN)

@@ -17,10 +17,10 @@ RPC kinds compile into one injector per server (:func:`injector_for`).
 from __future__ import annotations
 
 import fnmatch
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from fakegc.firing import Firing
 from fakegc.rpc.faults import Action
 from fakegc.rpc.registry import CallContext
 
@@ -31,8 +31,8 @@ _ACTION = {"rpc_fault": "fault", "nspi_status": "status", "reset": "reset", "del
            "drop": "drop", "refuse": "refuse"}
 
 
-@dataclass
-class FaultRule:
+@dataclass(kw_only=True)
+class FaultRule(Firing):
     """One fault rule (see module docstring)."""
 
     kind: str
@@ -45,37 +45,19 @@ class FaultRule:
     msg: str = "*"
     value: int = 0
     delay: float = 0.0
-    after: int = 0
-    times: int | None = None
-    probability: float = 1.0
-    seed: int = 0
     name: str = ""
     id: int = 0
-    seen: int = 0
-    fired: int = 0
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(KINDS)})")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be between 0 and 1")
-        self._rng = random.Random(self.seed)
+        self.reseed()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON view for the control plane."""
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-
-    def _count(self) -> bool:
-        self.seen += 1
-        if self.seen <= self.after:
-            return False
-        if self.times is not None and self.fired >= self.times:
-            return False
-        if self.probability < 1.0 and self._rng.random() >= self.probability:
-            return False
-        self.fired += 1
-        return True
 
     def matches_call(self, actor: str, ctx: CallContext) -> bool:
         """Does this (RPC-kind) rule apply to the call?"""
@@ -93,7 +75,7 @@ class FaultRule:
         principal = (ctx.auth.principal if ctx.auth else None) or ""
         if self.principal != "*" and not fnmatch.fnmatch(principal.lower(), self.principal.lower()):
             return False
-        return self._count()
+        return self.count()
 
     def action(self) -> Action:
         """The engine-level action."""
@@ -118,7 +100,7 @@ def on_connect_for(actor: str, rules: list[FaultRule]) -> Any:
 
     def on_connect(conn: int, peer: Any) -> Action | None:
         for rule in rules:
-            if rule.kind == "refuse" and fnmatch.fnmatch(actor, rule.actor) and rule._count():
+            if rule.kind == "refuse" and fnmatch.fnmatch(actor, rule.actor) and rule.count():
                 return rule.action()
         return None
 
