@@ -22,7 +22,7 @@ from impacket.krb5.kerberosv5 import KerberosError
 from fakegc.kdc.client import get_tgs, get_tgt
 
 __all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
-           "RfrFailure"]
+           "RfrFailure", "OutlookFlows"]
 
 
 @dataclass(frozen=True)
@@ -218,3 +218,101 @@ class AbTransport:
         self._nspi(nspi.hNspiGetSpecialTable)
         resp = self._nspi(nspi.hNspiQueryRows, Count=count, pPropTags=[0x3001001F, 0x39FE001F])
         return nspi.simplifyPropertyRowSet(resp["ppRows"])  # type: ignore[no-any-return]
+
+
+def _anr_restriction(text: str) -> Any:
+    """A PR_ANR property restriction (what Outlook sends when ResolveNames misses)."""
+    r = nspi.Restriction_r()
+    r["rt"] = 4
+    r["res"]["tag"] = 4
+    pr = r["res"]["resProperty"]
+    pr["relop"] = 4
+    pr["ulPropTag"] = 0x360C001F
+    pr["lpProp"]["ulPropTag"] = 0x360C001F
+    pr["lpProp"]["Value"]["tag"] = 0x1F
+    pr["lpProp"]["Value"]["lpszW"] = text + "\x00"
+    return r
+
+
+def _get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[int]) -> Any:
+    from impacket.dcerpc.v5.dtypes import DWORD
+
+    from fakegc.nspi.ndr import NspiGetMatches, NspiGetMatchesResponse
+
+    req = NspiGetMatches()
+    req["hRpc"] = handle
+    req["pStat"] = stat
+    req["pReserved"] = nspi.NULL
+    req["Filter"] = restriction if restriction is not None else nspi.NULL
+    req["lpPropName"] = nspi.NULL
+    req["ulRequested"] = 0
+    for tag in tags:
+        d = DWORD()
+        d["Data"] = tag
+        req["pPropTags"]["aulPropTag"].append(d)
+    req["pPropTags"]["cValues"] = len(tags)
+    dce.call(5, req)
+    resp = NspiGetMatchesResponse(dce.recv())
+    if resp["ErrorCode"] not in (0,):
+        raise nspi.DCERPCSessionError(error_code=resp["ErrorCode"])
+    return resp
+
+
+class OutlookFlows:
+    """Outlook's call sequences (DESIGN.md §11, issue #12) on an :class:`AbTransport`."""
+
+    def __init__(self, io: AbTransport) -> None:
+        self.io = io
+
+    def anr(self, text: str, tags: list[int] | None = None) -> list[dict[int, Any]]:
+        """GetMatches with PR_ANR in the GAL."""
+        stat = nspi.STAT()
+        stat["CodePage"] = 1252
+        stat["SortLocale"] = 0x409
+        resp = self.io._nspi(lambda d, h: _get_matches(d, h, stat, _anr_restriction(text),
+                                                       tags or [0x3001001F, 0x3003001F]))
+        return nspi.simplifyPropertyRowSet(resp["ppRows"]) if resp["ppRows"] else []
+
+    def profile_creation(self, name: str) -> dict[str, Any]:
+        """GetMatches(PR_ANR) → QueryRows with HOME_MDB and proxies → DNToMId(server) →
+        GetProps(PR_EMS_AB_NETWORK_ADDRESS)."""
+        rows = self.anr(name, [0x3001001F, 0x3003001F, 0x0FF60102])
+        if len(rows) != 1:
+            raise NspiFailure(0x8004010F)
+        mid = rows[0][0x0FF60102]
+        stat = nspi.STAT()
+        stat["CodePage"] = 1252
+        stat["SortLocale"] = 0x409
+        resp = self.io._nspi(nspi.hNspiQueryRows, pStat=stat, lpETable=[mid], Count=1,
+                             pPropTags=[0x8006001F, 0x800F101F, 0x3001001F])
+        user = nspi.simplifyPropertyRowSet(resp["ppRows"])[0]
+        home_mdb = user[0x8006001F]
+        server_dn = home_mdb.rsplit("/cn=", 1)[0]
+        server_mid = self.io._nspi(nspi.hNspiDNToMId, pNames=[server_dn])["ppOutMIds"]["aulPropTag"][0]["Data"]
+        props = self.io._nspi(nspi.hNspiGetProps, CurrentRec=server_mid, pPropTags=[0x8170101F])
+        network = nspi.simplifyPropertyRow(props["ppRows"])[0x8170101F]
+        return {"user": user, "server_dn": server_dn, "network_address": network}
+
+    def check_name(self, name: str) -> list[dict[int, Any]]:
+        """ResolveNamesW; on a miss, GetMatches with PR_ANR (what Outlook retries with)."""
+        row = self.io.resolve_name(name)
+        return [row] if row is not None else self.anr(name)
+
+    def details(self, dn: str) -> tuple[dict[int, Any], bytes]:
+        """GetProps of the entry and its display template (GetTemplateInfo)."""
+        props = self.io.get_props_by_dn(dn, [0x3001001F, 0x3A17001F, 0x3A18001F, 0x39000003])
+        tmpl = self.io._nspi(nspi.hNspiGetTemplateInfo, ulType=props[0x39000003], dwLocaleID=0x409,
+                             dwCodePage=1252, dwFlags=1)
+        blob = nspi.simplifyPropertyRow(tmpl["ppData"])[0x00010102]
+        return props, bytes(blob)
+
+    def expand_dl(self, dl_dn: str) -> list[str]:
+        """DL members: GetMatches with ContainerID = PR_EMS_AB_MEMBER, CurrentRec = the DL's MId."""
+        mid = self.io._nspi(nspi.hNspiDNToMId, pNames=[dl_dn])["ppOutMIds"]["aulPropTag"][0]["Data"]
+        stat = nspi.STAT()
+        stat["CodePage"] = 1252
+        stat["SortLocale"] = 0x409
+        stat["ContainerID"] = 0x8009000D
+        stat["CurrentRec"] = mid
+        resp = self.io._nspi(lambda d, h: _get_matches(d, h, stat, None, [0x3001001F]))
+        return [r[0x3001001F] for r in nspi.simplifyPropertyRowSet(resp["ppRows"])]

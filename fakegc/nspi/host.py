@@ -27,6 +27,8 @@ class NspiHost(Protocol):
     accepting_binds: bool
     allow_anonymous: bool
     read_only: bool
+    #: optional: where this GC's MIds start (see NspiSession.mid_offset)
+    # mid_offset: int
 
 
 @dataclass
@@ -40,6 +42,7 @@ class StaticGc:
     accepting_binds: bool = True
     allow_anonymous: bool = False
     read_only: bool = False
+    mid_offset: int = 0
 
 
 @dataclass
@@ -55,3 +58,6 @@ class NspiSession:
     directory_version: int
     #: named properties this session mapped with NspiGetIDsFromNames: (guid, lid|name) → id
     named: dict[tuple[bytes, int | str], int] = field(default_factory=dict)
+    #: this GC's MId space: wire MId = directory MId + offset (MS-NSPI 3.1.1.2: MIds are
+    #: server-specific, so a client that carries MIds to another GC gets NotFound)
+    mid_offset: int = 0

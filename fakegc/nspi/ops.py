@@ -122,14 +122,14 @@ def _string(value: Any, code_page: int) -> str:
 
 
 def object_row(d: Directory, obj: AbObject | None, tags: Sequence[int], guid: uuidlib.UUID,
-               eph: bool, container_id: int = 0) -> list[tuple[int, Any]]:
+               eph: bool, container_id: int = 0, mid_offset: int = 0) -> list[tuple[int, Any]]:
     """Pure: the row for ``obj`` with ``tags`` (all NotFound when obj is None)."""
     row: list[tuple[int, Any]] = []
     for tag in tags:
         if obj is None:
             row.append((tag, MISSING))
             continue
-        value = object_value(d, obj, tag, guid, eph, container_id)
+        value = object_value(d, obj, tag, guid, eph, container_id, mid_offset)
         ptype = tag & 0xFFFF
         if not isinstance(value, Missing) and ptype == P.PT_UNSPECIFIED:
             tag = _infer_type(tag, value)
@@ -142,7 +142,8 @@ _ROW_CACHE_MAX = 100_000
 
 
 def cached_rows(d: Directory, mids: Sequence[int], columns: Sequence[int], guid: uuidlib.UUID,
-                eph: bool, container_id: int, code_page: int) -> list[tuple[bytes, bytes]]:
+                eph: bool, container_id: int, code_page: int,
+                mid_offset: int = 0) -> list[tuple[bytes, bytes]]:
     """Encoded rows, cached per (directory version, object, columns, IDs kind, code page).
 
     A hot path (DESIGN.md §7): rows of an unchanged directory are encoded once.
@@ -150,12 +151,13 @@ def cached_rows(d: Directory, mids: Sequence[int], columns: Sequence[int], guid:
     cols = tuple(columns)
     out = []
     for mid in mids:
-        key = (id(d), d.version, mid, cols, guid, eph, container_id, code_page)
+        key = (id(d), d.version, mid, cols, guid, eph, container_id, code_page, mid_offset)
         blob = _ROW_CACHE.get(key)
         if blob is None:
             if len(_ROW_CACHE) >= _ROW_CACHE_MAX:
                 _ROW_CACHE.clear()
-            blob = N.row_blob(object_row(d, d.get(mid), cols, guid, eph, container_id), code_page)
+            blob = N.row_blob(object_row(d, d.get(mid), cols, guid, eph, container_id, mid_offset),
+                              code_page)
             _ROW_CACHE[key] = blob
         out.append(blob)
     return out
@@ -175,6 +177,31 @@ def _infer_type(tag: int, value: Any) -> int:
     return tag
 
 
+INVALID_MID = 0xFFFFFFFF
+
+
+def to_wire(session: NspiSession, d: Directory, mid: int) -> int:
+    """A directory MId as this GC names it (objects only; positions and containers as they are)."""
+    return mid + session.mid_offset if mid in d.objects else mid
+
+
+def from_wire(session: NspiSession, d: Directory, mid: int) -> int:
+    """A client's MId back to the directory's; an MId of another GC's space → INVALID_MID."""
+    if mid < 0x10:
+        return mid
+    local = mid - session.mid_offset
+    if local in d.objects:
+        return local
+    if any(c.mid == mid for c in d.containers):
+        return mid
+    return INVALID_MID
+
+
+def _stat_in(session: NspiSession, d: Directory, stat: Stat) -> Stat:
+    stat.CurrentRec = from_wire(session, d, stat.CurrentRec)
+    return stat
+
+
 def _container(d: Directory, stat: Stat) -> Container | None:
     return d.container(stat.ContainerID)
 
@@ -190,7 +217,11 @@ def _u32(value: int) -> Callable[[NdrWriter], None]:
     return lambda w: w.u32(value)
 
 
-def _stat_out(stat: Stat) -> Callable[[NdrWriter], None]:
+def _stat_out(stat: Stat, session: NspiSession | None = None,
+              d: Directory | None = None) -> Callable[[NdrWriter], None]:
+    if session is not None and d is not None:
+        stat = Stat(*stat.values())
+        stat.CurrentRec = to_wire(session, d, stat.CurrentRec)
     return lambda w: N.write_stat(w, stat.values())
 
 
@@ -212,7 +243,8 @@ def bind(host: NspiHost, flags: int, stat: Stat, authenticated: bool, user: str 
     if not _code_page_ok(stat.CodePage):
         return S.InvalidCodepage, None
     session = NspiSession(host.server_guid, stat.CodePage or 1252, stat.TemplateLocale,
-                          stat.SortLocale or 0x409, flags, user, host.directory.version)
+                          stat.SortLocale or 0x409, flags, user, host.directory.version,
+                          mid_offset=int(getattr(host, "mid_offset", 0)))
     return S.Success, session
 
 
@@ -273,13 +305,14 @@ def update_stat(d: Directory, stat: Stat) -> tuple[int, Stat, int]:
                 response=inspi.NspiUpdateStatResponse, spec="MS-NSPI 3.1.4.1.4")
 def _op_update_stat(ctx: CallContext, stub: bytes) -> bytes:
     req = inspi.NspiUpdateStat(stub)
-    _session(ctx, req["hRpc"])
-    stat = Stat.from_impacket(req["pStat"])
+    session = _session(ctx, req["hRpc"])
+    d = _host(ctx).directory
+    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
     want_delta = not _is_null_ptr(req.fields["plDelta"])
     if ctx.forced_status is not None:
         status, moved = ctx.forced_status, 0
     else:
-        status, stat, moved = update_stat(_host(ctx).directory, stat)
+        status, stat, moved = update_stat(d, stat)
     _status(ctx, status)
     ctx.notes["total"] = stat.TotalRecs
 
@@ -288,7 +321,7 @@ def _op_update_stat(ctx: CallContext, stub: bytes) -> bytes:
             w.top_pointer(lambda w: w.u32(moved & 0xFFFFFFFF))
         else:
             w.u32(0)
-    return _encode(_stat_out(stat), delta, _u32(status))
+    return _encode(_stat_out(stat, session, d), delta, _u32(status))
 
 
 # -- 3 NspiQueryRows --------------------------------------------------------------------
@@ -327,11 +360,11 @@ def query_rows(d: Directory, session: NspiSession, flags: int, stat: Stat, etabl
 def _op_query_rows(ctx: CallContext, stub: bytes) -> bytes:
     req = inspi.NspiQueryRows(stub)
     session = _session(ctx, req["hRpc"])
-    stat = Stat.from_impacket(req["pStat"])
+    d = _host(ctx).directory
+    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
     etable = None
     if not _is_null_ptr(req.fields["lpETable"]):
-        etable = [_int(v) for v in req["lpETable"]]
-    d = _host(ctx).directory
+        etable = [from_wire(session, d, _int(v)) for v in req["lpETable"]]
     cp = stat.CodePage or session.code_page
     blobs = None
     if ctx.forced_status is not None:
@@ -341,10 +374,10 @@ def _op_query_rows(ctx: CallContext, stub: bytes) -> bytes:
                                                            req["Count"], _tags(req["pPropTags"]))
         if mids is not None:
             blobs = cached_rows(d, mids, columns, session.server_guid, bool(req["dwFlags"] & fEphID),
-                                cid, cp)
+                                cid, cp, session.mid_offset)
     _status(ctx, status)
     ctx.notes["rows"] = len(blobs) if blobs is not None else 0
-    return _encode(_stat_out(stat), lambda w: N.write_rowset_blobs(w, blobs), _u32(status))
+    return _encode(_stat_out(stat, session, d), lambda w: N.write_rowset_blobs(w, blobs), _u32(status))
 
 
 # -- 4 NspiSeekEntries ------------------------------------------------------------------
@@ -373,8 +406,8 @@ def seek_entries(d: Directory, session: NspiSession, stat: Stat, target: tuple[i
     if tags is not None:
         if len(tags) > MAX_TAGS:
             return S.TableTooBig, stat, None
-        rows = [object_row(d, d.get(m), tags, session.server_guid, False, c.container_id)
-                for m in mids[pos:]]
+        rows = [object_row(d, d.get(m), tags, session.server_guid, False, c.container_id,
+                           session.mid_offset) for m in mids[pos:]]
     return S.Success, stat, rows
 
 
@@ -385,16 +418,18 @@ def _op_seek_entries(ctx: CallContext, stub: bytes) -> bytes:
 
     req = inspi.NspiSeekEntries(stub)
     session = _session(ctx, req["hRpc"])
-    stat = Stat.from_impacket(req["pStat"])
+    d = _host(ctx).directory
+    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
     if ctx.forced_status is not None:
         status, rows = ctx.forced_status, None
     else:
-        etable = _tags(req["lpETable"]) or None
-        status, stat, rows = seek_entries(_host(ctx).directory, session, stat,
+        etable = [from_wire(session, d, m) for m in (_tags(req["lpETable"]) or [])] or None
+        status, stat, rows = seek_entries(d, session, stat,
                                           _prop_value(req["pTarget"]), etable,
                                           _tags(req["pPropTags"]))
     _status(ctx, status)
-    return _encode(_stat_out(stat), lambda w: N.write_rowset(w, rows, session.code_page), _u32(status))
+    return _encode(_stat_out(stat, session, d), lambda w: N.write_rowset(w, rows, session.code_page),
+                   _u32(status))
 
 
 # -- 5 NspiGetMatches -------------------------------------------------------------------
@@ -425,8 +460,8 @@ def get_matches(d: Directory, session: NspiSession, stat: Stat, restriction: Any
     if tags is not None:
         if len(tags) > MAX_TAGS:
             return S.TableTooBig, stat, None, None
-        rows = [object_row(d, d.objects[m], tags, session.server_guid, False, container_id)
-                for m in found]
+        rows = [object_row(d, d.objects[m], tags, session.server_guid, False, container_id,
+                           session.mid_offset) for m in found]
     stat.CurrentRec, stat.NumPos, stat.TotalRecs, stat.Delta = MID_BEGINNING_OF_TABLE, 0, len(found), 0
     return S.Success, stat, found, rows
 
@@ -436,18 +471,21 @@ def get_matches(d: Directory, session: NspiSession, stat: Stat, restriction: Any
 def _op_get_matches(ctx: CallContext, stub: bytes) -> bytes:
     req = N.NspiGetMatches(stub)
     session = _session(ctx, req["hRpc"])
-    stat = Stat.from_impacket(req["pStat"])
+    d = _host(ctx).directory
+    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
     if ctx.forced_status is not None:
         status, mids, rows = ctx.forced_status, None, None
     else:
         restriction = None
         if not _is_null_ptr(req.fields["Filter"]):
             restriction = from_impacket(req["Filter"])
-        status, stat, mids, rows = get_matches(_host(ctx).directory, session, stat, restriction,
+        status, stat, mids, rows = get_matches(d, session, stat, restriction,
                                                req["ulRequested"], _tags(req["pPropTags"]))
     _status(ctx, status)
     ctx.notes["matches"] = len(mids) if mids is not None else 0
-    return _encode(_stat_out(stat), lambda w: N.write_tag_array(w, mids),
+    if mids is not None:
+        mids = [to_wire(session, d, m) for m in mids]
+    return _encode(_stat_out(stat, session, d), lambda w: N.write_tag_array(w, mids),
                    lambda w: N.write_rowset(w, rows, session.code_page), _u32(status))
 
 
@@ -456,17 +494,17 @@ def _op_get_matches(ctx: CallContext, stub: bytes) -> bytes:
                 response=N.NspiResortRestrictionResponse, spec="MS-NSPI 3.1.4.1.11")
 def _op_resort(ctx: CallContext, stub: bytes) -> bytes:
     req = N.NspiResortRestriction(stub)
-    _session(ctx, req["hRpc"])
+    session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
-    stat = Stat.from_impacket(req["pStat"])
-    mids = [_int(v) for v in req["pInMIds"]["aulPropTag"]]
+    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
+    mids = [from_wire(session, d, _int(v)) for v in req["pInMIds"]["aulPropTag"]]
     known = [m for m in mids if m in d.objects]
     known.sort(key=lambda m: (sort_key(d.objects[m].display_name, stat.SortLocale), m))
     stat.TotalRecs = len(known)
     stat.NumPos = known.index(stat.CurrentRec) if stat.CurrentRec in known else 0
     status = _status(ctx, ctx.forced_status if ctx.forced_status is not None else S.Success)
-    out = known if status == S.Success else None
-    return _encode(_stat_out(stat), lambda w: N.write_tag_array(w, out), _u32(status))
+    out = [to_wire(session, d, m) for m in known] if status == S.Success else None
+    return _encode(_stat_out(stat, session, d), lambda w: N.write_tag_array(w, out), _u32(status))
 
 
 # -- 7 NspiDNToMId ----------------------------------------------------------------------
@@ -490,7 +528,8 @@ def _op_dn_to_mid(ctx: CallContext, stub: bytes) -> bytes:
     session = _session(ctx, req["hRpc"])
     names = [_string(s, session.code_page) for s in req["pNames"]["Strings"]]
     status = ctx.forced_status if ctx.forced_status is not None else S.Success
-    mids = dn_to_mids(_host(ctx).directory, names) if status == S.Success else None
+    d = _host(ctx).directory
+    mids = [to_wire(session, d, m) for m in dn_to_mids(d, names)] if status == S.Success else None
     _status(ctx, status)
     ctx.notes["names"] = names[:4]
     return _encode(lambda w: N.write_tag_array(w, mids), _u32(status))
@@ -501,9 +540,9 @@ def _op_dn_to_mid(ctx: CallContext, stub: bytes) -> bytes:
                 response=inspi.NspiGetPropListResponse, spec="MS-NSPI 3.1.4.1.6")
 def _op_get_prop_list(ctx: CallContext, stub: bytes) -> bytes:
     req = inspi.NspiGetPropList(stub)
-    _session(ctx, req["hRpc"])
+    session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
-    obj = d.get(req["dwMId"])
+    obj = d.get(from_wire(session, d, req["dwMId"]))
     tags = None
     if ctx.forced_status is not None:
         status = ctx.forced_status
@@ -538,8 +577,9 @@ def get_props(d: Directory, session: NspiSession, flags: int, stat: Stat,
         if obj is None:
             return S.ErrorsReturned, [(P.PR_DISPLAY_NAME, MISSING)]
         cols = [t for t in all_tags(obj) if (t & 0xFFFF) != P.PT_OBJECT]
-        return S.Success, object_row(d, obj, cols, session.server_guid, eph, stat.ContainerID)
-    row = object_row(d, obj, tags, session.server_guid, eph, stat.ContainerID)
+        return S.Success, object_row(d, obj, cols, session.server_guid, eph, stat.ContainerID,
+                                     session.mid_offset)
+    row = object_row(d, obj, tags, session.server_guid, eph, stat.ContainerID, session.mid_offset)
     missing = any(isinstance(v, Missing) for _, v in row)
     return (S.ErrorsReturned if missing else S.Success), row
 
@@ -553,7 +593,7 @@ def _op_get_props(ctx: CallContext, stub: bytes) -> bytes:
         status, row = S.InvalidParameter, None
         stat = None
     else:
-        stat = Stat.from_impacket(req["pStat"])
+        stat = _stat_in(session, _host(ctx).directory, Stat.from_impacket(req["pStat"]))
         if ctx.forced_status is not None:
             status, row = ctx.forced_status, None
         else:
@@ -570,7 +610,7 @@ def _op_get_props(ctx: CallContext, stub: bytes) -> bytes:
                 response=inspi.NspiCompareMIdsResponse, spec="MS-NSPI 3.1.4.1.12")
 def _op_compare_mids(ctx: CallContext, stub: bytes) -> bytes:
     req = inspi.NspiCompareMIds(stub)
-    _session(ctx, req["hRpc"])
+    session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
     stat = Stat.from_impacket(req["pStat"])
     c = _container(d, stat)
@@ -580,7 +620,8 @@ def _op_compare_mids(ctx: CallContext, stub: bytes) -> bytes:
     elif c is None:
         status = S.InvalidBookmark
     else:
-        p1, p2 = d.position(c, req["MId1"], stat.SortLocale), d.position(c, req["MId2"], stat.SortLocale)
+        m1, m2 = from_wire(session, d, req["MId1"]), from_wire(session, d, req["MId2"])
+        p1, p2 = d.position(c, m1, stat.SortLocale), d.position(c, m2, stat.SortLocale)
         if p1 is None or p2 is None:
             status = S.GeneralFailure
         else:
@@ -596,10 +637,10 @@ def _op_mod_props(ctx: CallContext, stub: bytes) -> bytes:
     from fakegc.nspi.restrictions import _prop_value
 
     req = N.NspiModProps(stub)
-    _session(ctx, req["hRpc"])
+    session = _session(ctx, req["hRpc"])
     host = _host(ctx)
     d = host.directory
-    stat = Stat.from_impacket(req["pStat"])
+    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
     obj = d.get(stat.CurrentRec)
     if ctx.forced_status is not None:
         status = ctx.forced_status
@@ -698,10 +739,10 @@ def _op_get_template_info(ctx: CallContext, stub: bytes) -> bytes:
                 response=inspi.NspiModLinkAttResponse, spec="MS-NSPI 3.1.4.1.15")
 def _op_mod_link_att(ctx: CallContext, stub: bytes) -> bytes:
     req = inspi.NspiModLinkAtt(stub)
-    _session(ctx, req["hRpc"])
+    session = _session(ctx, req["hRpc"])
     host = _host(ctx)
     d = host.directory
-    group = d.get(req["dwMId"])
+    group = d.get(from_wire(session, d, req["dwMId"]))
     if ctx.forced_status is not None:
         status = ctx.forced_status
     elif host.read_only:
@@ -716,7 +757,7 @@ def _op_mod_link_att(ctx: CallContext, stub: bytes) -> bytes:
             if kind == "permanent":
                 member = d.find_dn(value)
             elif kind == "ephemeral" and value[0] == host.server_guid:
-                member = d.get(value[1])
+                member = d.get(from_wire(session, d, value[1]))
             if member is None:
                 status = S.NotFound
                 continue
@@ -865,7 +906,8 @@ def _resolved_blobs(d: Directory, session: NspiSession, mids: list[int], tags: l
                     code_page: int) -> list[tuple[bytes, bytes]]:
     columns_ = list(P.DEFAULT_COLUMNS) if tags is None else tags
     found = [m for m in mids if m not in (MID_UNRESOLVED, MID_AMBIGUOUS)]
-    return cached_rows(d, found, columns_, session.server_guid, False, 0, code_page)
+    return cached_rows(d, found, columns_, session.server_guid, False, 0, code_page,
+                       session.mid_offset)
 
 
 def _resolve_op(ctx: CallContext, req: Any, wide: bool) -> bytes:
@@ -887,6 +929,8 @@ def _resolve_op(ctx: CallContext, req: Any, wide: bool) -> bytes:
         mids = [resolve(d, n) for n in names]
         blobs = _resolved_blobs(d, session, mids, tags, cp)
     _status(ctx, status)
+    if mids is not None:
+        mids = [to_wire(session, d, m) for m in mids]
     ctx.notes["names"] = names[:4]
     ctx.notes["mids"] = (mids or [])[:4]
     return _encode(lambda w: N.write_tag_array(w, mids), lambda w: N.write_rowset_blobs(w, blobs),

@@ -75,15 +75,18 @@ def parse_entry_id(data: bytes) -> tuple[str, Any]:
 
 
 def object_value(d: Directory, obj: AbObject, tag: int, server_guid: uuidlib.UUID,
-                 ephemeral: bool, container_id: int = 0) -> Any:
-    """The value of ``tag`` (any string type) for ``obj``, or :data:`MISSING`."""
+                 ephemeral: bool, container_id: int = 0, mid_offset: int = 0) -> Any:
+    """The value of ``tag`` (any string type) for ``obj``, or :data:`MISSING`.
+
+    ``mid_offset`` places the object's MId in the serving GC's MId space.
+    """
     base = P.canonical(tag)
     if base in (P.PR_ENTRYID, P.PR_RECORD_KEY):
         if ephemeral:
-            return ephemeral_entry_id(server_guid, obj.display_type, obj.mid)
+            return ephemeral_entry_id(server_guid, obj.display_type, obj.mid + mid_offset)
         return permanent_entry_id(obj.display_type, obj.dn)
     if base == P.PR_INSTANCE_KEY:
-        return struct.pack("<I", obj.mid)
+        return struct.pack("<I", obj.mid + mid_offset)
     if base == P.PR_MAPPING_SIGNATURE:
         return MUID_EMSAB
     if base == P.PR_SEARCH_KEY:

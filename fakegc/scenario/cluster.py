@@ -143,6 +143,12 @@ class GcActor:
         """The cluster's shared directory."""
         return self.cluster.directory
 
+    @property
+    def mid_offset(self) -> int:
+        """Where this GC's MIds start: derived from its server GUID, so a new or restarted GC
+        (new GUID) names objects differently and cached MIds go stale, as in production."""
+        return 0x100000 * (1 + self.server_guid.int % 0x7F)
+
     def servers(self) -> list[RpcServer]:
         """This GC's RPC servers."""
         return [self.nspi, self.epm]
