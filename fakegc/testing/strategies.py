@@ -112,3 +112,189 @@ def stat_blocks() -> st.SearchStrategy[bytes]:
         st.sampled_from([0x409, 0x407, 0]),  # TemplateLocale
         st.sampled_from([0x409, 0x407, 0]),  # SortLocale
     )
+
+
+# -- NSPI, RFR and Kerberos requests ------------------------------------------------------
+def nspi_requests(handle: bytes = b"\x00" * 20) -> st.SearchStrategy[tuple[int, bytes]]:
+    """(opnum, stub) pairs: well-formed NSPI requests with random arguments (impacket encodes)."""
+    from impacket.dcerpc.v5 import nspi
+
+    def ctx() -> object:
+        h = nspi.handle_t()
+        h.fromString(handle)
+        return h
+
+    def query_rows(count: int, cp: int, rec: int, delta: int) -> tuple[int, bytes]:
+        r = nspi.NspiQueryRows()
+        r["hRpc"] = ctx()
+        r["pStat"]["CodePage"] = cp
+        r["pStat"]["CurrentRec"] = rec
+        r["pStat"]["Delta"] = delta
+        r["lpETable"] = nspi.NULL
+        r["Count"] = count
+        r["pPropTags"] = nspi.NULL
+        return 3, r.getData()
+
+    def update_stat(rec: int, delta: int, container: int) -> tuple[int, bytes]:
+        r = nspi.NspiUpdateStat()
+        r["hRpc"] = ctx()
+        r["pStat"]["CurrentRec"] = rec
+        r["pStat"]["Delta"] = delta
+        r["pStat"]["ContainerID"] = container
+        r["plDelta"] = nspi.NULL
+        return 2, r.getData()
+
+    def bind(flags: int, cp: int) -> tuple[int, bytes]:
+        r = nspi.NspiBind()
+        r["dwFlags"] = flags
+        r["pStat"]["CodePage"] = cp
+        r["pServerGuid"] = b"\x00" * 16
+        return 0, r.getData()
+
+    def dn_to_mid(names: list[str]) -> tuple[int, bytes]:
+        from impacket.dcerpc.v5.dtypes import LPSTR
+
+        r = nspi.NspiDNToMId()
+        r["hRpc"] = ctx()
+        for n in names:
+            s = LPSTR()
+            s["Data"] = n + "\x00"
+            r["pNames"]["Strings"].append(s)
+        r["pNames"]["Count"] = len(names)
+        return 7, r.getData()
+
+    delta = st.integers(-(2**31), 2**31 - 1)
+    rec = st.sampled_from([0, 1, 2, 0x10, 0x20, 0x7FFFFFFF, 0xFFFFFFFF])
+    cps = st.sampled_from([1252, 65001, 1200, 0, 4242])
+    ascii_dn = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+    return st.one_of(
+        st.builds(query_rows, st.integers(0, 2000), cps, rec, delta),
+        st.builds(update_stat, rec, delta, st.sampled_from([0, 1, 0x8009000D, 0xFFFFFFFF])),
+        st.builds(bind, st.sampled_from([0, 0x20, 0xFFFFFFFF]), cps),
+        st.builds(dn_to_mid, st.lists(ascii_dn, max_size=4)),
+    )
+
+
+def rfr_requests() -> st.SearchStrategy[tuple[int, bytes]]:
+    """(opnum, stub) pairs for the referral service."""
+    from impacket.dcerpc.v5 import oxabref
+
+    def new_dsa(dn: str, unused: bool) -> tuple[int, bytes]:
+        r = oxabref.RfrGetNewDSA()
+        r["ulFlags"] = 0
+        r["pUserDN"] = dn + "\x00"
+        r["ppszUnused"] = "\x00" if unused else oxabref.NULL
+        r["ppszServer"] = "\x00"
+        return 0, r.getData()
+
+    def fqdn(dn: str, cb: int) -> tuple[int, bytes]:
+        r = oxabref.RfrGetFQDNFromServerDN()
+        r["ulFlags"] = 0
+        r["cbMailboxServerDN"] = cb
+        r["szMailboxServerDN"] = dn + "\x00"
+        return 1, r.getData()
+
+    dn = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80)
+    return st.one_of(st.builds(new_dsa, dn, st.booleans()),
+                     st.builds(fqdn, dn, st.integers(0, 5000)))
+
+
+def as_requests(realm: str = "CONTOSO.TEST") -> st.SearchStrategy[bytes]:
+    """AS-REQs with random client names, etypes, options and nonces (no pre-authentication)."""
+
+    def build(user: str, etypes: list[int], nonce: int, opts: list[int]) -> bytes:
+        import datetime as dt
+
+        from impacket.krb5 import constants
+        from impacket.krb5.asn1 import AS_REQ, seq_set, seq_set_iter
+        from impacket.krb5.types import KerberosTime, Principal
+        from pyasn1.codec.der import encoder
+
+        req = AS_REQ()
+        req["pvno"] = 5
+        req["msg-type"] = 10
+        body = seq_set(req, "req-body")
+        body["kdc-options"] = constants.encodeFlags(opts)
+        seq_set(body, "cname", Principal(user, type=1).components_to_asn1)
+        seq_set(body, "sname", Principal(f"krbtgt/{realm}", type=2).components_to_asn1)
+        body["realm"] = realm
+        body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+        body["nonce"] = nonce
+        seq_set_iter(body, "etype", etypes)
+        return encoder.encode(req)
+
+    names = st.one_of(st.sampled_from(["alice", "bob", "svc-mapi"]),
+                      st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20))
+    return st.builds(build, names, st.lists(st.sampled_from([18, 17, 23, 16, 3, 1, 99]), min_size=1,
+                                            max_size=4),
+                     st.integers(0, 2**31 - 1), st.lists(st.sampled_from([1, 2, 3, 8, 15, 27]), max_size=3))
+
+
+def tgs_like_requests() -> st.SearchStrategy[bytes]:
+    """Byte strings that start like a TGS-REQ but carry garbage (for decoder robustness)."""
+    return st.binary(min_size=0, max_size=200).map(lambda b: b"\x6c" + bytes([min(len(b), 127)]) + b)
+
+
+__all__ += ["nspi_requests", "rfr_requests", "as_requests", "tgs_like_requests", "ScenarioMachine"]
+
+
+# -- a stateful machine users subclass ----------------------------------------------------
+try:
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+except ImportError:  # pragma: no cover
+    RuleBasedStateMachine = object  # type: ignore[assignment,misc]
+
+
+class ScenarioMachine(RuleBasedStateMachine):  # type: ignore[misc,valid-type]
+    """Drive a cluster through random scenario events; subclass and add your client's checks.
+
+    Set ``cluster`` (a :class:`~fakegc.scenario.cluster.ClusterThread`) on the class before
+    running (``ScenarioMachine.TestCase``).  Override :meth:`check_client` to make your
+    client call the address book after each event and assert what it must see.
+    """
+
+    cluster: object = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ct = type(self).cluster
+        if self.ct is None:
+            raise RuntimeError("set ScenarioMachine.cluster to a ClusterThread first")
+        self.ct.reset()  # type: ignore[attr-defined]
+
+    def check_client(self, event: str) -> None:
+        """Hook: exercise your client after ``event``; default does nothing."""
+
+    @rule(gc=st.sampled_from(["gc01", "gc02"]))
+    def shutdown(self, gc: str) -> None:
+        self.ct.fire("shutdown_begin", gc=gc)  # type: ignore[attr-defined]
+        self.check_client("shutdown_begin")
+
+    @rule(gc=st.sampled_from(["gc01", "gc02"]))
+    def down(self, gc: str) -> None:
+        self.ct.fire("gc_down", gc=gc)  # type: ignore[attr-defined]
+        self.check_client("gc_down")
+
+    @rule(gc=st.sampled_from(["gc01", "gc02"]), keep=st.booleans())
+    def restart(self, gc: str, keep: bool) -> None:
+        self.ct.fire("gc_restart", gc=gc, keep_guid=keep)  # type: ignore[attr-defined]
+        self.check_client("gc_restart")
+
+    @precondition(lambda self: any(g.state.value == "up" for g in self.ct.cluster.gcs.values()))
+    @rule(gc=st.sampled_from(["gc01", "gc02"]))
+    def new_gc(self, gc: str) -> None:
+        if self.ct.cluster.gcs[gc].state.value == "up":  # type: ignore[attr-defined]
+            self.ct.fire("new_gc_ready", gc=gc)  # type: ignore[attr-defined]
+            self.check_client("new_gc_ready")
+
+    @invariant()
+    def referral_never_names_a_gc_that_is_not_up(self) -> None:
+        from fakegc.referral.host import ReferralRefused
+
+        try:
+            target = self.ct.cluster.exchange.referral_target("")  # type: ignore[attr-defined]
+        except ReferralRefused:
+            return
+        if target is not None:
+            name = target.split(".")[0]
+            assert self.ct.cluster.gcs[name].state.value == "up"  # type: ignore[attr-defined]
