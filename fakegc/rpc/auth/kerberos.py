@@ -59,6 +59,41 @@ def _strip_gss_header(token: bytes) -> bytes:
     return token[off + 2:]
 
 
+def _iov_encrypt(profile: Any, key: Key, usage: int, header: bytes, body: bytes, trailer: bytes,
+                 tail: bytes) -> bytes:
+    """RFC 3961 simplified-profile encryption with sign-only buffers (MIT's krb5_k_encrypt_iov).
+
+    DCE header signing (MS-RPCE 3.3.1.5.2.2, DESIGN.md §10): the PDU header and the
+    sec_trailer enter the HMAC between confounder and body, but are not encrypted.
+    ``tail`` is the CFX filler plus the token-header copy (RFC 4121 §4.2.4).
+    """
+    from Cryptodome.Hash import HMAC as _H
+
+    ki = profile.derive(key, struct.pack(">IB", usage, 0x55))
+    ke = profile.derive(key, struct.pack(">IB", usage, 0xAA))
+    conf = os.urandom(profile.blocksize)
+    mac = _H.new(ki.contents, conf + header + body + trailer + tail, profile.hashmod).digest()
+    return profile.basic_encrypt(ke, conf + body + tail) + mac[:profile.macsize]
+
+
+def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: bytes, trailer: bytes,
+                 body_len: int) -> bytes:
+    """Inverse of :func:`_iov_encrypt`: returns body + tail (without the confounder)."""
+    from Cryptodome.Hash import HMAC as _H
+
+    ki = profile.derive(key, struct.pack(">IB", usage, 0x55))
+    ke = profile.derive(key, struct.pack(">IB", usage, 0xAA))
+    if len(cipher) < profile.blocksize + profile.macsize:
+        raise AuthError("CFX wrap too short")
+    plain = profile.basic_decrypt(ke, cipher[:-profile.macsize])
+    conf, rest = plain[:profile.blocksize], plain[profile.blocksize:]
+    mac = _H.new(ki.contents, conf + header + rest[:body_len] + trailer + rest[body_len:],
+                 profile.hashmod).digest()[:profile.macsize]
+    if not hmaclib.compare_digest(mac, cipher[-profile.macsize:]):
+        raise AuthError("CFX wrap does not verify (tampered, or header signing mismatch)")
+    return rest
+
+
 class KerberosContext:
     """One acceptor context (see the module docstring)."""
 
@@ -173,8 +208,10 @@ class KerberosContext:
         rep["enc-part"]["etype"] = session.enctype
         rep["enc-part"]["cipher"] = _enctype_table[session.enctype].encrypt(session, 12,
                                                                            encoder.encode(enc), None)
-        self._send_seq = 0
-        self._recv_seq = 0
+        # RFC 4121 §4.2.6: our sequence numbers start at the AP-REP's seq-number (MIT with
+        # replay detection, as Samba asks for with type 16, checks it)
+        self._send_seq = seq
+        self._recv_seq = int(auth["seq-number"]) if auth["seq-number"].hasValue() else 0
         return encoder.encode(rep)
 
     def _third_leg(self, data: bytes) -> None:
@@ -278,7 +315,13 @@ class KerberosContext:
             k = (rrc + ec) % len(rotated)
             cipher = rotated[k:] + rotated[:k]
             try:
-                plain = profile.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
+                if header_sign:
+                    plain = _iov_decrypt(profile, self.key, USAGE_INITIATOR_SEAL, cipher, header,
+                                         trailer, len(body))
+                else:
+                    plain = profile.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
+            except AuthError:
+                raise
             except Exception:
                 raise AuthError("CFX wrap does not decrypt (tampered)") from None
             if plain[-16:-14] != b"\x05\x04" or plain[-8:] != tok[8:16]:
@@ -306,7 +349,11 @@ class KerberosContext:
             ec, rrc = 16, 28
             flags |= 0x02  # Sealed
             head0 = b"\x05\x04" + bytes([flags, 0xFF]) + struct.pack(">HHQ", ec, 0, seq)
-            cipher = profile.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0, None)
+            if header_sign:
+                cipher = _iov_encrypt(profile, self.key, USAGE_ACCEPTOR_SEAL, header, body,
+                                      trailer, b"\xff" * ec + head0)
+            else:
+                cipher = profile.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0, None)
             k = (rrc + ec) % len(cipher)
             rotated = cipher[-k:] + cipher[:-k]
             head = b"\x05\x04" + bytes([flags, 0xFF]) + struct.pack(">HHQ", ec, rrc, seq)
