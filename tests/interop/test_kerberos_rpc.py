@@ -70,3 +70,19 @@ def test_ticket_for_another_gc_is_refused(ct):
             d.bind(nspi.MSRPC_UUID_NSPI)
     ct.journal.expect("auth_failed", actor="gc01", reason=lambda r: "not for this server" in r)
     assert nspi.hNspiBind(kerberos_dce(ep))["ErrorCode"] == 0
+
+
+@pytest.mark.parametrize("options,mech", [("seal,spnego,ntlm", "ntlm"),
+                                          ("seal,spnego,krb5,target_hostname=gc01.contoso.test",
+                                           "kerberos")])
+def test_samba_spnego_to_a_cluster_gc(ct, tmp_path, options, mech):
+    """Samba's client negotiates NTLM or Kerberos inside SPNEGO with gc01 (auth type 9)."""
+    from tests.interop.test_kerberos_rpc_samba import samba
+
+    ep = ct.endpoints()
+    env = ct.cluster.krb5_env(tmp_path)
+    out = samba(ep["actors"]["gc01"]["nspi"], options, env, echo=False)
+    assert "error" not in out, out
+    assert out["listening"] is True
+    auth = ct.journal.expect("auth", actor="gc01", user="alice", auth_type=9, level=6)[0]
+    assert auth.fields["mech"] == mech

@@ -394,8 +394,23 @@ class KerberosProvider:
         return KerberosContext(self, self.spnego)
 
 
-class SpnegoKerberosProvider(KerberosProvider):
-    """Acceptor factory for auth type 9 (SPNEGO/Negotiate) carrying Kerberos (impacket's way)."""
+class SpnegoKerberosProvider:
+    """Auth type 9 for a server with Kerberos service principals: Kerberos *or* NTLM in SPNEGO.
+
+    Kept for callers that build providers from (credentials, SPNs); the work is done by
+    :class:`fakegc.rpc.auth.spnego.SpnegoProvider` over a bare :class:`KerberosProvider`
+    and an :class:`~fakegc.rpc.auth.ntlm.NtlmProvider` (``host`` names it in CHALLENGE).
+    """
 
     auth_type = RPC_C_AUTHN_GSS_NEGOTIATE
-    spnego = True
+
+    def __init__(self, creds: Credentials, principals: list[str], host: str = "gc01") -> None:
+        from fakegc.rpc.auth.ntlm import NtlmProvider
+        from fakegc.rpc.auth.spnego import SpnegoProvider
+
+        self.kerberos = KerberosProvider(creds, principals)
+        self._spnego = SpnegoProvider(NtlmProvider(creds, host=host), self.kerberos)
+
+    def new_context(self) -> Any:
+        """A fresh SPNEGO context (:class:`fakegc.rpc.auth.spnego.SpnegoContext`)."""
+        return self._spnego.new_context()

@@ -284,8 +284,8 @@ class SpnegoContext:
     # identity and mechanism of the inner context
     @property
     def mech(self) -> str:
-        """"spnego-ntlm" / "spnego-kerberos" once chosen."""
-        return f"spnego-{self.inner.mech}" if self.inner is not None else "spnego"
+        """The negotiated mechanism, "ntlm" or "kerberos" (auth type 9 says it came via SPNEGO)."""
+        return str(self.inner.mech) if self.inner is not None else "spnego"
 
     @property
     def user(self) -> str | None:
