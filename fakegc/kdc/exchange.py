@@ -28,9 +28,11 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
 from fakegc.codes import KrbError
+from fakegc.kdc.fastder import encode_krb_error, walk_kdc_req
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 
-__all__ = ["Request", "Outcome", "KdcCore", "peek", "krb_error", "raw_req_body"]
+__all__ = ["Request", "Outcome", "KdcCore", "peek", "peek_pyasn1", "krb_error", "krb_error_pyasn1",
+           "raw_req_body"]
 
 PA_TGS_REQ = 1
 PA_ENC_TIMESTAMP = 2
@@ -57,6 +59,20 @@ class Request:
     nonce: int | None = None
     decoded: Any = None
     pvno: int = 5
+    raw: bytes = b""  # set when the fast walker read it and pyasn1 has not decoded it yet
+    padata_types: list[int] | None = None  # from the fast walker
+    cname_type: int = NT_PRINCIPAL
+
+    def decode(self) -> Any:
+        """The pyasn1 AS-REQ/TGS-REQ (decoded on first use; None when it does not decode)."""
+        if self.decoded is None and self.raw:
+            spec = AS_REQ() if self.msg == "AS" else TGS_REQ()
+            raw, self.raw = self.raw, b""
+            try:
+                self.decoded = decoder.decode(raw, asn1Spec=spec)[0]
+            except Exception:
+                self.decoded = None
+        return self.decoded
 
 
 @dataclass
@@ -129,7 +145,29 @@ def _raw_pvno(data: bytes) -> int:
 
 
 def peek(data: bytes) -> Request:
-    """Classify a request without keys: message type, client, service, etypes."""
+    """Classify a request without keys: message type, client, service, etypes.
+
+    The hand-written walker (:mod:`fakegc.kdc.fastder`) reads ordinary requests without
+    pyasn1; anything it does not like is decoded by pyasn1 here, as the reference.
+    """
+    if not data:
+        return Request("?")
+    fast = walk_kdc_req(data)
+    if fast is not None:
+        out = Request(fast.msg, realm=fast.realm, etypes=fast.etypes, nonce=fast.nonce,
+                      pvno=fast.pvno, raw=data, padata_types=fast.padata_types,
+                      cname_type=fast.cname_type)
+        if fast.sname is not None:
+            out.sname_components, out.sname_type = fast.sname, fast.sname_type
+            out.service = "/".join(fast.sname)
+        if fast.msg == "AS" and fast.cname is not None:
+            out.client = "/".join(fast.cname)
+        return out
+    return peek_pyasn1(data)
+
+
+def peek_pyasn1(data: bytes) -> Request:
+    """:func:`peek` through pyasn1 only (the reference the fast walker is tested against)."""
     if not data:
         return Request("?")
     tag = data[0]
@@ -160,7 +198,20 @@ def peek(data: bytes) -> Request:
 def krb_error(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_INST,
               e_text: str | None = None, e_data: bytes | None = None, offset: float = 0.0,
               cname: list[str] | None = None, crealm: str | None = None) -> bytes:
-    """A KRB-ERROR with every field MIT needs (DESIGN.md §6.7): the requested sname echoed."""
+    """A KRB-ERROR with every field MIT needs (DESIGN.md §6.7): the requested sname echoed.
+
+    Hand-encoded (:func:`fakegc.kdc.fastder.encode_krb_error`); :func:`krb_error_pyasn1`
+    is the reference it is proven byte-identical to.
+    """
+    stime = _now(offset).strftime("%Y%m%d%H%M%SZ")
+    return encode_krb_error(int(code), realm, sname or ["krbtgt", realm], sname_type, stime,
+                            e_text, e_data, cname if crealm else None, crealm)
+
+
+def krb_error_pyasn1(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_INST,
+                     e_text: str | None = None, e_data: bytes | None = None, offset: float = 0.0,
+                     cname: list[str] | None = None, crealm: str | None = None) -> bytes:
+    """:func:`krb_error` through impacket's ``KRB_ERROR`` and pyasn1 (the reference codec)."""
     err = KRB_ERROR()
     err["pvno"] = 5
     err["msg-type"] = int(constants.ApplicationTagNumbers.KRB_ERROR.value)
@@ -190,6 +241,7 @@ class KdcCore:
         self.max_skew = max_skew
         self.pac = pac
         self._replay: dict[tuple[str, str, int], float] = {}
+        self._method_data: dict[tuple[str, int, tuple[int, ...]], bytes] = {}
 
     # -- helpers -------------------------------------------------------------------
     def _error(self, req: Request, code: int, text: str | None = None,
@@ -320,17 +372,54 @@ class KdcCore:
         req = req or peek(data)
         if req.pvno not in (5, 0) or (req.decoded is not None and int(req.decoded["pvno"]) != 5):
             return self._error(req, KrbError.KDC_ERR_BAD_PVNO, "protocol version must be 5")
-        if req.msg == "?" or req.decoded is None:
+        if req.msg == "?" or (req.decoded is None and not req.raw):
             return self._error(req, KrbError.KRB_ERR_GENERIC, "could not decode the request")
-        decoded = req.decoded
         if req.realm and req.realm.upper() != self.db.realm:
             return self._error(req, KrbError.KDC_ERR_WRONG_REALM, f"unknown realm {req.realm}")
+        if req.msg == "AS" and req.padata_types is not None:
+            early = self._as_early(req)  # the error paths need no pyasn1 (DESIGN.md §7)
+            if early is not None:
+                return early
+        decoded = req.decode()
+        if decoded is None:
+            return self._error(req, KrbError.KRB_ERR_GENERIC, "could not decode the request")
         try:
             if req.msg == "AS":
                 return self._as(req, decoded)
             return self._tgs(req, decoded, data)
         except Exception as exc:  # malformed inner structures: a protocol error, never a crash
             return self._error(req, KrbError.KRB_ERR_GENERIC, f"malformed request: {type(exc).__name__}")
+
+    def _as_early(self, req: Request) -> Outcome | None:
+        """Unknown client/service and PREAUTH_REQUIRED from the fast summary alone."""
+        client = self.db.get(req.client or "")
+        if client is None or client.service:
+            return self._error(req, KrbError.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
+        if self.db.get(req.service or "") is None:
+            return self._error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+        if PA_ENC_TIMESTAMP not in (req.padata_types or []):
+            return self._preauth_required(req, client)
+        return None
+
+    def _preauth_required(self, req: Request, client: Principal) -> Outcome:
+        """KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA {ETYPE-INFO2, empty ENC-TIMESTAMP} (DESIGN.md §6.2)."""
+        cache_key = (client.name, client.kvno, tuple(req.etypes))
+        e_data = self._method_data.get(cache_key)
+        if e_data is None:
+            if self._pick_etype(req.etypes, client) is None:
+                return self._error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no supported encryption type")
+            methods = METHOD_DATA()
+            methods[0] = noValue
+            methods[0]["padata-type"] = PA_ETYPE_INFO2
+            methods[0]["padata-value"] = self._etype_info2(client, req.etypes)
+            methods[1] = noValue
+            methods[1]["padata-type"] = PA_ENC_TIMESTAMP
+            methods[1]["padata-value"] = b""
+            e_data = encoder.encode(methods)
+            if len(self._method_data) > 10_000:
+                self._method_data.clear()
+            self._method_data[cache_key] = e_data
+        return self._error(req, KrbError.KDC_ERR_PREAUTH_REQUIRED, None, e_data)
 
     def _as(self, req: Request, decoded: Any) -> Outcome:
         body = decoded["req-body"]
@@ -345,16 +434,7 @@ class KdcCore:
             if int(pa["padata-type"]) == PA_ENC_TIMESTAMP:
                 timestamp = decoder.decode(bytes(pa["padata-value"]), asn1Spec=EncryptedData())[0]
         if timestamp is None:
-            if self._pick_etype(req.etypes, client) is None:
-                return self._error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no supported encryption type")
-            methods = METHOD_DATA()
-            methods[0] = noValue
-            methods[0]["padata-type"] = PA_ETYPE_INFO2
-            methods[0]["padata-value"] = self._etype_info2(client, req.etypes)
-            methods[1] = noValue
-            methods[1]["padata-type"] = PA_ENC_TIMESTAMP
-            methods[1]["padata-value"] = b""
-            return self._error(req, KrbError.KDC_ERR_PREAUTH_REQUIRED, None, encoder.encode(methods))
+            return self._preauth_required(req, client)
         etype = int(timestamp["etype"])
         key = self.db.key(client, etype)
         if key is None:

@@ -1,0 +1,106 @@
+"""The hand-written DER of the KDC's hot paths agrees with impacket + pyasn1 (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from impacket.krb5.asn1 import AS_REQ, PA_DATA
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.type.univ import noValue
+
+from fakegc.kdc import exchange
+from fakegc.kdc.exchange import krb_error, krb_error_pyasn1, peek, peek_pyasn1
+from fakegc.kdc.fastder import walk_kdc_req
+from fakegc.testing.strategies import as_requests
+from tests.kdc_fixtures import kdc  # noqa: F401  (fixture)
+
+WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.$_", min_size=1, max_size=30)
+FIXED = dt.datetime(2026, 11, 25, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(code=st.integers(0, 2**31 - 1), realm=st.sampled_from(["CONTOSO.TEST", "X"]),
+       sname=st.lists(WORD, min_size=1, max_size=3), sname_type=st.integers(0, 10),
+       e_text=st.none() | st.text(max_size=200), e_data=st.none() | st.binary(max_size=300),
+       cname=st.none() | st.lists(WORD, min_size=1, max_size=2))
+def test_krb_error_is_byte_identical_to_pyasn1(code, realm, sname, sname_type, e_text, e_data, cname):
+    crealm = realm if cname else None
+    with mock.patch.object(exchange, "_now", lambda offset: FIXED):
+        fast = krb_error(code, realm, sname, sname_type, e_text, e_data, 0.0, cname, crealm)
+        ref = krb_error_pyasn1(code, realm, sname, sname_type, e_text, e_data, 0.0, cname, crealm)
+    assert fast == ref
+
+
+def _fields(req):
+    return (req.msg, req.client, req.service, req.realm, req.etypes, req.sname_components,
+            req.sname_type, req.nonce, req.pvno)
+
+
+def _with_padata(raw: bytes, kinds: list[int]) -> bytes:
+    req = decoder.decode(raw, asn1Spec=AS_REQ())[0]
+    req["padata"] = noValue
+    for i, kind in enumerate(kinds):
+        pa = PA_DATA()
+        pa["padata-type"] = kind
+        pa["padata-value"] = bytes([i]) * i
+        req["padata"][i] = pa
+    return encoder.encode(req)
+
+
+@settings(max_examples=200, deadline=None)
+@given(as_requests(), st.lists(st.sampled_from([2, 128, 136, 149, 19]), max_size=3))
+def test_walker_agrees_with_pyasn1_on_as_requests(raw, kinds):
+    if kinds:
+        raw = _with_padata(raw, kinds)
+    summary = walk_kdc_req(raw)
+    assert summary is not None and summary.padata_types == kinds
+    assert _fields(peek(raw)) == _fields(peek_pyasn1(raw))
+
+
+@settings(max_examples=400, deadline=None)
+@given(as_requests(), st.integers(0, 10_000), st.integers(0, 255))
+def test_walker_never_disagrees_on_mutated_requests(raw, where, value):
+    raw = bytearray(raw)
+    raw[where % len(raw)] = value
+    raw = bytes(raw)
+    summary = walk_kdc_req(raw)
+    ref = peek_pyasn1(raw)
+    if summary is not None and ref.decoded is not None:
+        assert _fields(peek(raw)) == _fields(ref)
+
+
+def test_error_paths_answer_without_pyasn1(kdc):  # noqa: F811
+    """Unknown client and PREAUTH_REQUIRED never decode the request with pyasn1."""
+    from impacket.krb5 import constants
+    from impacket.krb5.asn1 import KRB_ERROR
+
+    build = _build_as
+    with mock.patch.object(exchange.decoder, "decode", side_effect=AssertionError("pyasn1 used")):
+        unknown = kdc.core.handle(build("nobody"))
+        preauth = kdc.core.handle(build("alice"))
+    assert unknown.code == constants.ErrorCodes.KDC_ERR_C_PRINCIPAL_UNKNOWN.value
+    assert preauth.code == constants.ErrorCodes.KDC_ERR_PREAUTH_REQUIRED.value
+    err = decoder.decode(preauth.reply, asn1Spec=KRB_ERROR())[0]
+    assert [str(x) for x in err["sname"]["name-string"]] == ["krbtgt", "CONTOSO.TEST"]
+    assert bytes(err["e-data"])  # METHOD-DATA with ETYPE-INFO2
+
+
+def _build_as(user: str) -> bytes:
+    from impacket.krb5.asn1 import seq_set, seq_set_iter
+    from impacket.krb5.types import KerberosTime, Principal
+
+    req = AS_REQ()
+    req["pvno"] = 5
+    req["msg-type"] = 10
+    body = seq_set(req, "req-body")
+    body["kdc-options"] = "01010000000000000000000000000000"
+    seq_set(body, "cname", Principal(user, type=1).components_to_asn1)
+    seq_set(body, "sname", Principal("krbtgt/CONTOSO.TEST", type=2).components_to_asn1)
+    body["realm"] = "CONTOSO.TEST"
+    body["till"] = KerberosTime.to_asn1(FIXED + dt.timedelta(hours=1))
+    body["nonce"] = 12345
+    seq_set_iter(body, "etype", [18, 23])
+    return encoder.encode(req)
