@@ -28,6 +28,7 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
 from fakegc.codes import KrbError
+from fakegc.kdc import kcrypto
 from fakegc.kdc.fastder import encode_krb_error, walk_kdc_req
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 
@@ -297,7 +298,7 @@ class KdcCore:
         etype = self._service_etype(service)
         key = self.db.key(service, etype)
         assert key is not None
-        cipher = _enctype_table[etype].encrypt(key, 2, encoder.encode(etp), None)
+        cipher = kcrypto.encrypt(key, 2, encoder.encode(etp))
         rep["ticket"] = noValue
         rep["ticket"]["tkt-vno"] = 5
         rep["ticket"]["realm"] = self.db.realm
@@ -440,7 +441,7 @@ class KdcCore:
         if key is None:
             return self._error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, f"etype {etype} not supported")
         try:
-            plain = _enctype_table[etype].decrypt(key, 1, bytes(timestamp["cipher"]))
+            plain = kcrypto.decrypt(key, 1, bytes(timestamp["cipher"]))
             ts = decoder.decode(plain, asn1Spec=PA_ENC_TS_ENC())[0]
         except Exception:
             return self._error(req, KrbError.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
@@ -469,7 +470,7 @@ class KdcCore:
         rep["enc-part"] = noValue
         rep["enc-part"]["etype"] = etype
         rep["enc-part"]["kvno"] = client.kvno
-        rep["enc-part"]["cipher"] = _enctype_table[etype].encrypt(key, 3, encoder.encode(enc), None)
+        rep["enc-part"]["cipher"] = kcrypto.encrypt(key, 3, encoder.encode(enc))
         return Outcome(encoder.encode(rep), "reply", 0, etype)
 
     def _tgs(self, req: Request, decoded: Any, data: bytes) -> Outcome:
@@ -492,7 +493,7 @@ class KdcCore:
         if t_key is None:
             return self._error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "ticket etype not supported")
         try:
-            etp = decoder.decode(_enctype_table[t_etype].decrypt(t_key, 2, bytes(ticket["enc-part"]["cipher"])),
+            etp = decoder.decode(kcrypto.decrypt(t_key, 2, bytes(ticket["enc-part"]["cipher"])),
                                  asn1Spec=EncTicketPart())[0]
         except Exception:
             return self._error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "ticket does not decrypt")

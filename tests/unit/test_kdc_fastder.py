@@ -104,3 +104,28 @@ def _build_as(user: str) -> bytes:
     body["nonce"] = 12345
     seq_set_iter(body, "etype", [18, 23])
     return encoder.encode(req)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([17, 18, 23]), st.binary(min_size=32, max_size=32), st.integers(1, 30),
+       st.binary(max_size=200), st.binary(min_size=16, max_size=16))
+def test_cached_derivation_matches_impacket(etype, raw_key, usage, plain, confounder):
+    from impacket.krb5.crypto import Key, _enctype_table
+
+    from fakegc.kdc import kcrypto
+
+    key = Key(etype, raw_key[:_enctype_table[etype].keysize])
+    if etype != 23:
+        assert kcrypto.encrypt(key, usage, plain, confounder) == \
+            _enctype_table[etype].encrypt(key, usage, plain, confounder)
+    cipher = kcrypto.encrypt(key, usage, plain)
+    assert _enctype_table[etype].decrypt(key, usage, cipher) == plain
+    assert kcrypto.decrypt(key, usage, cipher) == plain
+    other = Key(etype, bytes(b ^ 1 for b in key.contents))
+    try:
+        kcrypto.decrypt(other, usage, cipher)
+        raise AssertionError("decrypted under the wrong key")
+    except AssertionError:
+        raise
+    except Exception:
+        pass

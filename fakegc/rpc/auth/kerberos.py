@@ -28,6 +28,7 @@ from impacket.spnego import SPNEGO_NegTokenInit, SPNEGO_NegTokenResp, TypesMech
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
+from fakegc.kdc import kcrypto
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_GSS_KERBEROS,
@@ -167,7 +168,7 @@ class KerberosContext:
         if key_bytes is None:
             raise AuthError(f"no key of etype {etype} for {sname}")
         try:
-            etp = decoder.decode(_enctype_table[etype].decrypt(Key(etype, key_bytes), 2,
+            etp = decoder.decode(kcrypto.decrypt(Key(etype, key_bytes), 2,
                                                                bytes(ticket["enc-part"]["cipher"])),
                                  asn1Spec=EncTicketPart())[0]
         except Exception:
