@@ -501,7 +501,16 @@ class KdcCore:
         client_names = [str(x) for x in etp["cname"]["name-string"]]
         req.client = "/".join(client_names)
         now = _now(self.clock_offset)
-        if _to_dt(etp["endtime"]) < now:
+        opts = body["kdc-options"]
+        renewing = len(opts) > 30 and opts[30] == 1  # RENEW (RFC 4120 §5.4.1)
+        tgt_flags = etp["flags"]
+        tgt_renew = _to_dt(etp["renew-till"]) if etp["renew-till"].hasValue() else None
+        if renewing:
+            if len(tgt_flags) <= 8 or not tgt_flags[8] or tgt_renew is None:
+                return self._error(req, KrbError.KDC_ERR_BADOPTION, "ticket is not renewable")
+            if tgt_renew < now:
+                return self._error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "renewable lifetime is over")
+        elif _to_dt(etp["endtime"]) < now:
             return self._error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
         try:
             auth = decoder.decode(_enctype_table[session_key.enctype].decrypt(
@@ -537,8 +546,24 @@ class KdcCore:
         new_etype = next((e for e in etypes if e in ETYPES), session_key.enctype)
         new_key = Key(new_etype, os.urandom(_enctype_table[new_etype].keysize))
         auth_time = _to_dt(etp["authtime"])
-        till, renew = self._times(body, now, _to_dt(etp["endtime"]))
-        flags = self._flags(body, initial=False)
+        if renewing:
+            # RFC 4120 §3.3.3: same lifetime again, never past the original renew-till
+            start = _to_dt(etp["starttime"]) if etp["starttime"].hasValue() else auth_time
+            assert tgt_renew is not None
+            till = min(now + (_to_dt(etp["endtime"]) - start), tgt_renew)
+            renew = tgt_renew
+        else:
+            till, renew = self._times(body, now, _to_dt(etp["endtime"]))
+            if renew is not None:
+                renew = min(renew, tgt_renew) if tgt_renew is not None else None
+        # a derived ticket has no more rights than the ticket it came from (RFC 4120 §2)
+        flags = [f for f in self._flags(body, initial=False)
+                 if f not in (constants.TicketFlags.forwardable.value, constants.TicketFlags.renewable.value)
+                 or (len(tgt_flags) > f and tgt_flags[f])]
+        if renew is None:
+            flags = [f for f in flags if f != constants.TicketFlags.renewable.value]
+        elif constants.TicketFlags.renewable.value not in flags:
+            flags.append(constants.TicketFlags.renewable.value)
         rep = TGS_REP()
         rep["pvno"] = 5
         rep["msg-type"] = int(constants.ApplicationTagNumbers.TGS_REP.value)

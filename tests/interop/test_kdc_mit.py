@@ -80,3 +80,54 @@ def test_keytab_export_is_read_by_klist(kdc, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("exchangeAB/gc01.contoso.test@CONTOSO.TEST") == 3
     assert "aes256-cts-hmac-sha1-96" in done.stdout
+
+
+@needs_mit
+def test_forwardable_renewable_flags_and_kinit_renew(kdc, tmp_path):
+    """kinit -f -r: flags F R I A; kinit -R renews inside the original renew-till (RFC 4120 §3.3.3)."""
+    env = mit_env(kdc, tmp_path)
+    assert run(["kinit", "-f", "-r", "2d", "-l", "1h", "alice@CONTOSO.TEST"], env, "Passw0rd!\n").returncode == 0
+    first = run(["klist", "-f"], env).stdout
+    assert "Flags: FRIA" in first
+    renew_line = next(line for line in first.splitlines() if "renew until" in line)
+    assert run(["kinit", "-R"], env).returncode == 0
+    second = run(["klist", "-f"], env).stdout
+    assert "Flags: FRA" in second  # a renewed ticket is no longer initial
+    assert renew_line.split(",")[0] in second  # same renew-till
+    kdc.journal.expect("krb_reply", msg="TGS", service="krbtgt/CONTOSO.TEST")
+    # a service ticket from a forwardable TGT may be forwardable; kvno works with it
+    assert run(["kvno", "exchangeAB/gc01.contoso.test"], env).returncode == 0
+
+
+@needs_mit
+def test_renewing_a_non_renewable_ticket_is_badoption(kdc, tmp_path):
+    env = mit_env(kdc, tmp_path)
+    assert run(["kinit", "alice@CONTOSO.TEST"], env, "Passw0rd!\n").returncode == 0
+    assert "Flags: IA" in run(["klist", "-f"], env).stdout  # nothing asked, nothing granted
+    assert run(["kinit", "-R"], env).returncode != 0
+    kdc.journal.expect("krb_error", msg="TGS", code=13)
+
+
+@needs_mit
+def test_fact9_cached_tickets_skip_the_kdc_and_refused_ones_are_asked_twice(kdc, tmp_path):
+    env = mit_env(kdc, tmp_path)
+    assert run(["kinit", "alice@CONTOSO.TEST"], env, "Passw0rd!\n").returncode == 0
+    assert run(["kvno", "exchangeAB/gc01.contoso.test"], env).returncode == 0
+    before = kdc.journal.count("krb_request", msg="TGS")
+    assert run(["kvno", "exchangeAB/gc01.contoso.test"], env).returncode == 0
+    assert kdc.journal.count("krb_request", msg="TGS") == before  # served from the ccache
+    kdc.add_rule(msg="TGS", service="exchangeAB/gc02.contoso.test")
+    assert run(["kvno", "exchangeAB/gc02.contoso.test"], env).returncode != 0
+    asked = kdc.journal.count("krb_request", msg="TGS", service="exchangeAB/gc02.contoso.test")
+    assert asked == 2  # referrals on, then off (DESIGN.md §6.9)
+
+
+@needs_mit
+def test_exported_keytab_decrypts_the_service_ticket(kdc, tmp_path):
+    """kvno -k: MIT decrypts the ticket we issued with the keys we exported."""
+    env = mit_env(kdc, tmp_path)
+    keytab = kdc.export_keytab(tmp_path / "gc01.keytab", ["exchangeAB/gc01.contoso.test"])
+    assert run(["kinit", "alice@CONTOSO.TEST"], env, "Passw0rd!\n").returncode == 0
+    done = run(["kvno", "-k", str(keytab), "exchangeAB/gc01.contoso.test"], env)
+    assert done.returncode == 0, done.stderr
+    assert "keytab entry valid" in done.stdout
