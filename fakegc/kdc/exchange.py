@@ -30,6 +30,7 @@ from pyasn1.type.univ import noValue
 from fakegc.codes import KrbError
 from fakegc.kdc import kcrypto
 from fakegc.kdc.fastder import encode_krb_error, walk_kdc_req
+from fakegc.kdc.pac import AD_IF_RELEVANT, build_pac, if_relevant_payload
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 
 __all__ = ["Request", "Outcome", "KdcCore", "peek", "peek_pyasn1", "krb_error", "krb_error_pyasn1",
@@ -298,6 +299,8 @@ class KdcCore:
         etype = self._service_etype(service)
         key = self.db.key(service, etype)
         assert key is not None
+        if self.pac:
+            self._add_pac(etp, "/".join(client), auth, key)
         cipher = kcrypto.encrypt(key, 2, encoder.encode(etp))
         rep["ticket"] = noValue
         rep["ticket"]["tkt-vno"] = 5
@@ -307,6 +310,17 @@ class KdcCore:
         rep["ticket"]["enc-part"]["etype"] = etype
         rep["ticket"]["enc-part"]["kvno"] = service.kvno
         rep["ticket"]["enc-part"]["cipher"] = cipher
+
+    def _add_pac(self, etp: Any, client: str, auth: dt.datetime, service_key: Key) -> None:
+        """MS-PAC in authorization-data, signed with the service and krbtgt keys (optional)."""
+        krbtgt = self.db.get(f"krbtgt/{self.db.realm}")
+        kdc_key = self.db.key(krbtgt, 18) if krbtgt is not None else None
+        user = client.split("/")[0]
+        pac = build_pac(user, self.db.netbios_domain, auth, service_key, kdc_key or service_key)
+        etp["authorization-data"] = noValue
+        etp["authorization-data"][0] = noValue
+        etp["authorization-data"][0]["ad-type"] = AD_IF_RELEVANT
+        etp["authorization-data"][0]["ad-data"] = if_relevant_payload(pac)
 
     @staticmethod
     def _times(body: Any, now: dt.datetime, max_end: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime | None]:

@@ -131,3 +131,15 @@ def test_exported_keytab_decrypts_the_service_ticket(kdc, tmp_path):
     done = run(["kvno", "-k", str(keytab), "exchangeAB/gc01.contoso.test"], env)
     assert done.returncode == 0, done.stderr
     assert "keytab entry valid" in done.stdout
+
+
+@needs_mit
+def test_tickets_with_a_pac_still_work_for_mit(kdc, tmp_path):
+    kdc.core.pac = True
+    env = mit_env(kdc, tmp_path)
+    keytab = kdc.export_keytab(tmp_path / "gc01.keytab", ["exchangeAB/gc01.contoso.test"])
+    assert run(["kinit", "alice@CONTOSO.TEST"], env, "Passw0rd!\n").returncode == 0
+    done = run(["kvno", "-k", str(keytab), "exchangeAB/gc01.contoso.test"], env)
+    assert done.returncode == 0 and "keytab entry valid" in done.stdout, done.stderr
+    rep = kdc.journal.expect("krb_reply", msg="TGS")[0]
+    assert rep.fields["size"] > 1000  # the PAC travels in the ticket
