@@ -14,7 +14,7 @@ from fakegc.rpc.auth.simple import SimpleCredentials
 
 
 def context(etype: int) -> KerberosContext:
-    ctx = KerberosContext(KerberosProvider(SimpleCredentials(), []), spnego=True)
+    ctx = KerberosContext(KerberosProvider(SimpleCredentials(), []))
     ctx.key = Key(etype, os.urandom(32 if etype == 18 else 16))
     ctx.complete = True
     return ctx

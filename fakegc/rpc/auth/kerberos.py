@@ -1,12 +1,14 @@
-"""Kerberos (auth type 16) and SPNEGO-wrapped Kerberos (auth type 9) acceptors for DCE/RPC.
+"""Kerberos acceptor for DCE/RPC (auth type 16; inside SPNEGO for type 9 via :mod:`.spnego`).
 
 MS-RPCE 3.3.1.5.2 / MS-KILE 3.4.5 "DCE style": the client's AP-REQ (mutual
 authentication) is answered with an AP-REP carrying a fresh subkey; the client's
 third leg is its own AP-REP (in alter_context or auth3).  Per-PDU protection uses
 the subkey: RFC 4121 CFX tokens for AES (RRC 28, EC 16 as Windows sends them) and
-RFC 4757 tokens for rc4-hmac.  impacket's client wraps Kerberos in SPNEGO (type 9)
-and expects a raw AP-REP inside the NegTokenResp; Samba and Windows may send a bare
-AP-REQ with type 16.  Service keys come from the cluster's principal database.
+RFC 4757 tokens for rc4-hmac.  With DCE header signing the PDU header and sec_trailer
+enter the CFX checksum as sign-only buffers (DESIGN.md §10).  Our sequence numbers
+start at the AP-REP's seq-number (RFC 4121 §4.2.6).  impacket's client wraps Kerberos
+in SPNEGO (type 9); Samba and Windows may send a bare AP-REQ with type 16.  Service
+keys come from the cluster's principal database.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from impacket.krb5.asn1 import AP_REP, AP_REQ, Authenticator, EncAPRepPart, EncT
 from impacket.krb5.crypto import Key, _enctype_table
 from impacket.krb5.gssapi import GSSAPI_RC4
 from impacket.krb5.types import KerberosTime
-from impacket.spnego import SPNEGO_NegTokenInit, SPNEGO_NegTokenResp, TypesMech
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
@@ -41,8 +42,6 @@ from fakegc.rpc.auth.base import (
 __all__ = ["KerberosProvider", "SpnegoKerberosProvider", "KerberosContext"]
 
 KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
-MS_KRB5 = TypesMech["MS KRB5 - Microsoft Kerberos 5"]
-KRB5 = TypesMech["KRB5 - Kerberos 5"]
 USAGE_ACCEPTOR_SEAL, USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SEAL, USAGE_INITIATOR_SIGN = 22, 23, 24, 25
 MAX_SKEW = 300.0
 
@@ -100,10 +99,9 @@ class KerberosContext:
 
     mech = "kerberos"
 
-    def __init__(self, provider: KerberosProvider, spnego: bool) -> None:
+    def __init__(self, provider: KerberosProvider) -> None:
         self.provider = provider
-        self.spnego = spnego
-        self.auth_type = RPC_C_AUTHN_GSS_NEGOTIATE if spnego else RPC_C_AUTHN_GSS_KERBEROS
+        self.auth_type = RPC_C_AUTHN_GSS_KERBEROS
         self.complete = False
         self.user: str | None = None
         self.domain: str | None = None
@@ -116,41 +114,19 @@ class KerberosContext:
 
     # -- token exchange -------------------------------------------------------------
     def step(self, token: bytes) -> StepResult:
-        """Leg 1: AP-REQ → AP-REP (+subkey); leg 3: the client's AP-REP → complete."""
+        """Leg 1: AP-REQ → AP-REP (+subkey); leg 3: the client's AP-REP → complete.
+
+        Tokens are bare or GSS-framed Kerberos; SPNEGO framing is
+        :mod:`fakegc.rpc.auth.spnego`'s business.
+        """
         if self._state == 0:
-            inner = token
-            if self.spnego:
-                try:
-                    init = SPNEGO_NegTokenInit(token)
-                    inner = init["MechToken"]
-                except Exception:
-                    raise AuthError("malformed SPNEGO NegTokenInit") from None
-                mechs = init["MechTypes"] if "MechTypes" in init.fields else []
-                if mechs and not any(m in (MS_KRB5, KRB5) for m in mechs):
-                    raise AuthError("SPNEGO offers no Kerberos mechanism", status=8)
-            ap_rep = self._accept(_strip_gss_header(inner))
+            ap_rep = self._accept(_strip_gss_header(token))
             self._state = 1
-            if self.spnego:
-                resp = SPNEGO_NegTokenResp()
-                resp["NegState"] = b"\x01"  # accept-incomplete: DCE style wants the third leg
-                resp["SupportedMech"] = MS_KRB5
-                resp["ResponseToken"] = ap_rep
-                return StepResult(resp.getData(), False)
             return StepResult(ap_rep, False)
         if self._state == 1:
-            inner = token
-            if self.spnego:
-                try:
-                    inner = SPNEGO_NegTokenResp(token)["ResponseToken"]
-                except Exception:
-                    raise AuthError("malformed SPNEGO NegTokenResp") from None
-            self._third_leg(_strip_gss_header(inner))
+            self._third_leg(_strip_gss_header(token))
             self._state = 2
             self.complete = True
-            if self.spnego:
-                done = SPNEGO_NegTokenResp()
-                done["NegState"] = b"\x00"  # accept-completed
-                return StepResult(done.getData(), True)
             return StepResult(None, True)
         raise AuthError("unexpected token after the context completed")
 
@@ -373,7 +349,6 @@ class KerberosProvider:
     """Acceptor factory for auth type 16 (bare Kerberos, DCE style)."""
 
     auth_type = RPC_C_AUTHN_GSS_KERBEROS
-    spnego = False
 
     def __init__(self, creds: Credentials, principals: list[str]) -> None:
         self.creds = creds
@@ -392,7 +367,7 @@ class KerberosProvider:
 
     def new_context(self) -> KerberosContext:
         """A fresh acceptor context."""
-        return KerberosContext(self, self.spnego)
+        return KerberosContext(self)
 
 
 class SpnegoKerberosProvider:
