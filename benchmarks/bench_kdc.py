@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/bench_kdc.py [-n 2000] [-w 16]
 
-Four loads over UDP (W requests in flight): KDC_ERR_C_PRINCIPAL_UNKNOWN (unknown
+Five loads over UDP (W requests in flight): KDC_ERR_C_PRINCIPAL_UNKNOWN (unknown
 client), KDC_ERR_PREAUTH_REQUIRED (no pre-authentication), AS-REP (valid
-PA-ENC-TIMESTAMP) and TGS-REP (valid TGT).  Every request is distinct (fresh
+PA-ENC-TIMESTAMP), TGS-REP (valid TGT) and TGS S_PRINCIPAL_UNKNOWN (the shutdown
+scenario: a scripted rule at fakegc, a missing principal at MIT).  Every request is distinct (fresh
 nonce, fresh authenticator) so MIT's lookaside cache cannot answer from memory
 (DESIGN.md §7).  Each KDC is pinned to CPU 1, the generator to CPU 0.  Without
 MIT installed (`make bench-deps`) only fakegc is measured.
@@ -26,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REALM = "CONTOSO.TEST"
 USERS = {"alice": "Passw0rd!"}
 SPN = "exchangeAB/gc01.contoso.test"
+GONE = "exchangeAB/gc09.contoso.test"  # no such principal at MIT; a scripted rule at fakegc
 
 
 def _serve(q: "mp.Queue[int]") -> None:
@@ -42,6 +44,8 @@ def _serve(q: "mp.Queue[int]") -> None:
     db.add_service(SPN, password="service-secret-1")
     loop = new_event_loop()
     kdc = Kdc(db, Journal(maxlen=1000, enabled_kinds=()))
+    # the shutdown scenario's rule: TGS-REQs for the GC going away get S_PRINCIPAL_UNKNOWN
+    kdc.add_rule(msg="TGS", service=GONE)
     loop.run_until_complete(kdc.start())
     q.put(kdc.udp_port)
     loop.run_forever()
@@ -81,7 +85,7 @@ def _as_req(user: str, with_ts: bool, key=None) -> bytes:  # type: ignore[no-unt
     return encoder.encode(req)
 
 
-def _tgs_reqs(tgt_reply: bytes, key, n: int) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _tgs_reqs(tgt_reply: bytes, key, n: int, spn: str = SPN) -> list[bytes]:  # type: ignore[no-untyped-def]
     from impacket.krb5 import constants
     from impacket.krb5.asn1 import (AP_REQ, AS_REP, TGS_REQ, Authenticator, EncASRepPart,
                                     EncTGSRepPart, seq_set, seq_set_iter)
@@ -126,7 +130,7 @@ def _tgs_reqs(tgt_reply: bytes, key, n: int) -> list[bytes]:  # type: ignore[no-
         req["padata"][0]["padata-value"] = encoder.encode(ap)
         body = seq_set(req, "req-body")
         body["kdc-options"] = constants.encodeFlags([1])
-        seq_set(body, "sname", Principal(SPN, type=2).components_to_asn1)
+        seq_set(body, "sname", Principal(spn, type=2).components_to_asn1)
         body["realm"] = REALM
         body["till"] = KerberosTime.to_asn1(base + dt.timedelta(hours=8))
         body["nonce"] = random.getrandbits(31)
@@ -208,6 +212,8 @@ def main() -> None:
         s.sendto(_as_req("alice", True, key), ("127.0.0.1", port))
         tgt = s.recv(65536)
         out["TGS-REP"] = loop.run_until_complete(_drive(port, _tgs_reqs(tgt, key, args.n), args.window))
+        out["TGS S_PRINCIPAL_UNKNOWN"] = loop.run_until_complete(
+            _drive(port, _tgs_reqs(tgt, key, args.n, GONE), args.window))
         return out
 
     q: mp.Queue[int] = mp.Queue()
@@ -220,10 +226,10 @@ def main() -> None:
         with mit_kdc(REALM, USERS, [SPN]) as mit:
             theirs = loads(int(mit["port"]))  # type: ignore[arg-type]
     print(f"KDC replies/s over UDP, {args.n} distinct requests per load, {args.window} in flight")
-    print(f"{'load':<22}{'fakegc':>10}{'MIT krb5kdc':>14}{'ratio':>8}")
+    print(f"{'load':<26}{'fakegc':>10}{'MIT krb5kdc':>14}{'ratio':>8}")
     for name, (rate, errors) in ours.items():
         mit_rate = theirs[name][0] if theirs else float("nan")
-        print(f"{name:<22}{rate:>10.0f}{mit_rate:>14.0f}{rate / mit_rate if theirs else float('nan'):>8.2f}"
+        print(f"{name:<26}{rate:>10.0f}{mit_rate:>14.0f}{rate / mit_rate if theirs else float('nan'):>8.2f}"
               f"   (error replies: {errors})")
 
 
