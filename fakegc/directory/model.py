@@ -253,9 +253,20 @@ class Directory:
         return self.objects.get(mid)
 
     def find_dn(self, dn: str) -> AbObject | None:
-        """Case-insensitive lookup by legacyExchangeDN."""
-        mid = self.by_dn.get(dn.lower())
-        return self.objects.get(mid) if mid is not None else None
+        """Case-insensitive lookup by legacyExchangeDN, or by the GUID forms MS-OXNSPI allows
+        (``/guid=<hex>`` and ``/o=NT5/ou=00000000000000000000000000000000/cn=<hex>``)."""
+        low = dn.lower()
+        mid = self.by_dn.get(low)
+        if mid is not None:
+            return self.objects.get(mid)
+        if low.startswith("/guid=") or low.startswith("/o=nt5/ou=00000000000000000000000000000000/cn="):
+            raw = low.rsplit("=", 1)[1]
+            try:
+                guid = uuidlib.UUID(bytes_le=bytes.fromhex(raw))
+            except ValueError:
+                return None
+            return next((o for o in self.objects.values() if o.object_guid == guid), None)
+        return None
 
     def find_alias(self, alias: str) -> AbObject | None:
         """Case-insensitive lookup by alias / sAMAccountName."""
