@@ -298,3 +298,41 @@ class ScenarioMachine(RuleBasedStateMachine):  # type: ignore[misc,valid-type]
         if target is not None:
             name = target.split(".")[0]
             assert self.ct.cluster.gcs[name].state.value == "up"  # type: ignore[attr-defined]
+
+
+def restrictions(max_leaves: int = 6) -> st.SearchStrategy[tuple[object, ...]]:
+    """NSPI restrictions in fakegc's evaluated form (``fakegc.nspi.restrictions.matches``):
+    property / content / exist / bitmask / size leaves under and / or / not."""
+    from fakegc.directory import props as P
+
+    tags = st.sampled_from([P.PR_DISPLAY_NAME, P.PR_DEPARTMENT_NAME, P.PR_TITLE, P.PR_SMTP_ADDRESS,
+                            P.PR_DISPLAY_TYPE, P.PR_ANR])
+    text = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöü ", max_size=8)
+    leaves = st.one_of(
+        st.builds(lambda r, t, v: ("property", r, t, v), st.integers(0, 5), tags, text),
+        st.builds(lambda f, t, v: ("content", f, t, v), st.sampled_from([0, 1, 2, 0x10001, 0x10002]),
+                  tags, text),
+        st.builds(lambda t: ("exist", t), tags),
+        st.builds(lambda r, m: ("bitmask", r, P.PR_DISPLAY_TYPE, m), st.integers(0, 1), st.integers(0, 7)),
+        st.builds(lambda r, n: ("size", r, P.PR_DISPLAY_NAME, n), st.integers(0, 5), st.integers(0, 64)),
+    )
+    return st.recursive(leaves, lambda kids: st.one_of(
+        st.lists(kids, min_size=1, max_size=3).map(lambda xs: ("and", xs)),
+        st.lists(kids, min_size=1, max_size=3).map(lambda xs: ("or", xs)),
+        kids.map(lambda x: ("not", x))), max_leaves=max_leaves)
+
+
+def property_rows(max_props: int = 8) -> st.SearchStrategy[list[tuple[int, object]]]:
+    """Rows of (tag, value) pairs of every type the NSPI encoder handles (for codec tests)."""
+    values = st.one_of(
+        st.builds(lambda i, v: ((0x8000 + i) << 16 | 0x0003, v), st.integers(0, 0xFF), st.integers(0, 2**31 - 1)),
+        st.builds(lambda i, v: ((0x8100 + i) << 16 | 0x001F, v), st.integers(0, 0xFF), st.text(max_size=20)),
+        st.builds(lambda i, v: ((0x8200 + i) << 16 | 0x0102, v), st.integers(0, 0xFF), st.binary(max_size=40)),
+        st.builds(lambda i, v: ((0x8300 + i) << 16 | 0x101F, v), st.integers(0, 0xFF),
+                  st.lists(st.text(max_size=10), max_size=4)),
+        st.builds(lambda i, v: ((0x8400 + i) << 16 | 0x000B, v), st.integers(0, 0xFF), st.booleans()),
+    )
+    return st.lists(values, max_size=max_props, unique_by=lambda tv: tv[0])
+
+
+__all__ += ["restrictions", "property_rows"]
