@@ -19,6 +19,7 @@ from fakegc.codes import NspiStatus as S
 from fakegc.codes import RpcStatus
 from fakegc.directory import props as P
 from fakegc.directory.model import AbObject, Container, Directory, sort_key
+from fakegc.nspi import fastcodec as F
 from fakegc.nspi import ndr as N
 from fakegc.nspi.host import NspiHost, NspiSession
 from fakegc.nspi.restrictions import TooComplex, anr_match, from_impacket, matches
@@ -358,22 +359,29 @@ def query_rows(d: Directory, session: NspiSession, flags: int, stat: Stat, etabl
 @NSPI.operation(3, "NspiQueryRows", request=inspi.NspiQueryRows, response=inspi.NspiQueryRowsResponse,
                 spec="MS-NSPI 3.1.4.1.8")
 def _op_query_rows(ctx: CallContext, stub: bytes) -> bytes:
-    req = inspi.NspiQueryRows(stub)
-    session = _session(ctx, req["hRpc"])
+    try:  # the hand-written decoder; impacket's when anything is irregular
+        fast = F.decode_query_rows(stub)
+        handle, flags, count, tags = fast.handle, fast.flags, fast.count, fast.tags
+        raw_stat, raw_etable = Stat(*fast.stat), fast.etable
+    except (ValueError, struct.error):
+        req = inspi.NspiQueryRows(stub)
+        handle, flags, count, tags = req["hRpc"], req["dwFlags"], req["Count"], _tags(req["pPropTags"])
+        raw_stat = Stat.from_impacket(req["pStat"])
+        raw_etable = None if _is_null_ptr(req.fields["lpETable"]) else [_int(v) for v in req["lpETable"]]
+    session = _session(ctx, handle)
     d = _host(ctx).directory
-    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
-    etable = None
-    if not _is_null_ptr(req.fields["lpETable"]):
-        etable = [from_wire(session, d, _int(v)) for v in req["lpETable"]]
+    if raw_stat.Delta >= 0x80000000:
+        raw_stat.Delta -= 1 << 32
+    stat = _stat_in(session, d, raw_stat)
+    etable = None if raw_etable is None else [from_wire(session, d, m) for m in raw_etable]
     cp = stat.CodePage or session.code_page
     blobs = None
     if ctx.forced_status is not None:
         status = ctx.forced_status
     else:
-        status, stat, mids, columns, cid = query_rows_plan(d, req["dwFlags"], stat, etable,
-                                                           req["Count"], _tags(req["pPropTags"]))
+        status, stat, mids, columns, cid = query_rows_plan(d, flags, stat, etable, count, tags)
         if mids is not None:
-            blobs = cached_rows(d, mids, columns, session.server_guid, bool(req["dwFlags"] & fEphID),
+            blobs = cached_rows(d, mids, columns, session.server_guid, bool(flags & fEphID),
                                 cid, cp, session.mid_offset)
     _status(ctx, status)
     ctx.notes["rows"] = len(blobs) if blobs is not None else 0
@@ -911,13 +919,17 @@ def _resolved_blobs(d: Directory, session: NspiSession, mids: list[int], tags: l
 
 
 def _resolve_op(ctx: CallContext, req: Any, wide: bool) -> bytes:
-    session = _session(ctx, req["hRpc"])
-    names = [(_string(s, session.code_page) if not wide else str(s["Data"]).rstrip("\x00"))
-             for s in req["paStr"]["Strings"]]
-    stat = Stat.from_impacket(req["pStat"])
+    if isinstance(req, F.ResolveNamesWRequest):
+        session = _session(ctx, req.handle)
+        names, stat, tags = req.names, Stat(*req.stat), req.tags
+    else:
+        session = _session(ctx, req["hRpc"])
+        names = [(_string(s, session.code_page) if not wide else str(s["Data"]).rstrip("\x00"))
+                 for s in req["paStr"]["Strings"]]
+        stat = Stat.from_impacket(req["pStat"])
+        tags = _tags(req["pPropTags"])
     cp = stat.CodePage or session.code_page
     d = _host(ctx).directory
-    tags = _tags(req["pPropTags"])
     blobs = None
     mids: list[int] | None = None
     if ctx.forced_status is not None:
@@ -946,4 +958,7 @@ def _op_resolve_names(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(20, "NspiResolveNamesW", request=inspi.NspiResolveNamesW,
                 response=inspi.NspiResolveNamesWResponse, spec="MS-NSPI 3.1.4.1.20")
 def _op_resolve_names_w(ctx: CallContext, stub: bytes) -> bytes:
-    return _resolve_op(ctx, inspi.NspiResolveNamesW(stub), wide=True)
+    try:
+        return _resolve_op(ctx, F.decode_resolve_names_w(stub), wide=True)
+    except (ValueError, struct.error, UnicodeDecodeError):
+        return _resolve_op(ctx, inspi.NspiResolveNamesW(stub), wide=True)
