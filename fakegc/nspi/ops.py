@@ -25,7 +25,7 @@ from fakegc.nspi.host import NspiHost, NspiSession
 from fakegc.nspi.restrictions import TooComplex, anr_match, from_impacket, matches
 from fakegc.nspi.rows import (MISSING, Missing, all_tags, codec_for, hierarchy_row, object_value,
                               parse_entry_id)
-from fakegc.nspi.table import (MID_BEGINNING_OF_TABLE, MID_END_OF_TABLE, Stat, position_stat,
+from fakegc.nspi.table import (MID_BEGINNING_OF_TABLE, Stat, position_stat,
                                resolve_position)
 from fakegc.rpc.registry import CallContext, Interface, RpcFault
 from fakegc.wire.ndr import NdrWriter

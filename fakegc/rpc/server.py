@@ -48,7 +48,6 @@ from fakegc.rpc.auth.base import (
 from fakegc.rpc.faults import Action
 from fakegc.rpc.registry import (
     NDR20,
-    NDR64,
     AssociationGroup,
     AuthInfo,
     CallContext,

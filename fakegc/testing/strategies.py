@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from fakegc.rpc.registry import NDR20, NDR64
 from fakegc.testing.rawrpc import RawRpc, feature_syntax
-from fakegc.wire import pdu as P
 
 __all__ = [
     "uuids", "syntaxes", "transfer_syntaxes", "context_lists", "bind_pdus", "request_pdus",
@@ -303,18 +302,18 @@ class ScenarioMachine(RuleBasedStateMachine):  # type: ignore[misc,valid-type]
 def restrictions(max_leaves: int = 6) -> st.SearchStrategy[tuple[object, ...]]:
     """NSPI restrictions in fakegc's evaluated form (``fakegc.nspi.restrictions.matches``):
     property / content / exist / bitmask / size leaves under and / or / not."""
-    from fakegc.directory import props as P
+    from fakegc.directory import props as DP
 
-    tags = st.sampled_from([P.PR_DISPLAY_NAME, P.PR_DEPARTMENT_NAME, P.PR_TITLE, P.PR_SMTP_ADDRESS,
-                            P.PR_DISPLAY_TYPE, P.PR_ANR])
+    tags = st.sampled_from([DP.PR_DISPLAY_NAME, DP.PR_DEPARTMENT_NAME, DP.PR_TITLE, DP.PR_SMTP_ADDRESS,
+                            DP.PR_DISPLAY_TYPE, DP.PR_ANR])
     text = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöü ", max_size=8)
     leaves = st.one_of(
         st.builds(lambda r, t, v: ("property", r, t, v), st.integers(0, 5), tags, text),
         st.builds(lambda f, t, v: ("content", f, t, v), st.sampled_from([0, 1, 2, 0x10001, 0x10002]),
                   tags, text),
         st.builds(lambda t: ("exist", t), tags),
-        st.builds(lambda r, m: ("bitmask", r, P.PR_DISPLAY_TYPE, m), st.integers(0, 1), st.integers(0, 7)),
-        st.builds(lambda r, n: ("size", r, P.PR_DISPLAY_NAME, n), st.integers(0, 5), st.integers(0, 64)),
+        st.builds(lambda r, m: ("bitmask", r, DP.PR_DISPLAY_TYPE, m), st.integers(0, 1), st.integers(0, 7)),
+        st.builds(lambda r, n: ("size", r, DP.PR_DISPLAY_NAME, n), st.integers(0, 5), st.integers(0, 64)),
     )
     return st.recursive(leaves, lambda kids: st.one_of(
         st.lists(kids, min_size=1, max_size=3).map(lambda xs: ("and", xs)),
