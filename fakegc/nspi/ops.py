@@ -252,6 +252,7 @@ def bind(host: NspiHost, flags: int, stat: Stat, authenticated: bool, user: str 
 @NSPI.operation(0, "NspiBind", request=inspi.NspiBind, response=inspi.NspiBindResponse,
                 spec="MS-NSPI 3.1.4.1.1")
 def _op_bind(ctx: CallContext, stub: bytes) -> bytes:
+    """Open a session: code page, locales, server GUID (only when asked); LogonFailed while the GC shuts down."""
     req = inspi.NspiBind(stub)
     host = _host(ctx)
     want_guid = not _is_null_ptr(req.fields["pServerGuid"])
@@ -281,6 +282,7 @@ def _op_bind(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(1, "NspiUnbind", request=inspi.NspiUnbind, response=inspi.NspiUnbindResponse,
                 spec="MS-NSPI 3.1.4.1.2")
 def _op_unbind(ctx: CallContext, stub: bytes) -> bytes:
+    """Close the session; answers UnbindSuccess and a zeroed handle."""
     req = inspi.NspiUnbind(stub)
     raw = req["contextHandle"].getData()
     _session(ctx, raw)
@@ -305,6 +307,7 @@ def update_stat(d: Directory, stat: Stat) -> tuple[int, Stat, int]:
 @NSPI.operation(2, "NspiUpdateStat", request=inspi.NspiUpdateStat,
                 response=inspi.NspiUpdateStatResponse, spec="MS-NSPI 3.1.4.1.4")
 def _op_update_stat(ctx: CallContext, stub: bytes) -> bytes:
+    """Move in a table by Delta; answers the position, TotalRecs and how far it moved."""
     req = inspi.NspiUpdateStat(stub)
     session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
@@ -359,6 +362,7 @@ def query_rows(d: Directory, session: NspiSession, flags: int, stat: Stat, etabl
 @NSPI.operation(3, "NspiQueryRows", request=inspi.NspiQueryRows, response=inspi.NspiQueryRowsResponse,
                 spec="MS-NSPI 3.1.4.1.8")
 def _op_query_rows(ctx: CallContext, stub: bytes) -> bytes:
+    """Rows from the current position (never more than Count) or from an explicit MId table."""
     try:  # the hand-written decoder; impacket's when anything is irregular
         fast = F.decode_query_rows(stub)
         handle, flags, count, tags = fast.handle, fast.flags, fast.count, fast.tags
@@ -422,6 +426,7 @@ def seek_entries(d: Directory, session: NspiSession, stat: Stat, target: tuple[i
 @NSPI.operation(4, "NspiSeekEntries", request=inspi.NspiSeekEntries,
                 response=inspi.NspiSeekEntriesResponse, spec="MS-NSPI 3.1.4.1.9")
 def _op_seek_entries(ctx: CallContext, stub: bytes) -> bytes:
+    """Position at the first row whose display name sorts at or after the target."""
     from fakegc.nspi.restrictions import _prop_value
 
     req = inspi.NspiSeekEntries(stub)
@@ -477,6 +482,7 @@ def get_matches(d: Directory, session: NspiSession, stat: Stat, restriction: Any
 @NSPI.operation(5, "NspiGetMatches", request=N.NspiGetMatches, response=N.NspiGetMatchesResponse,
                 spec="MS-NSPI 3.1.4.1.10")
 def _op_get_matches(ctx: CallContext, stub: bytes) -> bytes:
+    """Rows matching a restriction (PR_ANR included) or a DL's members (PR_EMS_AB_MEMBER)."""
     req = N.NspiGetMatches(stub)
     session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
@@ -501,6 +507,7 @@ def _op_get_matches(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(6, "NspiResortRestriction", request=N.NspiResortRestriction,
                 response=N.NspiResortRestrictionResponse, spec="MS-NSPI 3.1.4.1.11")
 def _op_resort(ctx: CallContext, stub: bytes) -> bytes:
+    """Sort a list of MIds by display name under the STAT's SortLocale."""
     req = N.NspiResortRestriction(stub)
     session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
@@ -532,6 +539,7 @@ def dn_to_mids(d: Directory, names: list[str]) -> list[int]:
 @NSPI.operation(7, "NspiDNToMId", request=inspi.NspiDNToMId, response=inspi.NspiDNToMIdResponse,
                 spec="MS-NSPI 3.1.4.1.13")
 def _op_dn_to_mid(ctx: CallContext, stub: bytes) -> bytes:
+    """MIds for legacy DNs (and /guid= forms); 0 for unknown DNs."""
     req = inspi.NspiDNToMId(stub)
     session = _session(ctx, req["hRpc"])
     names = [_string(s, session.code_page) for s in req["pNames"]["Strings"]]
@@ -547,6 +555,7 @@ def _op_dn_to_mid(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(8, "NspiGetPropList", request=inspi.NspiGetPropList,
                 response=inspi.NspiGetPropListResponse, spec="MS-NSPI 3.1.4.1.6")
 def _op_get_prop_list(ctx: CallContext, stub: bytes) -> bytes:
+    """The property tags an object has (strings as PT_UNICODE for code page 1200)."""
     req = inspi.NspiGetPropList(stub)
     session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
@@ -595,6 +604,7 @@ def get_props(d: Directory, session: NspiSession, flags: int, stat: Stat,
 @NSPI.operation(9, "NspiGetProps", request=inspi.NspiGetProps, response=inspi.NspiGetPropsResponse,
                 spec="MS-NSPI 3.1.4.1.7")
 def _op_get_props(ctx: CallContext, stub: bytes) -> bytes:
+    """An object's properties; missing ones as PT_ERROR and ErrorsReturned."""
     req = inspi.NspiGetProps(stub)
     session = _session(ctx, req["hRpc"])
     if _is_null_ptr(req.fields["pStat"]):
@@ -617,6 +627,7 @@ def _op_get_props(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(10, "NspiCompareMIds", request=inspi.NspiCompareMIds,
                 response=inspi.NspiCompareMIdsResponse, spec="MS-NSPI 3.1.4.1.12")
 def _op_compare_mids(ctx: CallContext, stub: bytes) -> bytes:
+    """Compare two MIds' positions in a table (-1, 0, 1)."""
     req = inspi.NspiCompareMIds(stub)
     session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
@@ -642,6 +653,7 @@ def _op_compare_mids(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(11, "NspiModProps", request=N.NspiModProps, response=N.NspiModPropsResponse,
                 spec="MS-NSPI 3.1.4.1.14")
 def _op_mod_props(ctx: CallContext, stub: bytes) -> bytes:
+    """Modify properties (AccessDenied when the GC is read-only)."""
     from fakegc.nspi.restrictions import _prop_value
 
     req = N.NspiModProps(stub)
@@ -677,6 +689,7 @@ def _op_mod_props(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(12, "NspiGetSpecialTable", request=inspi.NspiGetSpecialTable,
                 response=inspi.NspiGetSpecialTableResponse, spec="MS-NSPI 3.1.4.1.3")
 def _op_get_special_table(ctx: CallContext, stub: bytes) -> bytes:
+    """The hierarchy table (or the empty address-creation templates table)."""
     req = inspi.NspiGetSpecialTable(stub)
     session = _session(ctx, req["hRpc"])
     d = _host(ctx).directory
@@ -723,6 +736,7 @@ def template_blob(display_type: int) -> bytes:
 @NSPI.operation(13, "NspiGetTemplateInfo", request=inspi.NspiGetTemplateInfo,
                 response=inspi.NspiGetTemplateInfoResponse, spec="MS-NSPI 3.1.4.1.18")
 def _op_get_template_info(ctx: CallContext, stub: bytes) -> bytes:
+    """A display template blob for a display type and locale; InvalidLocale otherwise."""
     req = inspi.NspiGetTemplateInfo(stub)
     session = _session(ctx, req["hRpc"])
     flags, ul_type, locale, cp = req["dwFlags"], req["ulType"], req["dwLocaleID"], req["dwCodePage"]
@@ -746,6 +760,7 @@ def _op_get_template_info(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(14, "NspiModLinkAtt", request=inspi.NspiModLinkAtt,
                 response=inspi.NspiModLinkAttResponse, spec="MS-NSPI 3.1.4.1.15")
 def _op_mod_link_att(ctx: CallContext, stub: bytes) -> bytes:
+    """Add or remove DL members by entry ID (AccessDenied when read-only)."""
     req = inspi.NspiModLinkAtt(stub)
     session = _session(ctx, req["hRpc"])
     host = _host(ctx)
@@ -798,6 +813,7 @@ def columns(unicode: bool) -> list[int]:
 @NSPI.operation(16, "NspiQueryColumns", request=inspi.NspiQueryColumns,
                 response=inspi.NspiQueryColumnsResponse, spec="MS-NSPI 3.1.4.1.5")
 def _op_query_columns(ctx: CallContext, stub: bytes) -> bytes:
+    """Every property tag the address book can answer."""
     req = inspi.NspiQueryColumns(stub)
     _session(ctx, req["hRpc"])
     status = ctx.forced_status if ctx.forced_status is not None else S.Success
@@ -825,6 +841,7 @@ def _write_names(w: NdrWriter, names: list[tuple[bytes, int]] | None) -> None:
 @NSPI.operation(17, "NspiGetNamesFromIDs", request=inspi.NspiGetNamesFromIDs,
                 response=inspi.NspiGetNamesFromIDsResponse, spec="MS-NSPI 3.1.4.1.16")
 def _op_get_names_from_ids(ctx: CallContext, stub: bytes) -> bytes:
+    """Names behind named-property IDs this session mapped."""
     req = inspi.NspiGetNamesFromIDs(stub)
     session = _session(ctx, req["hRpc"])
     by_id = {pid: key for key, pid in session.named.items()}
@@ -852,6 +869,7 @@ def _op_get_names_from_ids(ctx: CallContext, stub: bytes) -> bytes:
 @NSPI.operation(18, "NspiGetIDsFromNames", request=inspi.NspiGetIDsFromNames,
                 response=inspi.NspiGetIDsFromNamesResponse, spec="MS-NSPI 3.1.4.1.17")
 def _op_get_ids_from_names(ctx: CallContext, stub: bytes) -> bytes:
+    """IDs for named properties (allocated per session; NspiVerifyNames checks)."""
     req = inspi.NspiGetIDsFromNames(stub)
     session = _session(ctx, req["hRpc"])
     verify = bool(req["dwFlags"] & NspiVerifyNames)
@@ -952,12 +970,14 @@ def _resolve_op(ctx: CallContext, req: Any, wide: bool) -> bytes:
 @NSPI.operation(19, "NspiResolveNames", request=inspi.NspiResolveNames,
                 response=inspi.NspiResolveNamesResponse, spec="MS-NSPI 3.1.4.1.19")
 def _op_resolve_names(ctx: CallContext, stub: bytes) -> bytes:
+    """Ambiguous name resolution of 8-bit names in the session's code page."""
     return _resolve_op(ctx, inspi.NspiResolveNames(stub), wide=False)
 
 
 @NSPI.operation(20, "NspiResolveNamesW", request=inspi.NspiResolveNamesW,
                 response=inspi.NspiResolveNamesWResponse, spec="MS-NSPI 3.1.4.1.20")
 def _op_resolve_names_w(ctx: CallContext, stub: bytes) -> bytes:
+    """Ambiguous name resolution of Unicode names; rows only for resolved names."""
     try:
         return _resolve_op(ctx, F.decode_resolve_names_w(stub), wide=True)
     except (ValueError, struct.error, UnicodeDecodeError):

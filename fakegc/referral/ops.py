@@ -59,6 +59,7 @@ def referral(host: object, user_dn: str, authenticated: bool) -> tuple[int, str 
 @RFR.operation(0, "RfrGetNewDSA", request=oxabref.RfrGetNewDSA, response=oxabref.RfrGetNewDSAResponse,
                spec="MS-OXABREF 3.1.4.1")
 def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
+    """FQDN of a responsive GC (the scenario's candidate, after a ticket check); LogonFailed when refused."""
     req = oxabref.RfrGetNewDSA(stub)
     user_dn = _string(req["pUserDN"])
     wants_unused = req.fields["ppszUnused"].fields.get("ReferentID", 0) != 0
@@ -87,6 +88,7 @@ def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
 @RFR.operation(1, "RfrGetFQDNFromServerDN", request=oxabref.RfrGetFQDNFromServerDN,
                response=oxabref.RfrGetFQDNFromServerDNResponse, spec="MS-OXABREF 3.1.4.2")
 def _op_get_fqdn(ctx: CallContext, stub: bytes) -> bytes:
+    """FQDN of the Exchange server with this legacy DN (10 <= cbMailboxServerDN <= 1024)."""
     req = oxabref.RfrGetFQDNFromServerDN(stub)
     cb = req["cbMailboxServerDN"]
     dn = _string(req["szMailboxServerDN"])
