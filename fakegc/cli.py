@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="cluster configuration (TOML)")
     serve.add_argument("--scenario", type=str,
                        help="scenario file or shipped name (e.g. kb929439) whose timeline runs")
+    serve.add_argument("--time-scale", type=float, default=1.0,
+                       help="multiply the scenario's step times (0.1 runs it ten times faster)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--endpoints-json", type=Path, help="write the endpoints document here")
     serve.add_argument("--admin-port", type=int, default=None,
@@ -117,7 +119,7 @@ async def _serve(args: argparse.Namespace) -> int:
     cluster = await Cluster.start(config)
     try:
         if args.scenario:
-            await cluster.run_scenario(args.scenario)
+            await cluster.run_scenario(args.scenario, args.time_scale)
         doc = cluster.endpoints()
         if args.endpoints_json:
             cluster.write_endpoints(args.endpoints_json)

@@ -76,3 +76,27 @@ def test_docs_are_generated_from_the_registry():
 def test_help_for_every_subcommand(sub):
     done = subprocess.run(FAKEGC + sub + ["--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "usage: fakegc" in done.stdout
+
+
+def test_serve_runs_a_scenario_timeline(tmp_path):
+    ep_path = tmp_path / "endpoints.json"
+    proc = subprocess.Popen(FAKEGC + ["serve", "--scenario", "kb929439", "--time-scale", "0.01",
+                                      "--endpoints-json", str(ep_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        state = None
+        while time.monotonic() < deadline:
+            if ep_path.exists():
+                ctl = FAKEGC + ["ctl", "--endpoints-json", str(ep_path), "state", "--json"]
+                out = subprocess.run(ctl, capture_output=True, text=True, timeout=30)
+                if out.returncode == 0:
+                    state = json.loads(out.stdout)
+                    if state["state"] == "NEW_GC":
+                        break
+            time.sleep(0.1)
+        assert state is not None and state["state"] == "NEW_GC" and state["referral"] == "gc02"
+        assert state["gcs"]["gc01"]["state"] == "down"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
