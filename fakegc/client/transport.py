@@ -22,7 +22,7 @@ from impacket.krb5.kerberosv5 import KerberosError
 from fakegc.kdc.client import get_tgs, get_tgt
 
 __all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
-           "RfrFailure", "OutlookFlows"]
+           "RfrFailure", "OutlookFlows", "anr_restriction", "get_matches"]
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ class AbTransport:
         return nspi.simplifyPropertyRowSet(resp["ppRows"])  # type: ignore[no-any-return]
 
 
-def _anr_restriction(text: str) -> Any:
+def anr_restriction(text: str) -> Any:
     """A PR_ANR property restriction (what Outlook sends when ResolveNames misses)."""
     r = nspi.Restriction_r()
     r["rt"] = 4
@@ -234,7 +234,9 @@ def _anr_restriction(text: str) -> Any:
     return r
 
 
-def _get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[int]) -> Any:
+def get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[int] | tuple[int, ...],
+                requested: int = 0) -> Any:
+    """NspiGetMatches through impacket's NDR (impacket has no helper for opnum 5)."""
     from impacket.dcerpc.v5.dtypes import DWORD
 
     from fakegc.nspi.ndr import NspiGetMatches, NspiGetMatchesResponse
@@ -245,7 +247,7 @@ def _get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[
     req["pReserved"] = nspi.NULL
     req["Filter"] = restriction if restriction is not None else nspi.NULL
     req["lpPropName"] = nspi.NULL
-    req["ulRequested"] = 0
+    req["ulRequested"] = requested
     for tag in tags:
         d = DWORD()
         d["Data"] = tag
@@ -269,7 +271,7 @@ class OutlookFlows:
         stat = nspi.STAT()
         stat["CodePage"] = 1252
         stat["SortLocale"] = 0x409
-        resp = self.io._nspi(lambda d, h: _get_matches(d, h, stat, _anr_restriction(text),
+        resp = self.io._nspi(lambda d, h: get_matches(d, h, stat, anr_restriction(text),
                                                        tags or [0x3001001F, 0x3003001F]))
         return nspi.simplifyPropertyRowSet(resp["ppRows"]) if resp["ppRows"] else []
 
@@ -314,5 +316,5 @@ class OutlookFlows:
         stat["SortLocale"] = 0x409
         stat["ContainerID"] = 0x8009000D
         stat["CurrentRec"] = mid
-        resp = self.io._nspi(lambda d, h: _get_matches(d, h, stat, None, [0x3001001F]))
+        resp = self.io._nspi(lambda d, h: get_matches(d, h, stat, None, [0x3001001F]))
         return [r[0x3001001F] for r in nspi.simplifyPropertyRowSet(resp["ppRows"])]

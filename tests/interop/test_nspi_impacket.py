@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 from impacket.dcerpc.v5 import epm, nspi, transport
 from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCException
 
+from fakegc.client.transport import anr_restriction, get_matches
 from fakegc.codes import NspiStatus
 from fakegc.directory import Directory
 from fakegc.directory import props as P
 from fakegc.journal import Journal
 from fakegc.nspi import NSPI, StaticGc
-from fakegc.nspi.ndr import NspiGetMatches, NspiGetMatchesResponse
 from fakegc.rpc.auth.ntlm import NtlmProvider
 from fakegc.rpc.auth.simple import SimpleCredentials
 from fakegc.rpc.epm import EPM, EndpointMap
@@ -237,38 +237,11 @@ def test_mod_link_att_adds_member(session):
 
 
 def _get_matches(dce, h, stat, restriction=None, tags=(P.PR_DISPLAY_NAME,), requested=500):
-    req = NspiGetMatches()
-    req["hRpc"] = h
-    req["pStat"] = stat
-    req["pReserved"] = nspi.NULL
-    if restriction is None:
-        req["Filter"] = nspi.NULL
-    else:
-        req["Filter"] = restriction
-    req["lpPropName"] = nspi.NULL
-    req["ulRequested"] = requested
-    from impacket.dcerpc.v5.dtypes import DWORD
-
-    for t in tags:
-        tag = DWORD()
-        tag["Data"] = t
-        req["pPropTags"]["aulPropTag"].append(tag)
-    req["pPropTags"]["cValues"] = len(tags)
-    dce.call(5, req)
-    return NspiGetMatchesResponse(dce.recv())
+    return get_matches(dce, h, stat, restriction, tags, requested)
 
 
 def anr(text):
-    r = nspi.Restriction_r()
-    r["rt"] = 4
-    r["res"]["tag"] = 4
-    pr = r["res"]["resProperty"]
-    pr["relop"] = 4
-    pr["ulPropTag"] = P.PR_ANR
-    pr["lpProp"]["ulPropTag"] = P.PR_ANR
-    pr["lpProp"]["Value"]["tag"] = 0x1F
-    pr["lpProp"]["Value"]["lpszW"] = text + "\x00"
-    return r
+    return anr_restriction(text)
 
 
 def test_get_matches_anr_and_dl_members(session):
