@@ -25,7 +25,7 @@ def test_cell(ct, cell: Cell):
     j.expect("client", actor=actor, event="rpc_failure", after=shutdown)
     if cell.reconnect and (cell.user_auth_credentials or (cell.mode == "interactive" and not cell.cancel)):
         # recovery after NEW_GC: referral names gc02, a TGS-REQ for exchangeAB/gc02, NspiBind on gc02
-        j.expect("response", op="RfrGetNewDSA", server="gc02.contoso.test", after=new_gc)
+        j.expect("response", op="RfrGetNewDSA", server="gc02.contoso.test", after=new_gc, within=5.0)
         j.expect("krb_reply", msg="TGS", service="exchangeAB/gc02.contoso.test", after=new_gc)
         j.expect("response", op="NspiBind", gc="gc02", status=0, after=new_gc)
         eos = j.expect("client", actor=actor, event="call", code="END_OF_SESSION")

@@ -44,3 +44,16 @@ def test_predicates_never_raise():
     j.record("gc01", "bind_nak", reason=9)
     j.record("gc01", "auth_failed", reason="wrong password")
     assert j.expect("auth_failed", reason=lambda r: "password" in r)
+
+
+def test_within_window_names_the_base_entry():
+    import time
+
+    j = Journal()
+    base = j.record("scenario", "event", event="shutdown_begin")
+    j.record("ex01", "response", op="RfrGetNewDSA", server="gc02.contoso.test")
+    assert j.expect("response", op="RfrGetNewDSA", after=base, within=2.0)
+    time.sleep(0.05)
+    j.record("ex01", "response", op="RfrGetNewDSA", server="gc03.contoso.test")
+    with pytest.raises(JournalAssertionError, match=rf"within 0.01s after #{base.seq}"):
+        j.expect("response", server="gc03.contoso.test", after=base, within=0.01)
