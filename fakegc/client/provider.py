@@ -45,6 +45,7 @@ class Profile:
     home_server: str = "ex01.contoso.test"  # PR_PROFILE_HOME_SERVER
     prompt: Callable[[], Credentials | None] | None = None  # interactive credential dialog
     user_dn: str = ""
+    auth: str = "kerberos"  # how NSPI is bound: with the exchangeAB/<gc> ticket, or "ntlm"
 
     def __post_init__(self) -> None:
         self.mode = Mode(self.mode)
@@ -61,7 +62,7 @@ class AddressBook:
     def __init__(self, profile: Profile, endpoints: Endpoints, journal: Journal | None = None,
                  name: str = "provider") -> None:
         self.profile = profile
-        self.io = AbTransport(endpoints)
+        self.io = AbTransport(endpoints, auth=profile.auth)
         self.journal = journal
         self.name = name
         self.state = State.RECOVERING

@@ -100,13 +100,15 @@ def _rpc_status(exc: BaseException) -> int:
 class AbTransport:
     """One provider's connections: RFR, KDC and the current GC's NSPI."""
 
-    def __init__(self, endpoints: Endpoints, timeout: float = 5.0) -> None:
+    def __init__(self, endpoints: Endpoints, timeout: float = 5.0, auth: str = "ntlm") -> None:
         self.ep = endpoints
         self.timeout = timeout
+        self.auth = auth  # "ntlm", or "kerberos": NSPI bound with the exchangeAB/<gc> ticket
         self.dce: Any = None
         self.handle: Any = None
         self.gc: str | None = None
         self._tgt: dict[str, Any] = {}
+        self._tgs: dict[tuple[str, str], Any] = {}
 
     def _dce(self, host: str, port: int, iface: bytes, creds: Credentials | None) -> Any:
         t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{port}]")
@@ -118,6 +120,27 @@ class AbTransport:
             d.set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
         d.connect()
         d.bind(iface)
+        return d
+
+    def _kerberos_dce(self, host: str, port: int, fqdn: str, creds: Credentials) -> Any:
+        """NSPI over SPNEGO/Kerberos with the service ticket get_ticket obtained."""
+        from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_GSS_NEGOTIATE
+
+        tgs = self._tgs.get((creds.user, fqdn))
+        if tgs is None:
+            self.get_ticket(creds, fqdn)
+            tgs = self._tgs[(creds.user, fqdn)]
+        t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{fqdn}[{port}]")
+        t.setRemoteHost(host)
+        t.set_connect_timeout(self.timeout)
+        t.set_credentials(creds.user, creds.password, self.ep.realm,
+                          TGS={"KDC_REP": tgs[0], "cipher": tgs[1], "sessionKey": tgs[3]})
+        t.set_kerberos(True, kdcHost=self.ep.kdc[0])
+        d = t.get_dce_rpc()
+        d.set_auth_type(RPC_C_AUTHN_GSS_NEGOTIATE)
+        d.set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
+        d.connect()
+        d.bind(nspi.MSRPC_UUID_NSPI)
         return d
 
     def close(self) -> None:
@@ -153,7 +176,8 @@ class AbTransport:
             if tgt is None:
                 tgt = get_tgt(creds.user, creds.password, self.ep.realm, host, port)
                 self._tgt[creds.user] = tgt
-            get_tgs(f"exchangeAB/{fqdn}", self.ep.realm, host, port, tgt[0], tgt[1], tgt[3])
+            tgs = get_tgs(f"exchangeAB/{fqdn}", self.ep.realm, host, port, tgt[0], tgt[1], tgt[3])
+            self._tgs[(creds.user, fqdn)] = tgs
         except KerberosError as exc:
             raise KdcFailure(exc.getErrorCode()) from None
         except OSError as exc:
@@ -176,7 +200,10 @@ class AbTransport:
             finally:
                 d.disconnect()
             port = int(binding.rsplit("[", 1)[1].rstrip("]"))
-            self.dce = self._dce(host, port, nspi.MSRPC_UUID_NSPI, creds)
+            if self.auth == "kerberos":
+                self.dce = self._kerberos_dce(host, port, fqdn, creds)
+            else:
+                self.dce = self._dce(host, port, nspi.MSRPC_UUID_NSPI, creds)
             self.handle = nspi.hNspiBind(self.dce)["contextHandle"]
             self.gc = fqdn
         except nspi.DCERPCSessionError as exc:

@@ -28,6 +28,7 @@ def test_cell(ct, cell: Cell):
         j.expect("response", op="RfrGetNewDSA", server="gc02.contoso.test", after=new_gc, within=5.0)
         j.expect("krb_reply", msg="TGS", service="exchangeAB/gc02.contoso.test", after=new_gc)
         j.expect("response", op="NspiBind", gc="gc02", status=0, after=new_gc)
+        j.expect("auth", actor="gc02", mech="kerberos", after=new_gc)  # bound with that ticket
         eos = j.expect("client", actor=actor, event="call", code="END_OF_SESSION")
         assert len(eos) == 1  # exactly once
         # while gc01 shut down, the referral failed with a credentials error (KDC principal unknown)
