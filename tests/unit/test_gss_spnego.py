@@ -128,3 +128,12 @@ def test_garbage_only_raises_autherror(data, leg):
         ctx.step(token)
     except AuthError:
         pass
+
+
+def test_cluster_factory_names_its_own_host_in_the_ntlm_challenge():
+    from fakegc.rpc.auth.kerberos import SpnegoKerberosProvider
+
+    ctx = SpnegoKerberosProvider(CREDS, ["exchangeAB/gc02.contoso.test"]).new_context()
+    type1 = ntlm.getNTLMSSPType1("", "", signingRequired=True)
+    chal = parse_neg_token_resp(ctx.step(encode_neg_token_init([OID_NTLM], type1.getData())).token).token
+    assert "GC02".encode("utf-16le") in chal and "GC01".encode("utf-16le") not in chal

@@ -380,10 +380,12 @@ class SpnegoKerberosProvider:
 
     auth_type = RPC_C_AUTHN_GSS_NEGOTIATE
 
-    def __init__(self, creds: Credentials, principals: list[str], host: str = "gc01") -> None:
+    def __init__(self, creds: Credentials, principals: list[str], host: str | None = None) -> None:
         from fakegc.rpc.auth.ntlm import NtlmProvider
         from fakegc.rpc.auth.spnego import SpnegoProvider
 
+        if host is None:  # "exchangeAB/gc02.contoso.test" → "gc02"
+            host = principals[0].split("/")[-1].split(".")[0] if principals else "gc01"
         self.kerberos = KerberosProvider(creds, principals)
         self._spnego = SpnegoProvider(NtlmProvider(creds, host=host), self.kerberos)
 
