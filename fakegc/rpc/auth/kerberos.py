@@ -111,6 +111,7 @@ class KerberosContext:
         self.key: Key | None = None  # the acceptor subkey: protects every PDU
         self._send_seq = 0
         self._recv_seq = 0
+        self.mutual = True  # False: no AP-REP was asked for, so no acceptor subkey either
 
     # -- token exchange -------------------------------------------------------------
     def step(self, token: bytes) -> StepResult:
@@ -121,6 +122,10 @@ class KerberosContext:
         """
         if self._state == 0:
             ap_rep = self._accept(_strip_gss_header(token))
+            if ap_rep is None:  # the client did not ask for mutual authentication
+                self._state = 2
+                self.complete = True
+                return StepResult(None, True)
             self._state = 1
             return StepResult(ap_rep, False)
         if self._state == 1:
@@ -130,7 +135,7 @@ class KerberosContext:
             return StepResult(None, True)
         raise AuthError("unexpected token after the context completed")
 
-    def _accept(self, data: bytes) -> bytes:
+    def _accept(self, data: bytes) -> bytes | None:
         try:
             ap_req = decoder.decode(data, asn1Spec=AP_REQ())[0]
         except Exception:
@@ -165,9 +170,23 @@ class KerberosContext:
             raise AuthError("clock skew too great (KRB_AP_ERR_SKEW)")
         if not self.provider.remember(cname, str(auth["ctime"]), int(auth["cusec"])):
             raise AuthError("authenticator replayed (KRB_AP_ERR_REPEAT)")
+        if dt.datetime.strptime(str(etp["endtime"]), "%Y%m%d%H%M%SZ").replace(
+                tzinfo=dt.timezone.utc) < now - dt.timedelta(seconds=MAX_SKEW):
+            raise AuthError("ticket expired (KRB_AP_ERR_TKT_EXPIRED)")
         self.user, self.domain = cname, str(etp["crealm"])
         self.service = sname
         self._session = session
+        opts = ap_req["ap-options"]
+        if not (len(opts) > 2 and opts[2]):
+            # no mutual-required: no AP-REP (RFC 4120 §3.2.4); the initiator's subkey, else
+            # the session key, protects the messages, and both sides count from the
+            # initiator's sequence number (RFC 4121 §4.2.6)
+            self.mutual = False
+            self.key = (Key(int(auth["subkey"]["keytype"]), bytes(auth["subkey"]["keyvalue"]))
+                        if auth["subkey"].hasValue() else session)
+            seq0 = int(auth["seq-number"]) if auth["seq-number"].hasValue() else 0
+            self._send_seq = self._recv_seq = seq0
+            return None
         subkey_etype = session.enctype
         self.key = Key(subkey_etype, os.urandom(_enctype_table[subkey_etype].keysize))
         seq = int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF
@@ -321,7 +340,7 @@ class KerberosContext:
                      header_sign: bool) -> tuple[bytes, bytes]:
         assert self.key is not None
         profile = _enctype_table[self.key.enctype]
-        flags = 0x01 | 0x04  # SentByAcceptor | AcceptorSubkey
+        flags = 0x01 | (0x04 if self.mutual else 0)  # SentByAcceptor | AcceptorSubkey
         if level == LEVEL_PRIVACY:
             ec, rrc = 16, 28
             flags |= 0x02  # Sealed
