@@ -27,7 +27,15 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "t
 
 @pytest.fixture(scope="module")
 def proxy_cluster():
-    ct = ClusterThread(ClusterConfig(rpc_http_port=443))
+    # 443 is the only TLS port impacket dials; wait for it if another test run holds it
+    for attempt in range(40):
+        try:
+            ct = ClusterThread(ClusterConfig(rpc_http_port=443))
+            break
+        except OSError:
+            if attempt == 39:
+                raise
+            time.sleep(0.5)
     yield ct
     ct.close()
 
