@@ -203,6 +203,15 @@ def _stat_in(session: NspiSession, d: Directory, stat: Stat) -> Stat:
     return stat
 
 
+def _open(ctx: CallContext, cls: Any, stub: bytes) -> tuple[Any, NspiSession, Directory, Stat]:
+    """Decode a request that carries hRpc and pStat: (request, session, directory, STAT in
+    directory MIds)."""
+    req = cls(stub)
+    session = _session(ctx, req["hRpc"])
+    d = _host(ctx).directory
+    return req, session, d, _stat_in(session, d, Stat.from_impacket(req["pStat"]))
+
+
 def _container(d: Directory, stat: Stat) -> Container | None:
     return d.container(stat.ContainerID)
 
@@ -308,10 +317,7 @@ def update_stat(d: Directory, stat: Stat) -> tuple[int, Stat, int]:
                 response=inspi.NspiUpdateStatResponse, spec="MS-NSPI 3.1.4.1.4")
 def _op_update_stat(ctx: CallContext, stub: bytes) -> bytes:
     """Move in a table by Delta; answers the position, TotalRecs and how far it moved."""
-    req = inspi.NspiUpdateStat(stub)
-    session = _session(ctx, req["hRpc"])
-    d = _host(ctx).directory
-    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
+    req, session, d, stat = _open(ctx, inspi.NspiUpdateStat, stub)
     want_delta = not _is_null_ptr(req.fields["plDelta"])
     if ctx.forced_status is not None:
         status, moved = ctx.forced_status, 0
@@ -429,10 +435,7 @@ def _op_seek_entries(ctx: CallContext, stub: bytes) -> bytes:
     """Position at the first row whose display name sorts at or after the target."""
     from fakegc.nspi.restrictions import _prop_value
 
-    req = inspi.NspiSeekEntries(stub)
-    session = _session(ctx, req["hRpc"])
-    d = _host(ctx).directory
-    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
+    req, session, d, stat = _open(ctx, inspi.NspiSeekEntries, stub)
     if ctx.forced_status is not None:
         status, rows = ctx.forced_status, None
     else:
@@ -483,10 +486,7 @@ def get_matches(d: Directory, session: NspiSession, stat: Stat, restriction: Any
                 spec="MS-NSPI 3.1.4.1.10")
 def _op_get_matches(ctx: CallContext, stub: bytes) -> bytes:
     """Rows matching a restriction (PR_ANR included) or a DL's members (PR_EMS_AB_MEMBER)."""
-    req = N.NspiGetMatches(stub)
-    session = _session(ctx, req["hRpc"])
-    d = _host(ctx).directory
-    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
+    req, session, d, stat = _open(ctx, N.NspiGetMatches, stub)
     if ctx.forced_status is not None:
         status, mids, rows = ctx.forced_status, None, None
     else:
@@ -508,10 +508,7 @@ def _op_get_matches(ctx: CallContext, stub: bytes) -> bytes:
                 response=N.NspiResortRestrictionResponse, spec="MS-NSPI 3.1.4.1.11")
 def _op_resort(ctx: CallContext, stub: bytes) -> bytes:
     """Sort a list of MIds by display name under the STAT's SortLocale."""
-    req = N.NspiResortRestriction(stub)
-    session = _session(ctx, req["hRpc"])
-    d = _host(ctx).directory
-    stat = _stat_in(session, d, Stat.from_impacket(req["pStat"]))
+    req, session, d, stat = _open(ctx, N.NspiResortRestriction, stub)
     mids = [from_wire(session, d, _int(v)) for v in req["pInMIds"]["aulPropTag"]]
     known = [m for m in mids if m in d.objects]
     known.sort(key=lambda m: (sort_key(d.objects[m].display_name, stat.SortLocale), m))
