@@ -18,7 +18,6 @@ import asyncio
 import datetime as dt
 import multiprocessing as mp
 import os
-import random
 import sys
 import time
 
@@ -52,91 +51,19 @@ def _serve(q: "mp.Queue[int]") -> None:
 
 
 def _as_req(user: str, with_ts: bool, key=None) -> bytes:  # type: ignore[no-untyped-def]
-    from impacket.krb5 import constants
-    from impacket.krb5.asn1 import AS_REQ, PA_ENC_TS_ENC, EncryptedData, seq_set, seq_set_iter
-    from impacket.krb5.crypto import _enctype_table
-    from impacket.krb5.types import KerberosTime, Principal
-    from pyasn1.codec.der import encoder
-    from pyasn1.type.univ import noValue
+    from fakegc.kdc.requests import as_req
 
-    req = AS_REQ()
-    req["pvno"] = 5
-    req["msg-type"] = 10
-    if with_ts:
-        now = dt.datetime.now(dt.timezone.utc)
-        ts = PA_ENC_TS_ENC()
-        ts["patimestamp"] = KerberosTime.to_asn1(now)
-        ts["pausec"] = random.randrange(999999)
-        enc = EncryptedData()
-        enc["etype"] = 18
-        enc["cipher"] = _enctype_table[18].encrypt(key, 1, encoder.encode(ts), None)
-        req["padata"] = noValue
-        req["padata"][0] = noValue
-        req["padata"][0]["padata-type"] = 2
-        req["padata"][0]["padata-value"] = encoder.encode(enc)
-    body = seq_set(req, "req-body")
-    body["kdc-options"] = constants.encodeFlags([1, 8])
-    seq_set(body, "cname", Principal(user, type=1).components_to_asn1)
-    seq_set(body, "sname", Principal(f"krbtgt/{REALM}", type=2).components_to_asn1)
-    body["realm"] = REALM
-    body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=8))
-    body["nonce"] = random.getrandbits(31)
-    seq_set_iter(body, "etype", (18, 17, 23))
-    return encoder.encode(req)
+    return as_req(user, REALM, key if with_ts else None)
 
 
 def _tgs_reqs(tgt_reply: bytes, key, n: int, spn: str = SPN) -> list[bytes]:  # type: ignore[no-untyped-def]
-    from impacket.krb5 import constants
-    from impacket.krb5.asn1 import (AP_REQ, AS_REP, TGS_REQ, Authenticator, EncASRepPart,
-                                    EncTGSRepPart, seq_set, seq_set_iter)
-    from impacket.krb5.crypto import Key, _enctype_table
-    from impacket.krb5.types import KerberosTime, Principal, Ticket
-    from pyasn1.codec.der import decoder, encoder
-    from pyasn1.type.univ import noValue
+    """n distinct TGS-REQs (fresh authenticators, no body checksum, as impacket sends them)."""
+    from fakegc.kdc.requests import open_as_rep, tgs_req
 
-    rep = decoder.decode(tgt_reply, asn1Spec=AS_REP())[0]
-    plain = _enctype_table[18].decrypt(key, 3, bytes(rep["enc-part"]["cipher"]))
-    try:
-        enc = decoder.decode(plain, asn1Spec=EncASRepPart())[0]
-    except Exception:  # MIT tags EncASRepPart as 26 (DESIGN.md §6.4)
-        enc = decoder.decode(plain, asn1Spec=EncTGSRepPart())[0]
-    session = Key(int(enc["key"]["keytype"]), bytes(enc["key"]["keyvalue"]))
-    ticket = Ticket()
-    ticket.from_asn1(rep["ticket"])
-    out = []
+    rep, _enc, session = open_as_rep(tgt_reply, key)
     base = dt.datetime.now(dt.timezone.utc)
-    for i in range(n):
-        auth = Authenticator()
-        auth["authenticator-vno"] = 5
-        auth["crealm"] = REALM
-        seq_set(auth, "cname", Principal("alice", type=1).components_to_asn1)
-        auth["cusec"] = i % 1000000
-        auth["ctime"] = KerberosTime.to_asn1(base + dt.timedelta(seconds=i // 1000000))
-        ap = AP_REQ()
-        ap["pvno"] = 5
-        ap["msg-type"] = 14
-        ap["ap-options"] = constants.encodeFlags([])
-        seq_set(ap, "ticket", ticket.to_asn1)
-        ap["authenticator"] = noValue
-        ap["authenticator"]["etype"] = session.enctype
-        ap["authenticator"]["cipher"] = _enctype_table[session.enctype].encrypt(
-            session, 7, encoder.encode(auth), None)
-        req = TGS_REQ()
-        req["pvno"] = 5
-        req["msg-type"] = 12
-        req["padata"] = noValue
-        req["padata"][0] = noValue
-        req["padata"][0]["padata-type"] = 1
-        req["padata"][0]["padata-value"] = encoder.encode(ap)
-        body = seq_set(req, "req-body")
-        body["kdc-options"] = constants.encodeFlags([1])
-        seq_set(body, "sname", Principal(spn, type=2).components_to_asn1)
-        body["realm"] = REALM
-        body["till"] = KerberosTime.to_asn1(base + dt.timedelta(hours=8))
-        body["nonce"] = random.getrandbits(31)
-        seq_set_iter(body, "etype", (18,))
-        out.append(encoder.encode(req))
-    return out
+    return [tgs_req(rep, session, "alice", REALM, spn, body_checksum=False, cusec=i % 1_000_000,
+                    ctime=base + dt.timedelta(seconds=i // 1_000_000)) for i in range(n)]
 
 
 class _Gen(asyncio.DatagramProtocol):

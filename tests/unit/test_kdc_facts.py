@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import random
 import time
 
 import pytest
-from impacket.krb5 import constants
-from impacket.krb5.asn1 import (AP_REQ, AS_REP, AS_REQ, ETYPE_INFO2, KRB_ERROR, METHOD_DATA,
-                                PA_ENC_TS_ENC, TGS_REP, TGS_REQ, Authenticator, EncASRepPart,
-                                EncryptedData, EncTGSRepPart, seq_set, seq_set_iter)
-from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
-from impacket.krb5.types import KerberosTime, Principal, Ticket
-from pyasn1.codec.der import decoder, encoder
-from pyasn1.type.univ import noValue
+from impacket.krb5.asn1 import (AS_REP, ETYPE_INFO2, KRB_ERROR, METHOD_DATA,
+                                TGS_REP, EncTGSRepPart)
+from impacket.krb5.crypto import Key, _enctype_table
+from pyasn1.codec.der import decoder
 
+from fakegc.kdc import requests as R
 from fakegc.kdc.exchange import KdcCore, raw_req_body
 from fakegc.kdc.principals import PrincipalDb
 
@@ -32,86 +27,17 @@ def core():
 
 
 def as_req(user="alice", key=None, etypes=(18, 17, 23), ts_etype=18):
-    req = AS_REQ()
-    req["pvno"] = 5
-    req["msg-type"] = 10
-    if key is not None:
-        ts = PA_ENC_TS_ENC()
-        ts["patimestamp"] = KerberosTime.to_asn1(dt.datetime.now(dt.timezone.utc))
-        enc = EncryptedData()
-        enc["etype"] = ts_etype
-        enc["cipher"] = _enctype_table[ts_etype].encrypt(key, 1, encoder.encode(ts), None)
-        req["padata"] = noValue
-        req["padata"][0] = noValue
-        req["padata"][0]["padata-type"] = 2
-        req["padata"][0]["padata-value"] = encoder.encode(enc)
-    body = seq_set(req, "req-body")
-    body["kdc-options"] = constants.encodeFlags([1, 8])
-    seq_set(body, "cname", Principal(user, type=1).components_to_asn1)
-    seq_set(body, "sname", Principal(f"krbtgt/{REALM}", type=2).components_to_asn1)
-    body["realm"] = REALM
-    body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=8))
-    body["nonce"] = 424242
-    seq_set_iter(body, "etype", etypes)
-    return encoder.encode(req)
+    return R.as_req(user, REALM, key, etypes, ts_etype, nonce=424242)
 
 
 def tgt(core, etype=18):
     key = core.db.key(core.db.get("alice"), etype)
-    reply = core.handle(as_req(key=key, ts_etype=etype)).reply
-    rep = decoder.decode(reply, asn1Spec=AS_REP())[0]
-    enc = decoder.decode(_enctype_table[etype].decrypt(key, 3, bytes(rep["enc-part"]["cipher"])),
-                         asn1Spec=EncASRepPart())[0]
-    return rep, enc, Key(int(enc["key"]["keytype"]), bytes(enc["key"]["keyvalue"]))
+    return R.open_as_rep(core.handle(as_req(key=key, ts_etype=etype)).reply, key)
 
 
 def tgs_req(rep, session, subkey=None, checksum=True, fast=False, sname="exchangeAB/gc01.contoso.test"):
-    ticket = Ticket()
-    ticket.from_asn1(rep["ticket"])
-    req = TGS_REQ()
-    req["pvno"] = 5
-    req["msg-type"] = 12
-    body = seq_set(req, "req-body")
-    body["kdc-options"] = constants.encodeFlags([1])
-    seq_set(body, "sname", Principal(sname, type=2).components_to_asn1)
-    body["realm"] = REALM
-    body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=8))
-    body["nonce"] = 777
-    seq_set_iter(body, "etype", (18,))
-    body_bytes = raw_req_body(encoder.encode(req))  # KDC-REQ-BODY as it will go on the wire
-    auth = Authenticator()
-    auth["authenticator-vno"] = 5
-    auth["crealm"] = REALM
-    seq_set(auth, "cname", Principal("alice", type=1).components_to_asn1)
-    now = dt.datetime.now(dt.timezone.utc)
-    auth["cusec"] = random.randrange(999999)
-    auth["ctime"] = KerberosTime.to_asn1(now)
-    if checksum:
-        auth["cksum"] = noValue
-        auth["cksum"]["cksumtype"] = 16
-        auth["cksum"]["checksum"] = _checksum_table[16].checksum(session, 6, body_bytes)
-    if subkey is not None:
-        auth["subkey"] = noValue
-        auth["subkey"]["keytype"] = subkey.enctype
-        auth["subkey"]["keyvalue"] = subkey.contents
-    ap = AP_REQ()
-    ap["pvno"] = 5
-    ap["msg-type"] = 14
-    ap["ap-options"] = constants.encodeFlags([])
-    seq_set(ap, "ticket", ticket.to_asn1)
-    ap["authenticator"] = noValue
-    ap["authenticator"]["etype"] = session.enctype
-    ap["authenticator"]["cipher"] = _enctype_table[session.enctype].encrypt(
-        session, 7, encoder.encode(auth), None)
-    req["padata"] = noValue
-    req["padata"][0] = noValue
-    req["padata"][0]["padata-type"] = 1
-    req["padata"][0]["padata-value"] = encoder.encode(ap)
-    if fast:
-        req["padata"][1] = noValue
-        req["padata"][1]["padata-type"] = 136
-        req["padata"][1]["padata-value"] = b"\x30\x00"
-    return encoder.encode(req)
+    return R.tgs_req(rep, session, "alice", REALM, sname, subkey=subkey, body_checksum=checksum,
+                     fast=fast, nonce=777)
 
 
 def error_of(reply):
