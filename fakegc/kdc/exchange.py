@@ -1,107 +1,99 @@
 """AS and TGS exchanges (RFC 4120 §3.1, §3.3) as pure functions of (request bytes, database, now).
 
-Built on impacket's ASN.1 classes and crypto.  The interop facts of DESIGN.md §6
-are implemented here and each is tested: PA-FX-FAST ignored, PREAUTH_REQUIRED
-with ETYPE-INFO2 + empty PA-ENC-TIMESTAMP, realm+name salts, AS-REP encrypted
-with the timestamp's etype under EncASRepPart tag 25, TGS reply key = the
-authenticator subkey (usage 9) else the session key (usage 8), MIT's checksum
-verified over the raw request body, nonce echoed, starttime included, KRB-ERROR
-with the requested sname echoed.
+The hot path touches no pyasn1 (DESIGN.md §7): requests are read by
+:mod:`fakegc.kdc.derread`, replies built by :mod:`fakegc.kdc.fastder`, AES runs
+through :mod:`fakegc.kdc.kcrypto`.  pyasn1 (with impacket's ASN.1 classes) stays
+as the reference codec: input the strict reader does not take is decoded by
+pyasn1 and re-encoded to DER before it is read (or refused when pyasn1 refuses
+it too), and the property tests compare every encoder and reader with it.
+
+The interop facts of DESIGN.md §6 are implemented here and each is tested:
+PA-FX-FAST ignored, PREAUTH_REQUIRED with ETYPE-INFO2 + empty PA-ENC-TIMESTAMP,
+realm+name salts, AS-REP encrypted with the timestamp's etype under EncASRepPart
+tag 25, TGS reply key = the authenticator subkey (usage 9) else the session key
+(usage 8), MIT's checksum verified over the raw request body, nonce echoed,
+starttime included, KRB-ERROR with the requested sname echoed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from impacket.krb5 import constants
-from impacket.krb5.asn1 import (AP_REQ, AS_REP, AS_REQ, ETYPE_INFO2, ETYPE_INFO2_ENTRY, KRB_ERROR,
-                                METHOD_DATA, PA_DATA, PA_ENC_TS_ENC, TGS_REP, TGS_REQ,
-                                Authenticator, EncASRepPart, EncryptedData, EncTGSRepPart,
-                                EncTicketPart, seq_set)
+from impacket.krb5.asn1 import (AP_REQ, AS_REQ, KRB_ERROR, PA_ENC_TS_ENC, TGS_REQ, Authenticator,
+                                EncryptedData, EncTicketPart, seq_set)
+from impacket.krb5.asn1 import Ticket as TicketAsn1
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 from impacket.krb5.types import KerberosTime
 from impacket.krb5.types import Principal as KPrincipal
 from pyasn1.codec.der import decoder, encoder
-from pyasn1.type.univ import noValue
 
 from fakegc.codes import KrbError
-from fakegc.kdc import kcrypto
-from fakegc.kdc.fastder import encode_krb_error, walk_kdc_req
-from fakegc.kdc.pac import AD_IF_RELEVANT, build_pac, if_relevant_payload
+from fakegc.kdc import fastder, kcrypto
+from fakegc.kdc.derread import (NT_PRINCIPAL, NT_SRV_INST, DerError, Request, read_ap_req,
+                                read_authenticator, read_enc_data, read_enc_ticket_part,
+                                read_kdc_req, read_pa_enc_ts, read_ticket, TicketPart)
+from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 
 __all__ = ["Request", "Outcome", "KdcCore", "peek", "peek_pyasn1", "krb_error", "krb_error_pyasn1",
-           "raw_req_body"]
+           "raw_req_body", "ktime_of", "epoch_of"]
 
 PA_TGS_REQ = 1
 PA_ENC_TIMESTAMP = 2
 PA_ETYPE_INFO2 = 19
 PA_PAC_REQUEST = 128
 PA_FX_FAST = 136
-NT_PRINCIPAL = 1
-NT_SRV_INST = 2
-MAX_LIFE = dt.timedelta(hours=10)
-MAX_RENEW = dt.timedelta(days=7)
+MAX_LIFE = 10 * 3600
+MAX_RENEW = 7 * 86400
+FORWARDABLE, PROXIABLE, RENEWABLE, INITIAL, PRE_AUTHENT = 1, 3, 8, 9, 10
+RENEW_OPTION = 30
+_BAD = (DerError, IndexError, UnicodeDecodeError)
+T = TypeVar("T")
 
 
-@dataclass
-class Request:
-    """What the KDC could tell about a request before answering (for rules and the journal)."""
-
-    msg: str  # "AS", "TGS" or "?"
-    client: str | None = None
-    service: str | None = None
-    realm: str | None = None
-    etypes: list[int] = field(default_factory=list)
-    sname_components: list[str] = field(default_factory=list)
-    sname_type: int = NT_SRV_INST
-    nonce: int | None = None
-    decoded: Any = None
-    pvno: int = 5
-    raw: bytes = b""  # set when the fast walker read it and pyasn1 has not decoded it yet
-    padata_types: list[int] | None = None  # from the fast walker
-    cname_type: int = NT_PRINCIPAL
-
-    def decode(self) -> Any:
-        """The pyasn1 AS-REQ/TGS-REQ (decoded on first use; None when it does not decode)."""
-        if self.decoded is None and self.raw:
-            spec = AS_REQ() if self.msg == "AS" else TGS_REQ()
-            raw, self.raw = self.raw, b""
-            try:
-                self.decoded = decoder.decode(raw, asn1Spec=spec)[0]
-            except Exception:
-                self.decoded = None
-        return self.decoded
-
-
-@dataclass
 class Outcome:
     """An answer: the bytes and what they were (for the journal)."""
 
-    reply: bytes
-    kind: str  # "reply" or "error"
-    code: int = 0
-    etype: int | None = None
-    e_text: str | None = None
+    __slots__ = ("reply", "kind", "code", "etype", "e_text")
+
+    def __init__(self, reply: bytes, kind: str, code: int = 0, etype: int | None = None,
+                 e_text: str | None = None) -> None:
+        self.reply, self.kind, self.code, self.etype, self.e_text = reply, kind, code, etype, e_text
+
+
+# -- time: KerberosTime strings compare like the instants they name (RFC 4120 §5.2.3) --
+def ktime_of(secs: int) -> str:
+    """KerberosTime "YYYYMMDDHHMMSSZ" of a POSIX second."""
+    return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(secs))
+
+
+def epoch_of(kt: str) -> int:
+    """POSIX seconds of a KerberosTime; ValueError when it names no real instant."""
+    return int(dt.datetime(int(kt[0:4]), int(kt[4:6]), int(kt[6:8]), int(kt[8:10]),
+                           int(kt[10:12]), int(kt[12:14]), tzinfo=dt.timezone.utc).timestamp())
+
+
+_clock = [0, ""]
+
+
+def _clock_now(offset: float) -> tuple[int, str]:
+    secs = int(time.time() + offset)
+    if secs != _clock[0]:
+        _clock[1] = ktime_of(secs)
+        _clock[0] = secs
+    return secs, _clock[1]
 
 
 def _now(offset: float) -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=offset)
 
 
-def _to_dt(asn1_time: Any) -> dt.datetime:
-    text = str(asn1_time)
-    return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-
-
-def _principal_name(component: Any) -> tuple[list[str], int]:
-    names = [str(x) for x in component["name-string"]]
-    return names, int(component["name-type"])
-
-
+# -- reading ----------------------------------------------------------------------------
 def _der_len(data: bytes, off: int) -> tuple[int, int]:
     """(content length, header length after the tag byte) at ``off`` (which points at the length)."""
     first = data[off]
@@ -146,57 +138,74 @@ def _raw_pvno(data: bytes) -> int:
     return 0
 
 
-def peek(data: bytes) -> Request:
-    """Classify a request without keys: message type, client, service, etypes.
+def reread(reader: Callable[[bytes], T], spec: Callable[[], Any], raw: bytes) -> T:
+    """``reader(raw)``; when the strict reader refuses, pyasn1 judges: its DER re-encoding
+    (``spec`` is the impacket class) is read instead, and its refusal propagates."""
+    try:
+        return reader(raw)
+    except _BAD:
+        return reader(encoder.encode(decoder.decode(raw, asn1Spec=spec())[0]))
 
-    The hand-written walker (:mod:`fakegc.kdc.fastder`) reads ordinary requests without
-    pyasn1; anything it does not like is decoded by pyasn1 here, as the reference.
+
+def peek(data: bytes) -> Request:
+    """Read a request without keys: message type, client, service, etypes, options, padata.
+
+    The strict reader (:func:`fakegc.kdc.derread.read_kdc_req`) takes ordinary requests;
+    anything else goes through pyasn1 and, when pyasn1 accepts it, is read from its DER.
+    ``Request.ok`` is False when the request cannot be served.
     """
     if not data:
         return Request("?")
-    fast = walk_kdc_req(data)
-    if fast is not None:
-        out = Request(fast.msg, realm=fast.realm, etypes=fast.etypes, nonce=fast.nonce,
-                      pvno=fast.pvno, raw=data, padata_types=fast.padata_types,
-                      cname_type=fast.cname_type)
-        if fast.sname is not None:
-            out.sname_components, out.sname_type = fast.sname, fast.sname_type
-            out.service = "/".join(fast.sname)
-        if fast.msg == "AS" and fast.cname is not None:
-            out.client = "/".join(fast.cname)
-        return out
-    return peek_pyasn1(data)
-
-
-def peek_pyasn1(data: bytes) -> Request:
-    """:func:`peek` through pyasn1 only (the reference the fast walker is tested against)."""
-    if not data:
-        return Request("?")
-    tag = data[0]
     try:
-        if tag == 0x6A:
-            req = decoder.decode(data, asn1Spec=AS_REQ())[0]
-            msg = "AS"
-        elif tag == 0x6C:
-            req = decoder.decode(data, asn1Spec=TGS_REQ())[0]
-            msg = "TGS"
-        else:
-            return Request("?")
+        return read_kdc_req(data)
+    except _BAD:
+        pass
+    tag = data[0]
+    if tag not in (0x6A, 0x6C):
+        return Request("?")
+    msg = "AS" if tag == 0x6A else "TGS"
+    try:
+        decoded = decoder.decode(data, asn1Spec=AS_REQ() if msg == "AS" else TGS_REQ())[0]
     except Exception:
-        return Request("AS" if tag == 0x6A else "TGS", pvno=_raw_pvno(data))
+        return Request(msg, pvno=_raw_pvno(data))
+    try:
+        return read_kdc_req(encoder.encode(decoded), wire=data)
+    except _BAD:
+        out = _from_pyasn1(msg, decoded)
+        out.ok = False
+        return out
+
+
+def _from_pyasn1(msg: str, req: Any) -> Request:
     body = req["req-body"]
-    out = Request(msg, decoded=req)
+    out = Request(msg, pvno=int(req["pvno"]))
     out.realm = str(body["realm"])
     if body["sname"].hasValue():
-        out.sname_components, out.sname_type = _principal_name(body["sname"])
+        out.sname_components = [str(x) for x in body["sname"]["name-string"]]
+        out.sname_type = int(body["sname"]["name-type"])
         out.service = "/".join(out.sname_components)
     if msg == "AS" and body["cname"].hasValue():
-        out.client = "/".join(_principal_name(body["cname"])[0])
+        out.client = "/".join(str(x) for x in body["cname"]["name-string"])
     out.etypes = [int(e) for e in body["etype"]]
     out.nonce = int(body["nonce"])
     return out
 
 
+def peek_pyasn1(data: bytes) -> Request:
+    """:func:`peek` through pyasn1 only (the reference the strict reader is tested against)."""
+    if not data or data[0] not in (0x6A, 0x6C):
+        return Request("?")
+    msg = "AS" if data[0] == 0x6A else "TGS"
+    try:
+        decoded = decoder.decode(data, asn1Spec=AS_REQ() if msg == "AS" else TGS_REQ())[0]
+    except Exception:
+        return Request(msg, pvno=_raw_pvno(data))
+    out = _from_pyasn1(msg, decoded)
+    out.ok = True
+    return out
+
+
+# -- KRB-ERROR ---------------------------------------------------------------------------
 def krb_error(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_INST,
               e_text: str | None = None, e_data: bytes | None = None, offset: float = 0.0,
               cname: list[str] | None = None, crealm: str | None = None) -> bytes:
@@ -206,8 +215,8 @@ def krb_error(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_
     is the reference it is proven byte-identical to.
     """
     stime = _now(offset).strftime("%Y%m%d%H%M%SZ")
-    return encode_krb_error(int(code), realm, sname or ["krbtgt", realm], sname_type, stime,
-                            e_text, e_data, cname if crealm else None, crealm)
+    return fastder.encode_krb_error(int(code), realm, sname or ["krbtgt", realm], sname_type, stime,
+                                    e_text, e_data, cname if crealm else None, crealm)
 
 
 def krb_error_pyasn1(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_INST,
@@ -244,16 +253,43 @@ class KdcCore:
         self.pac = pac
         self._replay: dict[tuple[str, str, int], float] = {}
         self._method_data: dict[tuple[str, int, tuple[int, ...]], bytes] = {}
+        self._names: dict[tuple[str, ...], bytes] = {}
+        self._tickets: dict[bytes, tuple[str, int, bytes, TicketPart]] = {}
+        self._krbtgt_der = fastder.principal_name(["krbtgt", db.realm], NT_SRV_INST)
 
     # -- helpers -------------------------------------------------------------------
-    def _error(self, req: Request, code: int, text: str | None = None,
-               e_data: bytes | None = None) -> Outcome:
+    def _name_der(self, components: tuple[str, ...] | list[str]) -> bytes:
+        """An NT-PRINCIPAL PrincipalName's DER (cached)."""
+        key = tuple(components)
+        hit = self._names.get(key)
+        if hit is None:
+            if len(self._names) > 10_000:
+                self._names.clear()
+            hit = self._names[key] = fastder.principal_name(list(key), NT_PRINCIPAL)
+        return hit
+
+    def error(self, req: Request, code: int, text: str | None = None,
+              e_data: bytes | None = None) -> Outcome:
+        """KRB-ERROR for ``req``: its sname (and an AS-REQ's cname) echoed (DESIGN.md §6.7)."""
         realm = self.db.realm
-        sname = req.sname_components or ["krbtgt", realm]
-        cname = req.client.split("/") if req.client else None
-        data = krb_error(code, realm, sname, req.sname_type, text, e_data, self.clock_offset,
-                         cname, realm if cname else None)
+        if req.sname_der is not None:
+            sname_der = req.sname_der
+        elif req.sname_components:
+            sname_der = fastder.principal_name(req.sname_components, req.sname_type)
+        else:
+            sname_der = self._krbtgt_der
+        cname_der = None
+        if req.client:
+            if req.cname_der is not None and req.cname_type == NT_PRINCIPAL and req.msg == "AS":
+                cname_der = req.cname_der
+            else:
+                cname_der = self._name_der(req.client.split("/"))
+        stime = _clock_now(self.clock_offset)[1]
+        data = fastder.krb_error_der(int(code), realm, sname_der, stime, text, e_data, cname_der,
+                                     realm if cname_der else None)
         return Outcome(data, "error", code, None, text)
+
+    _error = error
 
     def _pick_etype(self, requested: list[int], p: Principal) -> int | None:
         for etype in requested:
@@ -261,160 +297,116 @@ class KdcCore:
                 return etype
         return None
 
-    def _service_etype(self, p: Principal) -> int:
-        return ETYPES[0]
-
     def _etype_info2(self, p: Principal, etypes: list[int]) -> bytes:
-        info = ETYPE_INFO2()
-        n = 0
-        for etype in etypes:
-            if etype not in ETYPES:
-                continue
-            entry = ETYPE_INFO2_ENTRY()
-            entry["etype"] = etype
-            if etype != 23:
-                entry["salt"] = self.db.salt(p).decode()
-            info[n] = entry
-            n += 1
-        return encoder.encode(info)
+        salt = self.db.salt(p)
+        return fastder.etype_info2([(e, None if e == 23 else salt) for e in etypes if e in ETYPES])
 
-    def _ticket(self, rep: Any, service: Principal, sname: list[str], sname_type: int,
-                session_key: Key, client: list[str], flags: list[int], auth: dt.datetime,
-                start: dt.datetime, end: dt.datetime, renew: dt.datetime | None) -> None:
-        etp = EncTicketPart()
-        etp["flags"] = constants.encodeFlags(flags)
-        etp["key"] = noValue
-        etp["key"]["keytype"] = session_key.enctype
-        etp["key"]["keyvalue"] = session_key.contents
-        etp["crealm"] = self.db.realm
-        seq_set(etp, "cname", KPrincipal("/".join(client), type=NT_PRINCIPAL).components_to_asn1)
-        etp["transited"] = noValue
-        etp["transited"]["tr-type"] = 0
-        etp["transited"]["contents"] = b""
-        etp["authtime"] = KerberosTime.to_asn1(auth)
-        etp["starttime"] = KerberosTime.to_asn1(start)
-        etp["endtime"] = KerberosTime.to_asn1(end)
-        if renew is not None:
-            etp["renew-till"] = KerberosTime.to_asn1(renew)
-        etype = self._service_etype(service)
-        key = self.db.key(service, etype)
-        assert key is not None
-        if self.pac:
-            self._add_pac(etp, "/".join(client), auth, key)
-        cipher = kcrypto.encrypt(key, 2, encoder.encode(etp))
-        rep["ticket"] = noValue
-        rep["ticket"]["tkt-vno"] = 5
-        rep["ticket"]["realm"] = self.db.realm
-        seq_set(rep["ticket"], "sname", KPrincipal("/".join(sname), type=sname_type).components_to_asn1)
-        rep["ticket"]["enc-part"] = noValue
-        rep["ticket"]["enc-part"]["etype"] = etype
-        rep["ticket"]["enc-part"]["kvno"] = service.kvno
-        rep["ticket"]["enc-part"]["cipher"] = cipher
-
-    def _add_pac(self, etp: Any, client: str, auth: dt.datetime, service_key: Key) -> None:
-        """MS-PAC in authorization-data, signed with the service and krbtgt keys (optional)."""
-        krbtgt = self.db.get(f"krbtgt/{self.db.realm}")
-        kdc_key = self.db.key(krbtgt, 18) if krbtgt is not None else None
-        user = client.split("/")[0]
-        pac = build_pac(user, self.db.netbios_domain, auth, service_key, kdc_key or service_key)
-        etp["authorization-data"] = noValue
-        etp["authorization-data"][0] = noValue
-        etp["authorization-data"][0]["ad-type"] = AD_IF_RELEVANT
-        etp["authorization-data"][0]["ad-data"] = if_relevant_payload(pac)
-
-    @staticmethod
-    def _times(body: Any, now: dt.datetime, max_end: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime | None]:
-        till = now + MAX_LIFE
-        if body["till"].hasValue():
+    def _times(self, req: Request, now: int, max_end: str | None = None) -> tuple[str, str | None]:
+        """endtime and renew-till (RFC 4120 §3.1.3): the asked time capped by policy."""
+        till = ktime_of(now + MAX_LIFE)
+        asked = req.till
+        if asked is not None and asked < till and asked[:4] > "1970":
             try:
-                asked = _to_dt(body["till"])
-                if asked.year > 1970:
-                    till = min(till, asked)
+                epoch_of(asked)
+                till = asked
             except ValueError:
                 pass
-        if max_end is not None:
-            till = min(till, max_end)
+        if max_end is not None and max_end < till:
+            till = max_end
         renew = None
-        opts = body["kdc-options"]
-        wants_renew = len(opts) > 8 and opts[8] == 1
-        if wants_renew and body["rtime"].hasValue():
-            try:
-                renew = min(_to_dt(body["rtime"]), now + MAX_RENEW)
-            except ValueError:
-                renew = now + MAX_RENEW
-        elif wants_renew:
-            renew = now + MAX_RENEW
+        if req.option(RENEWABLE):
+            renew = ktime_of(now + MAX_RENEW)
+            if req.rtime is not None and req.rtime < renew:
+                try:
+                    epoch_of(req.rtime)
+                    renew = req.rtime
+                except ValueError:
+                    pass
         return till, renew
 
     @staticmethod
-    def _flags(body: Any, initial: bool) -> list[int]:
-        opts = body["kdc-options"]
-        flags = []
-        if len(opts) > 1 and opts[1]:
-            flags.append(constants.TicketFlags.forwardable.value)
-        if len(opts) > 3 and opts[3]:
-            flags.append(constants.TicketFlags.proxiable.value)
-        if len(opts) > 8 and opts[8]:
-            flags.append(constants.TicketFlags.renewable.value)
+    def _flags(req: Request, initial: bool) -> int:
+        """Ticket flags from the KDC options (forwardable, proxiable, renewable) + pre-authent."""
+        out = 0x80000000 >> PRE_AUTHENT
+        for bit in (FORWARDABLE, PROXIABLE, RENEWABLE):
+            if req.option(bit):
+                out |= 0x80000000 >> bit
         if initial:
-            flags.append(constants.TicketFlags.initial.value)
-        flags.append(constants.TicketFlags.pre_authent.value)
-        return flags
+            out |= 0x80000000 >> INITIAL
+        return out
 
-    def _enc_part(self, enc: Any, session_key: Key, nonce: int, flags: list[int], auth: dt.datetime,
-                  start: dt.datetime, end: dt.datetime, renew: dt.datetime | None,
-                  sname: list[str], sname_type: int, now: dt.datetime) -> None:
-        enc["key"] = noValue
-        enc["key"]["keytype"] = session_key.enctype
-        enc["key"]["keyvalue"] = session_key.contents
-        enc["last-req"] = noValue
-        enc["last-req"][0] = noValue
-        enc["last-req"][0]["lr-type"] = 0
-        enc["last-req"][0]["lr-value"] = KerberosTime.to_asn1(now)
-        enc["nonce"] = nonce
-        enc["flags"] = constants.encodeFlags(flags)
-        enc["authtime"] = KerberosTime.to_asn1(auth)
-        enc["starttime"] = KerberosTime.to_asn1(start)
-        enc["endtime"] = KerberosTime.to_asn1(end)
-        if renew is not None:
-            enc["renew-till"] = KerberosTime.to_asn1(renew)
-        enc["srealm"] = self.db.realm
-        seq_set(enc, "sname", KPrincipal("/".join(sname), type=sname_type).components_to_asn1)
+    def _pac(self, client: list[str], authtime: str, service_key: Key) -> bytes | None:
+        """MS-PAC authorization-data, signed with the service and krbtgt keys (optional)."""
+        if not self.pac:
+            return None
+        krbtgt = self.db.get(f"krbtgt/{self.db.realm}")
+        kdc_key = self.db.key(krbtgt, 18) if krbtgt is not None else None
+        auth = dt.datetime.fromtimestamp(epoch_of(authtime), dt.timezone.utc)
+        pac = build_pac(client[0], self.db.netbios_domain, auth, service_key, kdc_key or service_key)
+        return authorization_data(pac)
+
+    def _ticket(self, req: Request, service: Principal, session_etype: int, session_key: bytes,
+                client: list[str], flags: int, authtime: str, start: str, end: str,
+                renew: str | None) -> bytes:
+        """The service ticket (§5.3), enc-part under the service's first key (usage 2)."""
+        etype = ETYPES[0]
+        key = self.db.key(service, etype)
+        assert key is not None and req.sname_der is not None
+        part = fastder.enc_ticket_part(flags, session_etype, session_key, self.db.realm,
+                                       self._name_der(client), authtime, start, end, renew,
+                                       self._pac(client, authtime, key))
+        return fastder.ticket(self.db.realm, req.sname_der, etype, service.kvno,
+                              kcrypto.encrypt(key, 2, part))
+
+    def _open_ticket(self, ticket_der: bytes) -> TicketPart | Outcome:
+        """Decrypt and read a TGT (usage 2), or say why not (the Outcome's code and text).
+
+        Opened tickets are cached by their exact bytes and the key that opened them: a
+        client presents the same TGT with every TGS-REQ for hours, and the plaintext of
+        an authenticated ciphertext under one key never changes (DESIGN.md §7).  Every
+        per-request check (expiry, renewal, authenticator) still runs on each request.
+        """
+        hit = self._tickets.get(ticket_der)
+        if hit is not None:
+            name, etype, key_bytes, part = hit
+            p = self.db.get(name)
+            k = self.db.key(p, etype) if p is not None else None
+            if k is not None and k.contents == key_bytes:
+                return part
+        ticket = reread(read_ticket, TicketAsn1, ticket_der)
+        name = "/".join(ticket.sname)
+        tgs = self.db.get(name)
+        if tgs is None:
+            return Outcome(b"", "error", KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, None,
+                           "ticket for an unknown server")
+        t_key = self.db.key(tgs, ticket.enc.etype)
+        if t_key is None:
+            return Outcome(b"", "error", KrbError.KDC_ERR_ETYPE_NOSUPP, None, "ticket etype not supported")
+        try:
+            part = reread(read_enc_ticket_part, EncTicketPart, kcrypto.decrypt(t_key, 2, ticket.enc.cipher))
+        except Exception:
+            return Outcome(b"", "error", KrbError.KRB_AP_ERR_BAD_INTEGRITY, None, "ticket does not decrypt")
+        if len(self._tickets) >= 4096:
+            self._tickets.clear()
+        self._tickets[ticket_der] = (name, ticket.enc.etype, t_key.contents, part)
+        return part
 
     # -- the exchanges ----------------------------------------------------------------
     def handle(self, data: bytes, req: Request | None = None) -> Outcome:
         """Answer one KDC request (already length-deframed)."""
         req = req or peek(data)
-        if req.pvno not in (5, 0) or (req.decoded is not None and int(req.decoded["pvno"]) != 5):
-            return self._error(req, KrbError.KDC_ERR_BAD_PVNO, "protocol version must be 5")
-        if req.msg == "?" or (req.decoded is None and not req.raw):
-            return self._error(req, KrbError.KRB_ERR_GENERIC, "could not decode the request")
+        if req.pvno not in (5, 0):
+            return self.error(req, KrbError.KDC_ERR_BAD_PVNO, "protocol version must be 5")
+        if req.msg == "?" or not req.ok:
+            return self.error(req, KrbError.KRB_ERR_GENERIC, "could not decode the request")
         if req.realm and req.realm.upper() != self.db.realm:
-            return self._error(req, KrbError.KDC_ERR_WRONG_REALM, f"unknown realm {req.realm}")
-        if req.msg == "AS" and req.padata_types is not None:
-            early = self._as_early(req)  # the error paths need no pyasn1 (DESIGN.md §7)
-            if early is not None:
-                return early
-        decoded = req.decode()
-        if decoded is None:
-            return self._error(req, KrbError.KRB_ERR_GENERIC, "could not decode the request")
+            return self.error(req, KrbError.KDC_ERR_WRONG_REALM, f"unknown realm {req.realm}")
         try:
             if req.msg == "AS":
-                return self._as(req, decoded)
-            return self._tgs(req, decoded, data)
+                return self._as(req)
+            return self._tgs(req)
         except Exception as exc:  # malformed inner structures: a protocol error, never a crash
-            return self._error(req, KrbError.KRB_ERR_GENERIC, f"malformed request: {type(exc).__name__}")
-
-    def _as_early(self, req: Request) -> Outcome | None:
-        """Unknown client/service and PREAUTH_REQUIRED from the fast summary alone."""
-        client = self.db.get(req.client or "")
-        if client is None or client.service:
-            return self._error(req, KrbError.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
-        if self.db.get(req.service or "") is None:
-            return self._error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
-        if PA_ENC_TIMESTAMP not in (req.padata_types or []):
-            return self._preauth_required(req, client)
-        return None
+            return self.error(req, KrbError.KRB_ERR_GENERIC, f"malformed request: {type(exc).__name__}")
 
     def _preauth_required(self, req: Request, client: Principal) -> Outcome:
         """KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA {ETYPE-INFO2, empty ENC-TIMESTAMP} (DESIGN.md §6.2)."""
@@ -422,176 +414,131 @@ class KdcCore:
         e_data = self._method_data.get(cache_key)
         if e_data is None:
             if self._pick_etype(req.etypes, client) is None:
-                return self._error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no supported encryption type")
-            methods = METHOD_DATA()
-            methods[0] = noValue
-            methods[0]["padata-type"] = PA_ETYPE_INFO2
-            methods[0]["padata-value"] = self._etype_info2(client, req.etypes)
-            methods[1] = noValue
-            methods[1]["padata-type"] = PA_ENC_TIMESTAMP
-            methods[1]["padata-value"] = b""
-            e_data = encoder.encode(methods)
+                return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no supported encryption type")
+            e_data = fastder.method_data([(PA_ETYPE_INFO2, self._etype_info2(client, req.etypes)),
+                                          (PA_ENC_TIMESTAMP, b"")])
             if len(self._method_data) > 10_000:
                 self._method_data.clear()
             self._method_data[cache_key] = e_data
-        return self._error(req, KrbError.KDC_ERR_PREAUTH_REQUIRED, None, e_data)
+        return self.error(req, KrbError.KDC_ERR_PREAUTH_REQUIRED, None, e_data)
 
-    def _as(self, req: Request, decoded: Any) -> Outcome:
-        body = decoded["req-body"]
-        client = self.db.get(req.client or "")
+    def _as(self, req: Request) -> Outcome:
+        db = self.db
+        client = db.get(req.client or "")
         if client is None or client.service:
-            return self._error(req, KrbError.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
-        service = self.db.get(req.service or "")
+            return self.error(req, KrbError.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
+        service = db.get(req.service or "")
         if service is None:
-            return self._error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
-        timestamp = None
-        for pa in decoded["padata"] if decoded["padata"].hasValue() else []:
-            if int(pa["padata-type"]) == PA_ENC_TIMESTAMP:
-                timestamp = decoder.decode(bytes(pa["padata-value"]), asn1Spec=EncryptedData())[0]
-        if timestamp is None:
+            return self.error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+        pa = req.pa_value(PA_ENC_TIMESTAMP)
+        if pa is None:
             return self._preauth_required(req, client)
-        etype = int(timestamp["etype"])
-        key = self.db.key(client, etype)
+        timestamp = reread(read_enc_data, EncryptedData, pa)
+        etype = timestamp.etype
+        key = db.key(client, etype)
         if key is None:
-            return self._error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, f"etype {etype} not supported")
+            return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, f"etype {etype} not supported")
         try:
-            plain = kcrypto.decrypt(key, 1, bytes(timestamp["cipher"]))
-            ts = decoder.decode(plain, asn1Spec=PA_ENC_TS_ENC())[0]
+            patime = reread(read_pa_enc_ts, PA_ENC_TS_ENC, kcrypto.decrypt(key, 1, timestamp.cipher))
+            asserted = epoch_of(patime)
         except Exception:
-            return self._error(req, KrbError.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
-        now = _now(self.clock_offset)
-        skew = abs((_to_dt(ts["patimestamp"]) - now).total_seconds())
-        if skew > self.max_skew:
-            return self._error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
+            return self.error(req, KrbError.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
+        now, now_s = _clock_now(self.clock_offset)
+        if abs(asserted - now) > self.max_skew:
+            return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
         session_etype = self._pick_etype(req.etypes, client) or etype
-        session_key = Key(session_etype, os.urandom(_enctype_table[session_etype].keysize))
-        till, renew = self._times(body, now)
-        flags = self._flags(body, initial=True)
-        rep = AS_REP()
-        rep["pvno"] = 5
-        rep["msg-type"] = int(constants.ApplicationTagNumbers.AS_REP.value)
-        rep["padata"] = noValue
-        rep["padata"][0] = noValue
-        rep["padata"][0]["padata-type"] = PA_ETYPE_INFO2
-        rep["padata"][0]["padata-value"] = self._etype_info2(client, [etype])
-        rep["crealm"] = self.db.realm
-        seq_set(rep, "cname", KPrincipal(client.name, type=NT_PRINCIPAL).components_to_asn1)
-        self._ticket(rep, service, req.sname_components, req.sname_type, session_key,
-                     list(client.components), flags, now, now, till, renew)
-        enc = EncASRepPart()
-        self._enc_part(enc, session_key, int(body["nonce"]), flags, now, now, till, renew,
-                       req.sname_components, req.sname_type, now)
-        rep["enc-part"] = noValue
-        rep["enc-part"]["etype"] = etype
-        rep["enc-part"]["kvno"] = client.kvno
-        rep["enc-part"]["cipher"] = kcrypto.encrypt(key, 3, encoder.encode(enc))
-        return Outcome(encoder.encode(rep), "reply", 0, etype)
+        session_key = os.urandom(_enctype_table[session_etype].keysize)
+        till, renew = self._times(req, now)
+        flags = self._flags(req, initial=True)
+        tkt = self._ticket(req, service, session_etype, session_key, list(client.components), flags,
+                           now_s, now_s, till, renew)
+        enc = fastder.enc_kdc_rep_part(fastder.ENC_AS_REP_PART, session_etype, session_key, now_s,
+                                       req.nonce or 0, flags, now_s, now_s, till, renew, db.realm,
+                                       req.sname_der or b"")
+        reply = fastder.kdc_rep(fastder.AS_REP, [(PA_ETYPE_INFO2, self._etype_info2(client, [etype]))],
+                                db.realm, self._name_der(client.components), tkt, etype,
+                                kcrypto.encrypt(key, 3, enc), client.kvno)
+        return Outcome(reply, "reply", 0, etype)
 
-    def _tgs(self, req: Request, decoded: Any, data: bytes) -> Outcome:
-        body = decoded["req-body"]
-        ap_req = None
-        for pa in decoded["padata"] if decoded["padata"].hasValue() else []:
-            kind = int(pa["padata-type"])
-            if kind == PA_TGS_REQ:
-                ap_req = decoder.decode(bytes(pa["padata-value"]), asn1Spec=AP_REQ())[0]
-            # PA-FX-FAST (136) and anything else: ignored (DESIGN.md §6.1)
-        if ap_req is None:
-            return self._error(req, KrbError.KDC_ERR_PADATA_TYPE_NOSUPP, "no PA-TGS-REQ")
-        ticket = ap_req["ticket"]
-        tgs_names = [str(x) for x in ticket["sname"]["name-string"]]
-        tgs = self.db.get("/".join(tgs_names))
-        if tgs is None:
-            return self._error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "ticket for an unknown server")
-        t_etype = int(ticket["enc-part"]["etype"])
-        t_key = self.db.key(tgs, t_etype)
-        if t_key is None:
-            return self._error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "ticket etype not supported")
-        try:
-            etp = decoder.decode(kcrypto.decrypt(t_key, 2, bytes(ticket["enc-part"]["cipher"])),
-                                 asn1Spec=EncTicketPart())[0]
-        except Exception:
-            return self._error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "ticket does not decrypt")
-        session_key = Key(int(etp["key"]["keytype"]), bytes(etp["key"]["keyvalue"]))
-        client_names = [str(x) for x in etp["cname"]["name-string"]]
+    def _tgs(self, req: Request) -> Outcome:
+        db = self.db
+        pa = req.pa_value(PA_TGS_REQ)  # PA-FX-FAST (136) and anything else: ignored (DESIGN.md §6.1)
+        if pa is None:
+            return self.error(req, KrbError.KDC_ERR_PADATA_TYPE_NOSUPP, "no PA-TGS-REQ")
+        ap = reread(read_ap_req, AP_REQ, pa)
+        opened = self._open_ticket(ap.ticket)
+        if isinstance(opened, Outcome):
+            return self.error(req, opened.code, opened.e_text)
+        etp = opened
+        session_key = Key(etp.keytype, etp.key)
+        client_names = etp.cname
         req.client = "/".join(client_names)
-        now = _now(self.clock_offset)
-        opts = body["kdc-options"]
-        renewing = len(opts) > 30 and opts[30] == 1  # RENEW (RFC 4120 §5.4.1)
-        tgt_flags = etp["flags"]
-        tgt_renew = _to_dt(etp["renew-till"]) if etp["renew-till"].hasValue() else None
+        now, now_s = _clock_now(self.clock_offset)
+        renewing = req.option(RENEW_OPTION)
         if renewing:
-            if len(tgt_flags) <= 8 or not tgt_flags[8] or tgt_renew is None:
-                return self._error(req, KrbError.KDC_ERR_BADOPTION, "ticket is not renewable")
-            if tgt_renew < now:
-                return self._error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "renewable lifetime is over")
-        elif _to_dt(etp["endtime"]) < now:
-            return self._error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
+            if not etp.flag(RENEWABLE) or etp.renew_till is None:
+                return self.error(req, KrbError.KDC_ERR_BADOPTION, "ticket is not renewable")
+            if etp.renew_till < now_s:
+                return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "renewable lifetime is over")
+        elif etp.endtime < now_s:
+            return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
         try:
-            auth = decoder.decode(_enctype_table[session_key.enctype].decrypt(
-                session_key, 7, bytes(ap_req["authenticator"]["cipher"])), asn1Spec=Authenticator())[0]
+            auth = reread(read_authenticator, Authenticator,
+                          kcrypto.decrypt(session_key, 7, ap.authenticator.cipher))
+            ctime = epoch_of(auth.ctime)
         except Exception:
-            return self._error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
-        ctime = _to_dt(auth["ctime"])
-        if abs((ctime - now).total_seconds()) > self.max_skew:
-            return self._error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
-        replay_key = (req.client, str(auth["ctime"]), int(auth["cusec"]))
+            return self.error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
+        if abs(ctime - now) > self.max_skew:
+            return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
+        replay_key = (req.client, auth.ctime, auth.cusec)
         if replay_key in self._replay:
-            return self._error(req, KrbError.KRB_AP_ERR_REPEAT, "request is a replay")
-        self._replay[replay_key] = now.timestamp()
+            return self.error(req, KrbError.KRB_AP_ERR_REPEAT, "request is a replay")
+        self._replay[replay_key] = now
         if len(self._replay) > 50_000:
-            cutoff = now.timestamp() - 2 * self.max_skew
+            cutoff = now - 2 * self.max_skew
             self._replay = {k: v for k, v in self._replay.items() if v > cutoff}
-        if auth["cksum"].hasValue():
-            ctype = int(auth["cksum"]["cksumtype"])
-            profile = _checksum_table.get(ctype)
+        if auth.cksumtype is not None:
+            profile = _checksum_table.get(auth.cksumtype)
             if profile is not None:
                 try:
-                    profile.verify(session_key, 6, raw_req_body(data), bytes(auth["cksum"]["checksum"]))
+                    profile.verify(session_key, 6, raw_req_body(req.wire), auth.checksum)
                 except Exception:
-                    return self._error(req, KrbError.KRB_AP_ERR_MODIFIED, "request body checksum mismatch")
-        service = self.db.get(req.service or "")
-        if service is None:
-            return self._error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
-        subkey = None
-        if auth["subkey"].hasValue():
-            subkey = Key(int(auth["subkey"]["keytype"]), bytes(auth["subkey"]["keyvalue"]))
-        client_p = self.db.get(req.client)
-        etypes = req.etypes or [session_key.enctype]
-        new_etype = next((e for e in etypes if e in ETYPES), session_key.enctype)
-        new_key = Key(new_etype, os.urandom(_enctype_table[new_etype].keysize))
-        auth_time = _to_dt(etp["authtime"])
+                    return self.error(req, KrbError.KRB_AP_ERR_MODIFIED, "request body checksum mismatch")
+        service = db.get(req.service or "")
+        if service is None or req.sname_der is None:
+            return self.error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+        new_etype = next((e for e in req.etypes or [session_key.enctype] if e in ETYPES),
+                         session_key.enctype)
+        new_key = os.urandom(_enctype_table[new_etype].keysize)
+        tgt_renew = etp.renew_till
         if renewing:
             # RFC 4120 §3.3.3: same lifetime again, never past the original renew-till
-            start = _to_dt(etp["starttime"]) if etp["starttime"].hasValue() else auth_time
             assert tgt_renew is not None
-            till = min(now + (_to_dt(etp["endtime"]) - start), tgt_renew)
-            renew = tgt_renew
+            start = etp.starttime or etp.authtime
+            till = min(ktime_of(now + epoch_of(etp.endtime) - epoch_of(start)), tgt_renew)
+            renew: str | None = tgt_renew
         else:
-            till, renew = self._times(body, now, _to_dt(etp["endtime"]))
+            till, renew = self._times(req, now, etp.endtime)
             if renew is not None:
                 renew = min(renew, tgt_renew) if tgt_renew is not None else None
         # a derived ticket has no more rights than the ticket it came from (RFC 4120 §2)
-        flags = [f for f in self._flags(body, initial=False)
-                 if f not in (constants.TicketFlags.forwardable.value, constants.TicketFlags.renewable.value)
-                 or (len(tgt_flags) > f and tgt_flags[f])]
+        flags = self._flags(req, initial=False)
+        for bit in (FORWARDABLE, RENEWABLE):
+            if not etp.flag(bit):
+                flags &= ~(0x80000000 >> bit)
         if renew is None:
-            flags = [f for f in flags if f != constants.TicketFlags.renewable.value]
-        elif constants.TicketFlags.renewable.value not in flags:
-            flags.append(constants.TicketFlags.renewable.value)
-        rep = TGS_REP()
-        rep["pvno"] = 5
-        rep["msg-type"] = int(constants.ApplicationTagNumbers.TGS_REP.value)
-        rep["crealm"] = self.db.realm
-        seq_set(rep, "cname", KPrincipal(req.client, type=NT_PRINCIPAL).components_to_asn1)
-        self._ticket(rep, service, req.sname_components, req.sname_type, new_key, client_names,
-                     flags, auth_time, now, till, renew)
-        enc = EncTGSRepPart()
-        self._enc_part(enc, new_key, int(body["nonce"]), flags, auth_time, now, till, renew,
-                       req.sname_components, req.sname_type, now)
-        reply_key, usage = (subkey, 9) if subkey is not None else (session_key, 8)
-        rep["enc-part"] = noValue
-        rep["enc-part"]["etype"] = reply_key.enctype
-        rep["enc-part"]["cipher"] = _enctype_table[reply_key.enctype].encrypt(
-            reply_key, usage, encoder.encode(enc), None)
-        del client_p
-        return Outcome(encoder.encode(rep), "reply", 0, new_etype)
+            flags &= ~(0x80000000 >> RENEWABLE)
+        else:
+            flags |= 0x80000000 >> RENEWABLE
+        tkt = self._ticket(req, service, new_etype, new_key, client_names, flags, etp.authtime,
+                           now_s, till, renew)
+        enc = fastder.enc_kdc_rep_part(fastder.ENC_TGS_REP_PART, new_etype, new_key, now_s,
+                                       req.nonce or 0, flags, etp.authtime, now_s, till, renew,
+                                       db.realm, req.sname_der)
+        if auth.subkey is not None:
+            reply_key, usage = Key(auth.subkey[0], auth.subkey[1]), 9
+        else:
+            reply_key, usage = session_key, 8
+        reply = fastder.kdc_rep(fastder.TGS_REP, None, db.realm, self._name_der(client_names), tkt,
+                                reply_key.enctype, kcrypto.encrypt(reply_key, usage, enc))
+        return Outcome(reply, "reply", 0, new_etype)

@@ -1,19 +1,29 @@
-"""Hand-written DER for the KDC's hot paths (DESIGN.md §7): no pyasn1 on error replies.
+"""Hand-written DER for everything the KDC sends (DESIGN.md §7): no pyasn1 on the hot path.
 
-* :func:`encode_krb_error` builds KRB-ERROR (RFC 4120 §5.9.1) byte-identical to
-  pyasn1's encoding of impacket's ``KRB_ERROR`` (proven by a property test).
-* :func:`walk_kdc_req` reads what the KDC needs from an AS-REQ/TGS-REQ (RFC 4120
-  §5.4.1) — realm, cname, sname, nonce, etypes, padata types — with a strict DER
-  walker; it returns None on anything unusual, and the caller then falls back to
-  pyasn1, so odd input is judged by the reference codec.
+Each encoder is byte-identical to pyasn1's encoding of the matching impacket class
+(proven by property tests in tests/unit/test_kdc_fastder.py):
+KRB-ERROR (RFC 4120 §5.9.1), KDC-REP (§5.4.2: AS-REP [APPLICATION 11], TGS-REP
+[APPLICATION 13]), EncKDCRepPart (EncASRepPart [25], EncTGSRepPart [26]), Ticket
+(§5.3, [APPLICATION 1]), EncTicketPart ([APPLICATION 3]), EncryptedData and
+EncryptionKey (§5.2.9), ETYPE-INFO2 (§5.2.7.5), METHOD-DATA (§5.9.1) and
+AuthorizationData (§5.2.6).  Principal names are passed as their finished DER
+(see :func:`principal_name`), so a reply can echo the request's bytes.
+KerberosTime values are "YYYYMMDDHHMMSSZ" strings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from functools import lru_cache
 
-__all__ = ["encode_krb_error", "walk_kdc_req", "KdcReqSummary", "der", "der_int",
-           "principal_name"]
+__all__ = ["encode_krb_error", "krb_error_der", "der", "der_int", "principal_name", "ktime", "kflags",
+           "encryption_key", "encrypted_data", "ticket", "enc_ticket_part", "enc_kdc_rep_part",
+           "kdc_rep", "etype_info2", "method_data", "authorization_data", "AS_REP", "TGS_REP",
+           "ENC_AS_REP_PART", "ENC_TGS_REP_PART"]
+
+AS_REP = 0x6B
+TGS_REP = 0x6D
+ENC_AS_REP_PART = 0x79
+ENC_TGS_REP_PART = 0x7A
 
 
 def _len(n: int) -> bytes:
@@ -25,7 +35,14 @@ def _len(n: int) -> bytes:
 
 def der(tag: int, value: bytes) -> bytes:
     """One TLV (single-byte tags only)."""
-    return bytes([tag]) + _len(len(value)) + value
+    n = len(value)
+    if n < 0x80:
+        return bytes((tag, n)) + value
+    if n < 0x100:
+        return bytes((tag, 0x81, n)) + value
+    if n < 0x10000:
+        return bytes((tag, 0x82, n >> 8, n & 0xFF)) + value
+    return bytes((tag,)) + _len(n) + value
 
 
 def der_int(n: int) -> bytes:
@@ -51,194 +68,131 @@ def encode_krb_error(code: int, realm: str, sname: list[str], sname_type: int, s
                      cname: list[str] | None = None, crealm: str | None = None,
                      cname_type: int = 1) -> bytes:
     """KRB-ERROR ::= [APPLICATION 30] SEQUENCE {...} with ``stime`` as "YYYYMMDDHHMMSSZ", susec 0."""
-    parts = [der(0xA0, der_int(5)), der(0xA1, der_int(30)),
-             der(0xA4, der(0x18, stime.encode())), der(0xA5, der_int(0)),
-             der(0xA6, der_int(code))]
-    if crealm and cname:
-        parts.append(der(0xA7, _gstr(crealm)))
-        parts.append(der(0xA8, principal_name(cname, cname_type)))
-    parts.append(der(0xA9, _gstr(realm)))
-    parts.append(der(0xAA, principal_name(sname, sname_type)))
+    cname_der = principal_name(cname, cname_type) if crealm and cname else None
+    return krb_error_der(code, realm, principal_name(sname, sname_type), stime, e_text, e_data,
+                         cname_der, crealm)
+
+
+_ERR_HEAD = b"\xa0\x03\x02\x01\x05\xa1\x03\x02\x01\x1e"
+
+
+@lru_cache(maxsize=8)
+def _stime_block(stime: str) -> bytes:
+    return der(0xA4, der(0x18, stime.encode())) + b"\xa5\x03\x02\x01\x00"
+
+
+@lru_cache(maxsize=256)
+def _code_block(code: int) -> bytes:
+    return der(0xA6, der_int(code))
+
+
+@lru_cache(maxsize=256)
+def _text_block(tag: int, text: str) -> bytes:
+    return der(tag, _gstr(text))
+
+
+def krb_error_der(code: int, realm: str, sname_der: bytes, stime: str, e_text: str | None = None,
+                  e_data: bytes | None = None, cname_der: bytes | None = None,
+                  crealm: str | None = None) -> bytes:
+    """KRB-ERROR (§5.9.1) from finished PrincipalName DER (the request's own bytes, echoed)."""
+    body = _ERR_HEAD + _stime_block(stime) + _code_block(code)
+    if crealm and cname_der is not None:
+        body += _text_block(0xA7, crealm) + der(0xA8, cname_der)
+    body += _text_block(0xA9, realm) + der(0xAA, sname_der)
     if e_text:
-        parts.append(der(0xAB, _gstr(e_text)))
+        body += _text_block(0xAB, e_text)
     if e_data is not None:
-        parts.append(der(0xAC, der(0x04, e_data)))
-    return der(0x7E, der(0x30, b"".join(parts)))
+        body += der(0xAC, der(0x04, e_data))
+    return der(0x7E, der(0x30, body))
 
 
-@dataclass(slots=True)
-class KdcReqSummary:
-    """What :func:`walk_kdc_req` found."""
-
-    msg: str
-    pvno: int
-    realm: str
-    nonce: int
-    etypes: list[int]
-    padata_types: list[int] = field(default_factory=list)
-    cname: list[str] | None = None
-    cname_type: int = 1
-    sname: list[str] | None = None
-    sname_type: int = 2
+def ktime(text: str) -> bytes:
+    """KerberosTime (GeneralizedTime, §5.2.3)."""
+    return der(0x18, text.encode("ascii"))
 
 
-class _Bad(Exception):
-    pass
+def kflags(value: int) -> bytes:
+    """KerberosFlags as impacket sends them: a 32-bit BIT STRING, bit 0 the MSB (§5.2.8)."""
+    return b"\x03\x05\x00" + value.to_bytes(4, "big")
 
 
-def _tlv(data: bytes, off: int, end: int) -> tuple[int, int, int]:
-    """(tag, value start, value end) of the TLV at ``off``; strict DER lengths."""
-    if off + 2 > end:
-        raise _Bad
-    tag = data[off]
-    first = data[off + 1]
-    off += 2
-    if first < 0x80:
-        length = first
-    else:
-        n = first & 0x7F
-        if n == 0 or n > 3 or off + n > end or data[off] == 0:
-            raise _Bad
-        length = int.from_bytes(data[off:off + n], "big")
-        if length < 0x80:
-            raise _Bad  # non-minimal: let pyasn1 judge it
-        off += n
-    if off + length > end:
-        raise _Bad
-    return tag, off, off + length
+def encryption_key(keytype: int, keyvalue: bytes) -> bytes:
+    """EncryptionKey ::= SEQUENCE { keytype [0] Int32, keyvalue [1] OCTET STRING }."""
+    return der(0x30, der(0xA0, der_int(keytype)) + der(0xA1, der(0x04, keyvalue)))
 
 
-def _int(data: bytes, start: int, end: int) -> int:
-    tag, s, e = _tlv(data, start, end)
-    if tag != 0x02 or e == s or e != end or e - s > 5:
-        raise _Bad
-    return int.from_bytes(data[s:e], "big", signed=True)
+def encrypted_data(etype: int, cipher: bytes, kvno: int | None = None) -> bytes:
+    """EncryptedData ::= SEQUENCE { etype [0], kvno [1] OPTIONAL, cipher [2] }."""
+    kv = der(0xA1, der_int(kvno)) if kvno is not None else b""
+    return der(0x30, der(0xA0, der_int(etype)) + kv + der(0xA2, der(0x04, cipher)))
 
 
-def _string(data: bytes, start: int, end: int) -> str:
-    tag, s, e = _tlv(data, start, end)
-    if tag != 0x1B or e != end:
-        raise _Bad
-    return data[s:e].decode("utf-8")
+def ticket(realm: str, sname_der: bytes, etype: int, kvno: int | None, cipher: bytes) -> bytes:
+    """Ticket ::= [APPLICATION 1] SEQUENCE { tkt-vno [0], realm [1], sname [2], enc-part [3] }."""
+    return der(0x61, der(0x30, b"\xa0\x03\x02\x01\x05" + der(0xA1, _gstr(realm))
+                         + der(0xA2, sname_der) + der(0xA3, encrypted_data(etype, cipher, kvno))))
 
 
-def _principal(data: bytes, start: int, end: int) -> tuple[list[str], int]:
-    tag, s, e = _tlv(data, start, end)
-    if tag != 0x30 or e != end:
-        raise _Bad
-    t0, s0, e0 = _tlv(data, s, e)
-    if t0 != 0xA0:
-        raise _Bad
-    name_type = _int(data, s0, e0)
-    t1, s1, e1 = _tlv(data, e0, e)
-    if t1 != 0xA1 or e1 != e:
-        raise _Bad
-    ts, ss, es = _tlv(data, s1, e1)
-    if ts != 0x30 or es != e1:
-        raise _Bad
-    names = []
-    off = ss
-    while off < es:
-        tg, vs, ve = _tlv(data, off, es)
-        if tg != 0x1B:
-            raise _Bad
-        names.append(data[vs:ve].decode("utf-8"))
-        off = ve
-    return names, name_type
+def authorization_data(entries: list[tuple[int, bytes]]) -> bytes:
+    """AuthorizationData ::= SEQUENCE OF SEQUENCE { ad-type [0], ad-data [1] OCTET STRING }."""
+    return der(0x30, b"".join(der(0x30, der(0xA0, der_int(t)) + der(0xA1, der(0x04, v)))
+                              for t, v in entries))
 
 
-def walk_kdc_req(data: bytes) -> KdcReqSummary | None:
-    """Summarise an AS-REQ (0x6A) or TGS-REQ (0x6C); None when anything is unusual."""
-    try:
-        return _walk(data)
-    except (_Bad, IndexError, UnicodeDecodeError, ValueError):
-        return None
+def enc_ticket_part(flags: int, keytype: int, key: bytes, crealm: str, cname_der: bytes,
+                    authtime: str, starttime: str | None, endtime: str, renew_till: str | None,
+                    authz: bytes | None = None) -> bytes:
+    """EncTicketPart ::= [APPLICATION 3] SEQUENCE {...} with empty transited (§5.3)."""
+    parts = [der(0xA0, kflags(flags)), der(0xA1, encryption_key(keytype, key)),
+             der(0xA2, _gstr(crealm)), der(0xA3, cname_der),
+             b"\xa4\x0b\x30\x09\xa0\x03\x02\x01\x00\xa1\x02\x04\x00",
+             der(0xA5, ktime(authtime))]
+    if starttime is not None:
+        parts.append(der(0xA6, ktime(starttime)))
+    parts.append(der(0xA7, ktime(endtime)))
+    if renew_till is not None:
+        parts.append(der(0xA8, ktime(renew_till)))
+    if authz is not None:
+        parts.append(der(0xAA, authz))
+    return der(0x63, der(0x30, b"".join(parts)))
 
 
-def _walk(data: bytes) -> KdcReqSummary:
-    end = len(data)
-    app, s, e = _tlv(data, 0, end)
-    if app not in (0x6A, 0x6C) or e != end:
-        raise _Bad
-    tag, s, e = _tlv(data, s, e)
-    if tag != 0x30 or e != end:
-        raise _Bad
-    off = s
-    fields: dict[int, tuple[int, int]] = {}
-    last = -1
-    while off < e:
-        tag, vs, ve = _tlv(data, off, e)
-        n = tag - 0xA0
-        if not 1 <= n <= 4 or n <= last:
-            raise _Bad
-        last = n
-        fields[n] = (vs, ve)
-        off = ve
-    if 1 not in fields or 2 not in fields or 4 not in fields:
-        raise _Bad
-    pvno = _int(data, *fields[1])
-    msg_type = _int(data, *fields[2])
-    if msg_type != (10 if app == 0x6A else 12):
-        raise _Bad
-    padata_types: list[int] = []
-    if 3 in fields:
-        ps, pe = fields[3]
-        tag, s2, e2 = _tlv(data, ps, pe)
-        if tag != 0x30 or e2 != pe:
-            raise _Bad
-        off = s2
-        while off < e2:
-            tag, vs, ve = _tlv(data, off, e2)
-            if tag != 0x30:
-                raise _Bad
-            t1, s1, e1 = _tlv(data, vs, ve)
-            t2, s3, e3 = _tlv(data, e1, ve)
-            if t1 != 0xA1 or t2 != 0xA2 or e3 != ve:
-                raise _Bad
-            tv, _, ev = _tlv(data, s3, e3)
-            if tv != 0x04 or ev != e3:
-                raise _Bad
-            padata_types.append(_int(data, s1, e1))
-            off = ve
-    bs, be = fields[4]
-    tag, s, e = _tlv(data, bs, be)
-    if tag != 0x30 or e != be:
-        raise _Bad
-    body: dict[int, tuple[int, int]] = {}
-    off = s
-    last = -1
-    while off < e:
-        tag, vs, ve = _tlv(data, off, e)
-        n = tag - 0xA0
-        if not 0 <= n <= 11 or n <= last:
-            raise _Bad
-        last = n
-        body[n] = (vs, ve)
-        off = ve
-    for required in (0, 2, 5, 7, 8):
-        if required not in body:
-            raise _Bad
-    tag, _, ke = _tlv(data, *body[0])
-    if tag != 0x03 or ke != body[0][1]:
-        raise _Bad
-    realm = _string(data, *body[2])
-    nonce = _int(data, *body[7])
-    if nonce < 0:
-        raise _Bad
-    tag, s8, e8 = _tlv(data, *body[8])
-    if tag != 0x30 or e8 != body[8][1]:
-        raise _Bad
-    etypes = []
-    off = s8
-    while off < e8:
-        tag, vs, ve = _tlv(data, off, e8)
-        if tag != 0x02 or ve == vs or ve - vs > 5:
-            raise _Bad
-        etypes.append(int.from_bytes(data[vs:ve], "big", signed=True))
-        off = ve
-    summary = KdcReqSummary("AS" if app == 0x6A else "TGS", pvno, realm, nonce, etypes, padata_types)
-    if 1 in body:
-        summary.cname, summary.cname_type = _principal(data, *body[1])
-    if 3 in body:
-        summary.sname, summary.sname_type = _principal(data, *body[3])
-    return summary
+def enc_kdc_rep_part(app: int, keytype: int, key: bytes, last_req: str, nonce: int, flags: int,
+                     authtime: str, starttime: str | None, endtime: str, renew_till: str | None,
+                     srealm: str, sname_der: bytes) -> bytes:
+    """EncKDCRepPart (§5.4.2) under EncASRepPart [25] or EncTGSRepPart [26] (``app``)."""
+    lr = der(0x30, der(0x30, b"\xa0\x03\x02\x01\x00" + der(0xA1, ktime(last_req))))
+    parts = [der(0xA0, encryption_key(keytype, key)), der(0xA1, lr), der(0xA2, der_int(nonce)),
+             der(0xA4, kflags(flags)), der(0xA5, ktime(authtime))]
+    if starttime is not None:
+        parts.append(der(0xA6, ktime(starttime)))
+    parts.append(der(0xA7, ktime(endtime)))
+    if renew_till is not None:
+        parts.append(der(0xA8, ktime(renew_till)))
+    parts.append(der(0xA9, _gstr(srealm)))
+    parts.append(der(0xAA, sname_der))
+    return der(app, der(0x30, b"".join(parts)))
+
+
+def kdc_rep(app: int, padata: list[tuple[int, bytes]] | None, crealm: str, cname_der: bytes,
+            ticket_der: bytes, etype: int, cipher: bytes, kvno: int | None = None) -> bytes:
+    """KDC-REP (§5.4.2) under AS-REP [11] or TGS-REP [13] (``app``)."""
+    parts = [b"\xa0\x03\x02\x01\x05", der(0xA1, der_int(11 if app == AS_REP else 13))]
+    if padata is not None:
+        parts.append(der(0xA2, method_data(padata)))
+    parts += [der(0xA3, _gstr(crealm)), der(0xA4, cname_der), der(0xA5, ticket_der),
+              der(0xA6, encrypted_data(etype, cipher, kvno))]
+    return der(app, der(0x30, b"".join(parts)))
+
+
+def method_data(entries: list[tuple[int, bytes]]) -> bytes:
+    """METHOD-DATA / SEQUENCE OF PA-DATA { padata-type [1], padata-value [2] } (§5.2.7)."""
+    return der(0x30, b"".join(der(0x30, der(0xA1, der_int(t)) + der(0xA2, der(0x04, v)))
+                              for t, v in entries))
+
+
+def etype_info2(entries: list[tuple[int, bytes | None]]) -> bytes:
+    """ETYPE-INFO2 ::= SEQUENCE OF { etype [0], salt [1] KerberosString OPTIONAL } (§5.2.7.5)."""
+    return der(0x30, b"".join(
+        der(0x30, der(0xA0, der_int(etype)) + (der(0xA1, der(0x1B, salt)) if salt is not None else b""))
+        for etype, salt in entries))

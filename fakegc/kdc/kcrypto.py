@@ -1,10 +1,14 @@
-"""RFC 3961 encrypt/decrypt with cached key derivation (a thin wrapper over impacket.krb5.crypto).
+"""RFC 3961/3962 encrypt/decrypt for the KDC's hot path, with cached key derivation.
 
-impacket derives Ke and Ki (RFC 3961 §5.3, n-fold + AES) on every call; long-term
-keys (krbtgt, services, users) are used with the same few usages over and over, so
-the derived keys are cached per (etype, key, usage).  Output is identical to
-``_enctype_table[etype].encrypt/decrypt`` (tested); rc4-hmac has no derivation and
-goes straight to impacket.
+impacket derives Ke and Ki (RFC 3961 §5.3, n-fold + AES) on every call and runs
+AES through a fresh Cryptodome object per message; long-term keys (krbtgt,
+services, users) are used with the same few usages over and over, so the derived
+keys are cached per (etype, key, usage) and AES-CTS (RFC 3962 §5: CBC with the
+last two blocks swapped, zero IV) runs on ``cryptography``'s OpenSSL ciphers with
+``hmac.digest`` for the HMAC-SHA1-96.  Output is byte-identical to impacket's
+``_enctype_table[etype].encrypt/decrypt`` (property-tested in
+tests/unit/test_kdc_fastcrypto.py); rc4-hmac has no derivation and goes straight
+to impacket.
 """
 
 from __future__ import annotations
@@ -14,21 +18,70 @@ import os
 import struct
 from typing import Any
 
-from Cryptodome.Hash import HMAC
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from impacket.krb5.crypto import Key, _enctype_table
 
-__all__ = ["encrypt", "decrypt"]
+__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt"]
 
-_CACHE: dict[tuple[int, bytes, int], tuple[Any, Any]] = {}
+_CACHE: dict[tuple[int, bytes, int], tuple[bytes, bytes]] = {}
 _MAX = 4096
+_ZERO_IV = modes.CBC(bytes(16))
+_ECB = modes.ECB()
+_MACSIZE = 12
 
 
-def _derived(profile: Any, key: Key, usage: int) -> tuple[Any, Any]:
+_CIPHERS: dict[bytes, tuple[Cipher[Any], Cipher[Any]]] = {}
+
+
+def _ciphers(key: bytes) -> tuple[Cipher[Any], Cipher[Any]]:
+    """(CBC with zero IV, ECB) for ``key``; Cipher objects are reusable, contexts are not."""
+    hit = _CIPHERS.get(key)
+    if hit is None:
+        aes = algorithms.AES(key)
+        hit = (Cipher(aes, _ZERO_IV), Cipher(aes, _ECB))
+        if len(_CIPHERS) >= _MAX:
+            _CIPHERS.clear()
+        _CIPHERS[key] = hit
+    return hit
+
+
+def cts_encrypt(key: bytes, plaintext: bytes) -> bytes:
+    """AES-CTS encryption of RFC 3962 §5 (zero IV; ``plaintext`` at least one block)."""
+    n = len(plaintext)
+    if n < 16:
+        raise ValueError("AES-CTS needs at least 16 bytes")
+    lastlen = n % 16 or 16
+    padded = plaintext + bytes(16 - lastlen) if lastlen != 16 else plaintext
+    c = _ciphers(key)[0].encryptor().update(padded)
+    if n == 16:
+        return c
+    return c[:-32] + c[-16:] + c[-32:-32 + lastlen]
+
+
+def cts_decrypt(key: bytes, ciphertext: bytes) -> bytes:
+    """Inverse of :func:`cts_encrypt`."""
+    n = len(ciphertext)
+    if n < 16:
+        raise ValueError("AES-CTS needs at least 16 bytes")
+    cbc, ecb = _ciphers(key)
+    if n == 16:
+        return ecb.decryptor().update(ciphertext)
+    lastlen = n % 16 or 16
+    cut = n - lastlen
+    last_full = ciphertext[cut - 16:cut]          # CBC's final block C(m)
+    partial = ciphertext[cut:]                    # the first lastlen bytes of C(m-1)
+    dx = ecb.decryptor().update(last_full)
+    prev = partial + dx[lastlen:]                 # C(m-1) restored
+    blocks = ciphertext[:cut - 16] + prev + last_full
+    return cbc.decryptor().update(blocks)[:n]
+
+
+def _derived(profile: Any, key: Key, usage: int) -> tuple[bytes, bytes]:
     ck = (key.enctype, key.contents, usage)
     hit = _CACHE.get(ck)
     if hit is None:
-        hit = (profile.derive(key, struct.pack(">IB", usage, 0xAA)),
-               profile.derive(key, struct.pack(">IB", usage, 0x55)))
+        hit = (profile.derive(key, struct.pack(">IB", usage, 0xAA)).contents,
+               profile.derive(key, struct.pack(">IB", usage, 0x55)).contents)
         if len(_CACHE) >= _MAX:
             _CACHE.clear()
         _CACHE[ck] = hit
@@ -37,25 +90,23 @@ def _derived(profile: Any, key: Key, usage: int) -> tuple[Any, Any]:
 
 def encrypt(key: Key, usage: int, plaintext: bytes, confounder: bytes | None = None) -> bytes:
     """RFC 3961 §5.3 encryption (simplified profile) or RFC 4757 for rc4-hmac."""
-    profile = _enctype_table[key.enctype]
     if key.enctype not in (17, 18):
-        return bytes(profile.encrypt(key, usage, plaintext, confounder))
-    ke, ki = _derived(profile, key, usage)
-    basic = (confounder if confounder is not None else os.urandom(profile.blocksize)) + plaintext
-    mac = HMAC.new(ki.contents, basic, profile.hashmod).digest()[:profile.macsize]
-    return bytes(profile.basic_encrypt(ke, basic)) + mac
+        return bytes(_enctype_table[key.enctype].encrypt(key, usage, plaintext, confounder))
+    ke, ki = _derived(_enctype_table[key.enctype], key, usage)
+    basic = (confounder if confounder is not None else os.urandom(16)) + plaintext
+    mac = hmaclib.digest(ki, basic, "sha1")[:_MACSIZE]
+    return cts_encrypt(ke, basic) + mac
 
 
 def decrypt(key: Key, usage: int, ciphertext: bytes) -> bytes:
     """Inverse of :func:`encrypt`; raises ValueError on a bad checksum (wrong key, tampering)."""
-    profile = _enctype_table[key.enctype]
     if key.enctype not in (17, 18):
-        return bytes(profile.decrypt(key, usage, ciphertext))
-    if len(ciphertext) < profile.blocksize + profile.macsize:
+        return bytes(_enctype_table[key.enctype].decrypt(key, usage, ciphertext))
+    if len(ciphertext) < 16 + _MACSIZE:
         raise ValueError("ciphertext too short")
-    ke, ki = _derived(profile, key, usage)
-    basic = profile.basic_decrypt(ke, bytes(ciphertext[:-profile.macsize]))
-    mac = HMAC.new(ki.contents, basic, profile.hashmod).digest()[:profile.macsize]
-    if not hmaclib.compare_digest(mac, bytes(ciphertext[-profile.macsize:])):
+    ke, ki = _derived(_enctype_table[key.enctype], key, usage)
+    basic = cts_decrypt(ke, bytes(ciphertext[:-_MACSIZE]))
+    mac = hmaclib.digest(ki, basic, "sha1")[:_MACSIZE]
+    if not hmaclib.compare_digest(mac, bytes(ciphertext[-_MACSIZE:])):
         raise ValueError("ciphertext integrity failure")
-    return bytes(basic[profile.blocksize:])
+    return basic[16:]

@@ -249,11 +249,7 @@ class Kdc:
         return False
 
     def _err(self, req: Request, code: int, e_text: str | None) -> Outcome:
-        sname = req.sname_components or ["krbtgt", self.db.realm]
-        cname = req.client.split("/") if req.client and req.msg == "AS" else None
-        data = krb_error(code, self.db.realm, sname, req.sname_type, e_text, None,
-                         self.core.clock_offset, cname, self.db.realm if cname else None)
-        return Outcome(data, "error", code, None, e_text)
+        return self.core.error(req, code, e_text)
 
     def _finish(self, outcome: Outcome, req: Request, transport: str, send: Any) -> None:
         if transport == "udp" and len(outcome.reply) > self.udp_max:

@@ -1,0 +1,565 @@
+"""A strict DER reader for the Kerberos messages a KDC receives (RFC 4120 §5).
+
+The KDC's hot path (DESIGN.md §7) reads requests without pyasn1: :func:`read_kdc_req`
+walks an AS-REQ/TGS-REQ (§5.4.1) into a :class:`Request`, and the readers below
+take apart what sits inside one — EncryptedData (§5.2.9), PA-ENC-TS-ENC (§5.2.7.2),
+AP-REQ with its Ticket (§5.5.1, §5.3), EncTicketPart (§5.3) and Authenticator
+(§5.5.1).  Each is strict: definite minimal lengths, context tags in ascending
+order, the universal types the ASN.1 module names.  Anything else raises
+:class:`DerError` and the caller hands the bytes to pyasn1 (the reference codec),
+which either normalises them to DER or rejects them.  tests/unit/test_kdc_derread.py
+proves the readers agree with pyasn1 for random valid messages.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DerError", "Request", "read_kdc_req", "EncData", "read_enc_data", "read_pa_enc_ts",
+           "ApReq", "read_ap_req", "Ticket", "read_ticket", "TicketPart", "read_enc_ticket_part", "AuthenticatorPart",
+           "read_authenticator", "NT_PRINCIPAL", "NT_SRV_INST"]
+
+NT_PRINCIPAL = 1
+NT_SRV_INST = 2
+
+
+class DerError(ValueError):
+    """The bytes are not the strict DER this reader takes (pyasn1 may still accept them)."""
+
+
+def tlv(data: bytes, off: int, end: int) -> tuple[int, int, int]:
+    """(tag, value start, value end) of the TLV at ``off``, which must end by ``end``."""
+    tag = data[off]
+    n = data[off + 1]
+    off += 2
+    if n & 0x80:
+        k = n & 0x7F
+        if k == 1:
+            n = data[off]
+            if n < 0x80:
+                raise DerError("non-minimal length")
+        elif k == 2:
+            n = (data[off] << 8) | data[off + 1]
+            if n < 0x100:
+                raise DerError("non-minimal length")
+        elif k == 3:
+            n = (data[off] << 16) | (data[off + 1] << 8) | data[off + 2]
+            if n < 0x10000:
+                raise DerError("non-minimal length")
+        else:
+            raise DerError("length form not taken")
+        off += k
+    e = off + n
+    if e > end:
+        raise DerError("value runs past its container")
+    return tag, off, e
+
+
+def fields(data: bytes, off: int, end: int, top: int) -> list[tuple[int, int] | None]:
+    """Context-tagged members [0]..[top] of a SEQUENCE's content: (start, end) of each
+    member's inner TLV, None when absent; tags must ascend."""
+    out: list[tuple[int, int] | None] = [None] * (top + 1)
+    last = -1
+    while off < end:
+        tag, s, e = tlv(data, off, end)
+        n = tag - 0xA0
+        if n <= last or n > top or n < 0:
+            raise DerError(f"unexpected tag {tag:#x}")
+        last = n
+        out[n] = (s, e)
+        off = e
+    return out
+
+
+def _inner(data: bytes, span: tuple[int, int] | None, want: int) -> tuple[int, int]:
+    if span is None:
+        raise DerError("required member missing")
+    tag, s, e = tlv(data, span[0], span[1])
+    if tag != want or e != span[1]:
+        raise DerError(f"expected tag {want:#x}")
+    return s, e
+
+
+def integer(data: bytes, span: tuple[int, int] | None) -> int:
+    """An INTEGER member (at most 5 content bytes: Int32 and UInt32 of RFC 4120 §5.2.4)."""
+    s, e = _inner(data, span, 0x02)
+    if e == s or e - s > 5:
+        raise DerError("integer size")
+    if e - s > 1 and ((data[s] == 0 and data[s + 1] < 0x80) or (data[s] == 0xFF and data[s + 1] >= 0x80)):
+        raise DerError("non-minimal integer")
+    return int.from_bytes(data[s:e], "big", signed=True)
+
+
+def string(data: bytes, span: tuple[int, int] | None) -> str:
+    """A KerberosString / Realm member (GeneralString, UTF-8 in practice)."""
+    s, e = _inner(data, span, 0x1B)
+    return data[s:e].decode("utf-8")
+
+
+def octets(data: bytes, span: tuple[int, int] | None) -> bytes:
+    """An OCTET STRING member."""
+    s, e = _inner(data, span, 0x04)
+    return data[s:e]
+
+
+def ktime(data: bytes, span: tuple[int, int] | None) -> str:
+    """A KerberosTime member: GeneralizedTime "YYYYMMDDHHMMSSZ" (RFC 4120 §5.2.3)."""
+    s, e = _inner(data, span, 0x18)
+    text = data[s:e].decode("ascii")
+    if len(text) != 15 or text[14] != "Z" or not text[:14].isdigit():
+        raise DerError("KerberosTime form")
+    return text
+
+
+def flags(data: bytes, span: tuple[int, int] | None) -> int:
+    """KerberosFlags (BIT STRING) as a 32-bit int, bit 0 the most significant (§5.2.8)."""
+    s, e = _inner(data, span, 0x03)
+    if e == s or data[s] > 7:
+        raise DerError("bit string")
+    raw = data[s + 1:e][:4]
+    return int.from_bytes(raw + bytes(4 - len(raw)), "big")
+
+
+def principal(data: bytes, span: tuple[int, int] | None) -> tuple[list[str], int, bytes]:
+    """PrincipalName (§5.2.2): (components, name-type, its exact DER)."""
+    s, e = _inner(data, span, 0x30)
+    f = fields(data, s, e, 1)
+    name_type = integer(data, f[0])
+    ss, se = _inner(data, f[1], 0x30)
+    names = []
+    off = ss
+    while off < se:
+        tag, vs, ve = tlv(data, off, se)
+        if tag != 0x1B:
+            raise DerError("name component is not a GeneralString")
+        names.append(data[vs:ve].decode("utf-8"))
+        off = ve
+    assert span is not None
+    return names, name_type, data[span[0]:span[1]]
+
+
+def enc_key(data: bytes, span: tuple[int, int] | None) -> tuple[int, bytes]:
+    """EncryptionKey (§5.2.9): (keytype, keyvalue)."""
+    s, e = _inner(data, span, 0x30)
+    f = fields(data, s, e, 1)
+    return integer(data, f[0]), octets(data, f[1])
+
+
+class Request:
+    """What the KDC knows of one AS-REQ/TGS-REQ (RFC 4120 §5.4.1).
+
+    Filled by :func:`read_kdc_req`; ``client`` of a TGS-REQ is set once the TGT is
+    open.  ``data`` is the DER the offsets refer to (the wire bytes, or pyasn1's
+    re-encoding of odd input); ``wire`` is what arrived (the body checksum covers it).
+    """
+
+    __slots__ = ("msg", "pvno", "data", "wire", "ok", "realm", "client", "service", "cname",
+                 "cname_type", "cname_der", "sname_components", "sname_type", "sname_der",
+                 "etypes", "nonce", "padata", "kdc_options", "till", "rtime", "body")
+
+    def __init__(self, msg: str = "?", client: str | None = None, service: str | None = None,
+                 pvno: int = 5) -> None:
+        self.msg = msg
+        self.pvno = pvno
+        self.data = b""
+        self.wire = b""
+        self.ok = False  # True when every field below was read
+        self.realm: str | None = None
+        self.client = client
+        self.service = service
+        self.cname: list[str] | None = None
+        self.cname_type = NT_PRINCIPAL
+        self.cname_der: bytes | None = None
+        self.sname_components: list[str] = []
+        self.sname_type = NT_SRV_INST
+        self.sname_der: bytes | None = None
+        self.etypes: list[int] = []
+        self.nonce: int | None = None
+        self.padata: list[tuple[int, int, int]] = []
+        self.kdc_options = 0
+        self.till: str | None = None
+        self.rtime: str | None = None
+        self.body = (0, 0)
+
+    @property
+    def padata_types(self) -> list[int]:
+        """padata-type of each PA-DATA, in order."""
+        return [t for t, _, _ in self.padata]
+
+    def pa_value(self, kind: int) -> bytes | None:
+        """padata-value of the first PA-DATA of ``kind``."""
+        for t, s, e in self.padata:
+            if t == kind:
+                return self.data[s:e]
+        return None
+
+    def option(self, bit: int) -> bool:
+        """KDCOptions bit ``bit`` (RFC 4120 §5.4.1 numbering: 1 forwardable, 8 renewable, 30 renew)."""
+        return bool(self.kdc_options & (0x80000000 >> bit))
+
+    def __repr__(self) -> str:
+        return f"Request({self.msg}, client={self.client!r}, service={self.service!r})"
+
+
+def _names(data: bytes, off: int, end: int) -> tuple[list[str], int]:
+    """PrincipalName content at [off, end): (components, name-type)."""
+    # name-type [0] INTEGER (Int32)
+    if data[off] != 0xA0 or data[off + 2] != 0x02:
+        raise DerError("PrincipalName name-type")
+    n = data[off + 3]
+    if data[off + 1] != n + 2 or not 0 < n <= 5:
+        raise DerError("PrincipalName name-type")
+    vs = off + 4
+    off = vs + n
+    if n > 1 and ((data[vs] == 0 and data[vs + 1] < 0x80) or (data[vs] == 0xFF and data[vs + 1] >= 0x80)):
+        raise DerError("non-minimal integer")
+    name_type = int.from_bytes(data[vs:off], "big", signed=True)
+    tag, s, e = tlv(data, off, end)
+    if tag != 0xA1 or e != end:
+        raise DerError("PrincipalName name-string")
+    tag, s, e = tlv(data, s, e)
+    if tag != 0x30 or e != end:
+        raise DerError("PrincipalName name-string")
+    names = []
+    while s < e:
+        n = data[s + 1]
+        if data[s] != 0x1B:
+            raise DerError("name component is not a GeneralString")
+        if n < 0x80:
+            vs = s + 2
+            s = vs + n
+            if s > e:
+                raise DerError("value runs past its container")
+        else:
+            _, vs, s = tlv(data, s, e)
+        names.append(data[vs:s].decode("utf-8"))
+    return names, name_type
+
+
+def read_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
+    """Walk an AS-REQ (0x6A) or TGS-REQ (0x6C); raises :class:`DerError` (or IndexError,
+    UnicodeDecodeError) on anything it does not take.
+
+    This is the KDC's hottest function (every datagram), so the short-form TLVs are
+    read inline; long forms go through :func:`tlv`.
+    """
+    end = len(data)
+    app, s, e = tlv(data, 0, end)
+    if (app != 0x6A and app != 0x6C) or e != end:
+        raise DerError("not a KDC-REQ")
+    tag, s, e = tlv(data, s, e)
+    if tag != 0x30 or e != end:
+        raise DerError("KDC-REQ is not a SEQUENCE")
+    is_as = app == 0x6A
+    # pvno [1] and msg-type [2]: small INTEGERs in every real request
+    if data[s:s + 4] != b"\xa1\x03\x02\x01" or data[s + 5:s + 9] != b"\xa2\x03\x02\x01":
+        top = fields(data, s, e, 4)
+        pvno = integer(data, top[1])
+        if integer(data, top[2]) != (10 if is_as else 12) or top[0] is not None:
+            raise DerError("msg-type does not match the application tag")
+        pa_span, body_span = top[3], top[4]
+    else:
+        pvno = data[s + 4]
+        if pvno >= 0x80 or data[s + 9] != (10 if is_as else 12):
+            raise DerError("pvno/msg-type")
+        off = s + 10
+        pa_span = body_span = None
+        while off < e:
+            tag, vs, ve = tlv(data, off, e)
+            if tag == 0xA3 and pa_span is None and body_span is None:
+                pa_span = (vs, ve)
+            elif tag == 0xA4 and body_span is None:
+                body_span = (vs, ve)
+            else:
+                raise DerError(f"unexpected tag {tag:#x}")
+            off = ve
+    padata: list[tuple[int, int, int]] = []
+    if pa_span is not None:
+        ps, pe = _inner(data, pa_span, 0x30)
+        while ps < pe:
+            tag, vs, ve = tlv(data, ps, pe)
+            # PA-DATA ::= SEQUENCE { padata-type [1] Int32, padata-value [2] OCTET STRING }
+            if tag != 0x30 or data[vs] != 0xA1 or data[vs + 2] != 0x02:
+                raise DerError("PA-DATA")
+            n = data[vs + 3]
+            if data[vs + 1] != n + 2 or not 0 < n <= 5:
+                raise DerError("PA-DATA type")
+            ts = vs + 4
+            kind = int.from_bytes(data[ts:ts + n], "big", signed=True)
+            tag, cs, ce = tlv(data, ts + n, ve)
+            if tag != 0xA2 or ce != ve:
+                raise DerError("PA-DATA value")
+            tag, cs, ce = tlv(data, cs, ce)
+            if tag != 0x04 or ce != ve:
+                raise DerError("PA-DATA value")
+            padata.append((kind, cs, ce))
+            ps = ve
+    if body_span is None:
+        raise DerError("no req-body")
+    bs, be = body_span
+    tag, s, e = tlv(data, bs, be)
+    if tag != 0x30 or e != be:
+        raise DerError("req-body is not a SEQUENCE")
+    req = Request("AS" if is_as else "TGS")
+    req.data = data
+    req.wire = data if wire is None else wire
+    req.pvno = pvno
+    req.padata = padata
+    req.body = body_span
+    last = -1
+    till = nonce = etypes = realm = None
+    while s < e:
+        tag = data[s]
+        n = data[s + 1]
+        if n < 0x80:
+            vs = s + 2
+            ve = vs + n
+            if ve > e:
+                raise DerError("value runs past its container")
+        else:
+            tag, vs, ve = tlv(data, s, e)
+        k = tag - 0xA0
+        if k <= last or k > 11:
+            raise DerError(f"unexpected tag {tag:#x}")
+        last = k
+        inner = data[vs]
+        n = data[vs + 1]
+        if n < 0x80:
+            cs = vs + 2
+            if cs + n != ve:
+                raise DerError("member length")
+        else:
+            inner, cs, ce = tlv(data, vs, ve)
+            if ce != ve:
+                raise DerError("member length")
+        if k == 0:
+            if inner != 0x03 or cs == ve or data[cs] > 7:
+                raise DerError("KDCOptions")
+            raw = data[cs + 1:ve][:4]
+            req.kdc_options = int.from_bytes(raw + bytes(4 - len(raw)), "big")
+        elif k == 1 or k == 3:
+            if inner != 0x30:
+                raise DerError("PrincipalName")
+            names, name_type = _names(data, cs, ve)
+            if k == 1:
+                req.cname, req.cname_type, req.cname_der = names, name_type, data[vs:ve]
+                if is_as:
+                    req.client = "/".join(names)
+            else:
+                req.sname_components, req.sname_type, req.sname_der = names, name_type, data[vs:ve]
+                req.service = "/".join(names)
+        elif k == 2:
+            if inner != 0x1B:
+                raise DerError("Realm")
+            realm = data[cs:ve].decode("utf-8")
+        elif 4 <= k <= 6:
+            text = data[cs:ve].decode("ascii")
+            if inner != 0x18 or len(text) != 15 or text[14] != "Z" or not text[:14].isdigit():
+                raise DerError("KerberosTime form")
+            if k == 5:
+                till = text
+            elif k == 6:
+                req.rtime = text
+        elif k == 7:
+            n = ve - cs
+            if inner != 0x02 or not 0 < n <= 5 or (n > 1 and (
+                    (data[cs] == 0 and data[cs + 1] < 0x80) or (data[cs] == 0xFF and data[cs + 1] >= 0x80))):
+                raise DerError("nonce")
+            nonce = int.from_bytes(data[cs:ve], "big", signed=True)  # signed: Heimdal's krb5int32
+        elif k == 8:
+            if inner != 0x30:
+                raise DerError("etype list")
+            etypes = []
+            while cs < ve:
+                n = data[cs + 1]
+                if data[cs] != 0x02 or not 0 < n <= 5:
+                    raise DerError("etype")
+                cs += 2
+                etypes.append(int.from_bytes(data[cs:cs + n], "big", signed=True))
+                cs += n
+            if cs != ve:
+                raise DerError("etype list")
+        s = ve
+    if realm is None or till is None or nonce is None or etypes is None:
+        raise DerError("required req-body member missing")
+    req.realm, req.till, req.nonce, req.etypes = realm, till, nonce, etypes
+    req.ok = True
+    return req
+
+
+class EncData:
+    """EncryptedData (RFC 4120 §5.2.9)."""
+
+    __slots__ = ("etype", "kvno", "cipher")
+
+    def __init__(self, etype: int, kvno: int | None, cipher: bytes) -> None:
+        self.etype, self.kvno, self.cipher = etype, kvno, cipher
+
+
+def _enc_data_at(data: bytes, s: int, e: int) -> EncData:
+    f = fields(data, s, e, 2)
+    return EncData(integer(data, f[0]), None if f[1] is None else integer(data, f[1]),
+                   octets(data, f[2]))
+
+
+def read_enc_data(data: bytes) -> EncData:
+    """A whole EncryptedData (the PA-ENC-TIMESTAMP padata-value)."""
+    tag, s, e = tlv(data, 0, len(data))
+    if tag != 0x30 or e != len(data):
+        raise DerError("EncryptedData")
+    return _enc_data_at(data, s, e)
+
+
+def read_pa_enc_ts(data: bytes) -> str:
+    """PA-ENC-TS-ENC (§5.2.7.2): the patimestamp."""
+    tag, s, e = tlv(data, 0, len(data))
+    if tag != 0x30 or e != len(data):
+        raise DerError("PA-ENC-TS-ENC")
+    f = fields(data, s, e, 1)
+    if f[1] is not None:
+        integer(data, f[1])
+    return ktime(data, f[0])
+
+
+class ApReq:
+    """AP-REQ (§5.5.1): options, the Ticket's exact DER (read with :func:`read_ticket`,
+    or recognised by the KDC's TGT cache) and the authenticator's EncryptedData."""
+
+    __slots__ = ("options", "ticket", "authenticator")
+
+    def __init__(self, options: int, ticket: bytes, authenticator: EncData) -> None:
+        self.options, self.ticket, self.authenticator = options, ticket, authenticator
+
+
+def read_ap_req(data: bytes) -> ApReq:
+    """An AP-REQ [APPLICATION 14]."""
+    end = len(data)
+    app, s, e = tlv(data, 0, end)
+    if app != 0x6E or e != end:
+        raise DerError("not an AP-REQ")
+    s, e = _inner(data, (s, e), 0x30)
+    f = fields(data, s, e, 4)
+    if integer(data, f[0]) != 5 or integer(data, f[1]) != 14:
+        raise DerError("AP-REQ pvno/msg-type")
+    options = flags(data, f[2])
+    if f[3] is None:
+        raise DerError("no ticket")
+    tag, ts, te = tlv(data, f[3][0], f[3][1])
+    if tag != 0x61 or te != f[3][1]:
+        raise DerError("not a Ticket")
+    as_, ae = _inner(data, f[4], 0x30)
+    return ApReq(options, data[f[3][0]:te], _enc_data_at(data, as_, ae))
+
+
+class Ticket:
+    """Ticket (§5.3): realm, sname and the encrypted part."""
+
+    __slots__ = ("realm", "sname", "enc")
+
+    def __init__(self, realm: str, sname: list[str], enc: EncData) -> None:
+        self.realm, self.sname, self.enc = realm, sname, enc
+
+
+def read_ticket(data: bytes) -> Ticket:
+    """A Ticket [APPLICATION 1]."""
+    app, s, e = tlv(data, 0, len(data))
+    if app != 0x61 or e != len(data):
+        raise DerError("not a Ticket")
+    s, e = _inner(data, (s, e), 0x30)
+    t = fields(data, s, e, 3)
+    if integer(data, t[0]) != 5:
+        raise DerError("tkt-vno")
+    realm = string(data, t[1])
+    sname, _, _ = principal(data, t[2])
+    es, ee = _inner(data, t[3], 0x30)
+    return Ticket(realm, sname, _enc_data_at(data, es, ee))
+
+
+class TicketPart:
+    """EncTicketPart (§5.3), times as KerberosTime strings."""
+
+    __slots__ = ("flags", "keytype", "key", "crealm", "cname", "cname_type", "authtime",
+                 "starttime", "endtime", "renew_till", "authorization_data")
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.keytype = 0
+        self.key = b""
+        self.crealm = ""
+        self.cname: list[str] = []
+        self.cname_type = NT_PRINCIPAL
+        self.authtime = ""
+        self.starttime: str | None = None
+        self.endtime = ""
+        self.renew_till: str | None = None
+        self.authorization_data: bytes | None = None  # the AuthorizationData DER, as it is
+
+    def flag(self, bit: int) -> bool:
+        """TicketFlags bit ``bit`` (RFC 4120 §5.3 numbering)."""
+        return bool(self.flags & (0x80000000 >> bit))
+
+
+def read_enc_ticket_part(data: bytes) -> TicketPart:
+    """EncTicketPart [APPLICATION 3] (decrypted ticket enc-part, usage 2)."""
+    app, s, e = tlv(data, 0, len(data))
+    if app != 0x63 or e != len(data):
+        raise DerError("not an EncTicketPart")
+    s, e = _inner(data, (s, e), 0x30)
+    f = fields(data, s, e, 10)
+    out = TicketPart()
+    out.flags = flags(data, f[0])
+    out.keytype, out.key = enc_key(data, f[1])
+    out.crealm = string(data, f[2])
+    out.cname, out.cname_type, _ = principal(data, f[3])
+    if f[4] is None:
+        raise DerError("no transited")
+    out.authtime = ktime(data, f[5])
+    if f[6] is not None:
+        out.starttime = ktime(data, f[6])
+    out.endtime = ktime(data, f[7])
+    if f[8] is not None:
+        out.renew_till = ktime(data, f[8])
+    if f[10] is not None:
+        out.authorization_data = data[f[10][0]:f[10][1]]
+    return out
+
+
+class AuthenticatorPart:
+    """Authenticator (§5.5.1), decrypted."""
+
+    __slots__ = ("crealm", "cname", "cksumtype", "checksum", "cusec", "ctime", "subkey",
+                 "seq_number")
+
+    def __init__(self) -> None:
+        self.crealm = ""
+        self.cname: list[str] = []
+        self.cksumtype: int | None = None
+        self.checksum = b""
+        self.cusec = 0
+        self.ctime = ""
+        self.subkey: tuple[int, bytes] | None = None
+        self.seq_number: int | None = None
+
+
+def read_authenticator(data: bytes) -> AuthenticatorPart:
+    """Authenticator [APPLICATION 2]."""
+    app, s, e = tlv(data, 0, len(data))
+    if app != 0x62 or e != len(data):
+        raise DerError("not an Authenticator")
+    s, e = _inner(data, (s, e), 0x30)
+    f = fields(data, s, e, 8)
+    if integer(data, f[0]) != 5:
+        raise DerError("authenticator-vno")
+    out = AuthenticatorPart()
+    out.crealm = string(data, f[1])
+    out.cname, _, _ = principal(data, f[2])
+    if f[3] is not None:
+        cs, ce = _inner(data, f[3], 0x30)
+        c = fields(data, cs, ce, 1)
+        out.cksumtype = integer(data, c[0])
+        out.checksum = octets(data, c[1])
+    out.cusec = integer(data, f[4])
+    out.ctime = ktime(data, f[5])
+    if f[6] is not None:
+        out.subkey = enc_key(data, f[6])
+    if f[7] is not None:
+        out.seq_number = integer(data, f[7])
+    return out
