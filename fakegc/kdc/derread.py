@@ -13,7 +13,7 @@ proves the readers agree with pyasn1 for random valid messages.
 
 from __future__ import annotations
 
-__all__ = ["DerError", "Request", "read_kdc_req", "EncData", "read_enc_data", "read_pa_enc_ts",
+__all__ = ["DerError", "Request", "parse_kdc_req", "read_kdc_req", "LayoutCache", "EncData", "read_enc_data", "read_pa_enc_ts",
            "ApReq", "read_ap_req", "Ticket", "read_ticket", "TicketPart", "read_enc_ticket_part", "AuthenticatorPart",
            "read_authenticator", "NT_PRINCIPAL", "NT_SRV_INST"]
 
@@ -153,7 +153,8 @@ class Request:
 
     __slots__ = ("msg", "pvno", "data", "wire", "ok", "realm", "client", "service", "cname",
                  "cname_type", "cname_der", "sname_components", "sname_type", "sname_der",
-                 "etypes", "nonce", "padata", "kdc_options", "till", "rtime", "body")
+                 "etypes", "nonce", "padata", "kdc_options", "till", "rtime", "body", "cname_at",
+                 "sname_at")
 
     def __init__(self, msg: str = "?", client: str | None = None, service: str | None = None,
                  pvno: int = 5) -> None:
@@ -178,6 +179,8 @@ class Request:
         self.till: str | None = None
         self.rtime: str | None = None
         self.body = (0, 0)
+        self.cname_at = (0, 0)  # where cname_der / sname_der sit in ``data``
+        self.sname_at = (0, 0)
 
     @property
     def padata_types(self) -> list[int]:
@@ -234,7 +237,7 @@ def _names(data: bytes, off: int, end: int) -> tuple[list[str], int]:
     return names, name_type
 
 
-def read_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
+def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
     """Walk an AS-REQ (0x6A) or TGS-REQ (0x6C); raises :class:`DerError` (or IndexError,
     UnicodeDecodeError) on anything it does not take.
 
@@ -341,10 +344,12 @@ def read_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
             names, name_type = _names(data, cs, ve)
             if k == 1:
                 req.cname, req.cname_type, req.cname_der = names, name_type, data[vs:ve]
+                req.cname_at = (vs, ve)
                 if is_as:
                     req.client = "/".join(names)
             else:
                 req.sname_components, req.sname_type, req.sname_der = names, name_type, data[vs:ve]
+                req.sname_at = (vs, ve)
                 req.service = "/".join(names)
         elif k == 2:
             if inner != 0x1B:
@@ -383,6 +388,162 @@ def read_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
     req.realm, req.till, req.nonce, req.etypes = realm, till, nonce, etypes
     req.ok = True
     return req
+
+
+# -- layouts: requests shaped like one already read ------------------------------------------
+_CNAME = (0xA1, 0x30, 0xA1, 0x30, 0x1B)
+_SNAME = (0xA3, 0x30, 0xA1, 0x30, 0x1B)
+_TIMES = {(0xA4, 0x18): "from", (0xA5, 0x18): "till", (0xA6, 0x18): "rtime"}
+_NONCE = (0xA7, 0x02)
+
+
+def _leaves(data: bytes, off: int, end: int, path: tuple[int, ...],
+            out: list[tuple[tuple[int, ...], int, int]]) -> None:
+    """Every primitive TLV under [off, end): (tag path, value start, value end)."""
+    while off < end:
+        tag, vs, ve = tlv(data, off, end)
+        if tag & 0x20:
+            _leaves(data, vs, ve, path + (tag,), out)
+        else:
+            out.append((path + (tag,), vs, ve))
+        off = ve
+
+
+class _Layout:
+    """One DER layout of a KDC-REQ: every tag and length byte fixed, and the leaves that
+    stay constant for a client (pvno, msg-type, options, realm, name types, etypes,
+    padata types); the variable leaves (name components, times, nonce, padata values,
+    anything the reader does not interpret) are read afresh from each request."""
+
+    __slots__ = ("mask", "value", "template", "cname", "cname_der", "sname", "sname_der",
+                 "times", "nonce")
+
+    def __init__(self, data: bytes, req: Request) -> None:
+        leaves: list[tuple[tuple[int, ...], int, int]] = []
+        _leaves(data, 0, len(data), (), leaves)
+        body = (data[0], 0x30, 0xA4, 0x30)
+        pa_value = (data[0], 0x30, 0xA3, 0x30, 0x30, 0xA2, 0x04)
+        mask = bytearray(b"\xff" * len(data))
+        self.cname: list[tuple[int, int]] = []
+        self.sname: list[tuple[int, int]] = []
+        self.times: list[tuple[str, int, int]] = []
+        self.nonce = (0, 0)
+        for path, vs, ve in leaves:
+            rel = path[4:] if path[:4] == body else None
+            if path == pa_value:
+                pass
+            elif rel == _CNAME:
+                self.cname.append((vs, ve))
+            elif rel == _SNAME:
+                self.sname.append((vs, ve))
+            elif rel is not None and rel in _TIMES:
+                self.times.append((_TIMES[rel], vs, ve))
+            elif rel == _NONCE:
+                self.nonce = (vs, ve)
+            elif rel is not None and rel[0] >= 0xA9:
+                pass  # addresses, enc-authorization-data, additional-tickets: not interpreted
+            else:
+                continue  # a constant leaf: part of the mask
+            mask[vs:ve] = bytes(ve - vs)
+        if self.nonce == (0, 0):
+            raise DerError("no nonce")
+        self.cname_der = req.cname_at if req.cname_der is not None else None
+        self.sname_der = req.sname_at if req.sname_der is not None else None
+        self.mask = int.from_bytes(mask, "big")
+        self.value = int.from_bytes(data, "big") & self.mask
+        self.template = req
+
+    def read(self, data: bytes, wire: bytes) -> Request | None:
+        """The request, when its variable leaves are valid; None sends it to the full reader."""
+        t = self.template
+        req = Request(t.msg, pvno=t.pvno)
+        req.data, req.wire, req.realm = data, wire, t.realm
+        req.kdc_options, req.etypes, req.padata, req.body = t.kdc_options, list(t.etypes), list(t.padata), t.body
+        try:
+            for name, vs, ve in self.times:
+                text = data[vs:ve].decode("ascii")
+                if text[14] != "Z" or not text[:14].isdigit():
+                    return None
+                if name == "till":
+                    req.till = text
+                elif name == "rtime":
+                    req.rtime = text
+            if self.cname_der is not None:
+                names = [data[vs:ve].decode("utf-8") for vs, ve in self.cname]
+                req.cname, req.cname_type = names, t.cname_type
+                req.cname_der = data[self.cname_der[0]:self.cname_der[1]]
+                req.cname_at = self.cname_der
+                if t.msg == "AS":
+                    req.client = "/".join(names)
+            if self.sname_der is not None:
+                names = [data[vs:ve].decode("utf-8") for vs, ve in self.sname]
+                req.sname_components, req.sname_type = names, t.sname_type
+                req.sname_der = data[self.sname_der[0]:self.sname_der[1]]
+                req.sname_at = self.sname_der
+                req.service = "/".join(names)
+        except UnicodeDecodeError:
+            return None
+        vs, ve = self.nonce
+        if ve - vs > 1 and ((data[vs] == 0 and data[vs + 1] < 0x80) or (data[vs] == 0xFF and data[vs + 1] >= 0x80)):
+            return None
+        req.nonce = int.from_bytes(data[vs:ve], "big", signed=True)
+        req.ok = True
+        return req
+
+
+class LayoutCache:
+    """Layouts of requests already read, by length (DESIGN.md §7).
+
+    A client sends the same shape of request again and again (same options, realm,
+    etypes, name lengths); once one has been read in full, the next is recognised
+    by one masked comparison of big integers (C speed) and only its variable leaves
+    are read.  The result equals :func:`parse_kdc_req`'s (property-tested).
+    """
+
+    def __init__(self, per_length: int = 8, total: int = 1024) -> None:
+        self.per_length, self.total = per_length, total
+        self._by_length: dict[int, tuple[_Layout, ...]] = {}
+        self._count = 0
+
+    def read(self, data: bytes, wire: bytes | None = None) -> Request:
+        """Like :func:`parse_kdc_req`, recognising known layouts first."""
+        candidates = self._by_length.get(len(data))
+        if candidates:
+            number = int.from_bytes(data, "big")
+            for layout in candidates:
+                if number & layout.mask == layout.value:
+                    req = layout.read(data, data if wire is None else wire)
+                    if req is not None:
+                        return req
+                    break
+        req = parse_kdc_req(data, wire)
+        self._learn(data, req)
+        return req
+
+    def _learn(self, data: bytes, req: Request) -> None:
+        try:
+            layout = _Layout(data, req)
+        except (DerError, IndexError, ValueError):
+            return  # not plain DER all the way down (e.g. odd addresses): always read in full
+        if self._count >= self.total:
+            self._by_length.clear()
+            self._count = 0
+        known = self._by_length.get(len(data), ())
+        self._by_length[len(data)] = (layout,) + known[:self.per_length - 1]
+        self._count += 1
+
+    def clear(self) -> None:
+        """Forget every layout."""
+        self._by_length.clear()
+        self._count = 0
+
+
+_CACHE = LayoutCache()
+
+
+def read_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
+    """Read an AS-REQ/TGS-REQ: a known layout (:class:`LayoutCache`) or :func:`parse_kdc_req`."""
+    return _CACHE.read(data, wire)
 
 
 class EncData:

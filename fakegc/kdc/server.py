@@ -30,6 +30,7 @@ from fakegc.kdc.principals import ETYPES, PrincipalDb
 __all__ = ["Kdc", "KdcRule"]
 
 MAX_TCP = 1 << 20
+_ERROR_NAMES = {int(e): e.name for e in KrbError}
 
 
 @dataclass(kw_only=True)
@@ -213,11 +214,13 @@ class Kdc:
     def _serve(self, data: bytes, transport: str, send: Any) -> None:
         try:
             req = peek(data)
-            self._record("krb_request", msg=req.msg, client=req.client, service=req.service,
-                         transport=transport, etypes=req.etypes, size=len(data))
-            rule = next((r for r in self.rules if r.fire(req)), None)
-            if rule is not None:
-                if self._apply(rule, req, data, transport, send):
+            wants = self.journal.wants
+            if wants("krb_request"):
+                self._record("krb_request", msg=req.msg, client=req.client, service=req.service,
+                             transport=transport, etypes=req.etypes, size=len(data))
+            if self.rules:
+                rule = next((r for r in self.rules if r.fire(req)), None)
+                if rule is not None and self._apply(rule, req, data, transport, send):
                     return
             self._finish(self.core.handle(data, req), req, transport, send)
         except Exception as exc:  # the KDC answers garbage, it never dies of it
@@ -255,13 +258,12 @@ class Kdc:
         if transport == "udp" and len(outcome.reply) > self.udp_max:
             outcome = self._err(req, KrbError.KRB_ERR_RESPONSE_TOO_BIG, None)
         if outcome.kind == "error":
-            try:
-                name = KrbError(outcome.code).name
-            except ValueError:
-                name = str(outcome.code)
-            self._record("krb_error", msg=req.msg, client=req.client, service=req.service,
-                         code=outcome.code, name=name, e_text=outcome.e_text, transport=transport)
-        else:
+            if self.journal.wants("krb_error"):
+                code = outcome.code
+                self._record("krb_error", msg=req.msg, client=req.client, service=req.service,
+                             code=code, name=_ERROR_NAMES.get(code, str(code)), e_text=outcome.e_text,
+                             transport=transport)
+        elif self.journal.wants("krb_reply"):
             self._record("krb_reply", msg=req.msg, client=req.client, service=req.service,
                          etype=outcome.etype, transport=transport, size=len(outcome.reply))
         send(outcome.reply)

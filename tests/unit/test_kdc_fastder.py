@@ -13,7 +13,7 @@ from pyasn1.type.univ import noValue
 
 from fakegc.kdc import exchange
 from fakegc.kdc.exchange import krb_error, krb_error_pyasn1, peek, peek_pyasn1
-from fakegc.kdc.derread import DerError, read_kdc_req
+from fakegc.kdc.derread import DerError, LayoutCache, Request, parse_kdc_req, read_kdc_req
 from fakegc.testing.strategies import as_requests
 from tests.kdc_fixtures import kdc  # noqa: F401  (fixture)
 
@@ -132,3 +132,43 @@ def test_cached_derivation_matches_impacket(etype, raw_key, usage, plain, confou
         raise
     except Exception:
         pass
+
+
+_SLOTS = [s for s in Request.__slots__ if s not in ("data", "wire")]
+
+
+def _all_fields(req):
+    return {name: getattr(req, name) for name in _SLOTS}
+
+
+def _parse_or_error(reader, raw):
+    try:
+        return _all_fields(reader(raw))
+    except (DerError, IndexError, UnicodeDecodeError):
+        return "refused"
+
+
+@settings(max_examples=400, deadline=None)
+@given(as_requests(), st.integers(0, 10_000), st.integers(0, 255), st.booleans())
+def test_layout_cache_reads_exactly_what_the_full_reader_reads(raw, where, value, timestamp):
+    """A request recognised by its layout reads the same as a full parse, mutated or not."""
+    if timestamp:  # a PA-ENC-TIMESTAMP-sized padata value, as pre-authenticated AS-REQs carry
+        raw = _with_padata(raw, [2, 149])
+    cache = LayoutCache()
+    assert _all_fields(cache.read(raw)) == _all_fields(parse_kdc_req(raw))
+    again = cache.read(raw)  # now by layout
+    assert _all_fields(again) == _all_fields(parse_kdc_req(raw)) and again.data is raw
+    mutated = bytearray(raw)
+    mutated[where % len(raw)] = value
+    mutated = bytes(mutated)
+    assert _parse_or_error(cache.read, mutated) == _parse_or_error(parse_kdc_req, mutated)
+
+
+def test_layout_cache_recognises_other_clients_of_the_same_shape():
+    """Names of the same length share a layout; their own names come back, not the template's."""
+    cache = LayoutCache()
+    first = cache.read(_build_as("user01"))
+    second = cache.read(_build_as("user02"))
+    assert (first.client, second.client) == ("user01", "user02")
+    assert second.cname_der != first.cname_der and b"user02" in second.cname_der
+    assert len(cache._by_length) == 1 and cache._count == 1  # learned once, recognised after
