@@ -13,8 +13,11 @@ proves the readers agree with pyasn1 for random valid messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 __all__ = ["DerError", "Request", "parse_kdc_req", "read_kdc_req", "LayoutCache", "EncData", "read_enc_data", "read_pa_enc_ts",
-           "ApReq", "read_ap_req", "Ticket", "read_ticket", "TicketPart", "read_enc_ticket_part", "AuthenticatorPart",
+           "ApReq", "read_ap_req", "parse_ap_req", "parse_authenticator", "Ticket", "read_ticket", "TicketPart", "read_enc_ticket_part", "AuthenticatorPart",
            "read_authenticator", "NT_PRINCIPAL", "NT_SRV_INST"]
 
 NT_PRINCIPAL = 1
@@ -590,8 +593,8 @@ class ApReq:
         self.options, self.ticket, self.authenticator = options, ticket, authenticator
 
 
-def read_ap_req(data: bytes) -> ApReq:
-    """An AP-REQ [APPLICATION 14]."""
+def parse_ap_req(data: bytes) -> ApReq:
+    """An AP-REQ [APPLICATION 14], read in full."""
     end = len(data)
     app, s, e = tlv(data, 0, end)
     if app != 0x6E or e != end:
@@ -638,7 +641,7 @@ class TicketPart:
     """EncTicketPart (§5.3), times as KerberosTime strings."""
 
     __slots__ = ("flags", "keytype", "key", "crealm", "cname", "cname_type", "authtime",
-                 "starttime", "endtime", "renew_till", "authorization_data")
+                 "starttime", "endtime", "renew_till", "authorization_data", "_session")
 
     def __init__(self) -> None:
         self.flags = 0
@@ -652,6 +655,15 @@ class TicketPart:
         self.endtime = ""
         self.renew_till: str | None = None
         self.authorization_data: bytes | None = None  # the AuthorizationData DER, as it is
+        self._session: Any = None
+
+    def session_key(self) -> Any:
+        """The session key as an impacket ``Key`` (made once per opened ticket)."""
+        if self._session is None:
+            from impacket.krb5.crypto import Key
+
+            self._session = Key(self.keytype, self.key)
+        return self._session
 
     def flag(self, bit: int) -> bool:
         """TicketFlags bit ``bit`` (RFC 4120 §5.3 numbering)."""
@@ -700,8 +712,8 @@ class AuthenticatorPart:
         self.seq_number: int | None = None
 
 
-def read_authenticator(data: bytes) -> AuthenticatorPart:
-    """Authenticator [APPLICATION 2]."""
+def parse_authenticator(data: bytes) -> AuthenticatorPart:
+    """Authenticator [APPLICATION 2], read in full."""
     app, s, e = tlv(data, 0, len(data))
     if app != 0x62 or e != len(data):
         raise DerError("not an Authenticator")
@@ -724,3 +736,139 @@ def read_authenticator(data: bytes) -> AuthenticatorPart:
     if f[7] is not None:
         out.seq_number = integer(data, f[7])
     return out
+
+
+# -- layouts of AP-REQs and Authenticators (the TGS-REQ's inner messages) --------------------
+class _Shapes:
+    """Known layouts of one message type, by length (see :class:`LayoutCache`)."""
+
+    def __init__(self, per_length: int = 4, total: int = 512) -> None:
+        self.per_length, self.total = per_length, total
+        self.by_length: dict[int, tuple[Any, ...]] = {}
+        self.count = 0
+
+    def find(self, data: bytes) -> Any:
+        candidates = self.by_length.get(len(data))
+        if candidates:
+            number = int.from_bytes(data, "big")
+            for layout in candidates:
+                if number & layout.mask == layout.value:
+                    return layout
+        return None
+
+    def add(self, data: bytes, layout: Any) -> None:
+        if self.count >= self.total:
+            self.by_length.clear()
+            self.count = 0
+        known = self.by_length.get(len(data), ())
+        self.by_length[len(data)] = (layout,) + known[:self.per_length - 1]
+        self.count += 1
+
+
+def _masked(data: bytes, variable: Callable[[tuple[int, ...]], bool]) -> tuple[int, int, list[tuple[tuple[int, ...], int, int]]]:
+    """(mask, masked value, leaves): leaves for which ``variable(path)`` is true are masked out."""
+    leaves: list[tuple[tuple[int, ...], int, int]] = []
+    _leaves(data, 0, len(data), (), leaves)
+    mask = bytearray(b"\xff" * len(data))
+    for path, vs, ve in leaves:
+        if variable(path):
+            mask[vs:ve] = bytes(ve - vs)
+    m = int.from_bytes(mask, "big")
+    return m, int.from_bytes(data, "big") & m, leaves
+
+
+_AP_CIPHER = (0x6E, 0x30, 0xA4, 0x30, 0xA2, 0x04)
+
+
+class _ApLayout:
+    __slots__ = ("mask", "value", "template", "cipher")
+
+    def __init__(self, data: bytes, ap: ApReq) -> None:
+        self.mask, self.value, leaves = _masked(data, lambda path: path == _AP_CIPHER)
+        spans = [(vs, ve) for path, vs, ve in leaves if path == _AP_CIPHER]
+        if len(spans) != 1:
+            raise DerError("no authenticator cipher")
+        self.cipher = spans[0]
+        self.template = ap
+
+    def read(self, data: bytes) -> ApReq:
+        t = self.template
+        auth = t.authenticator
+        return ApReq(t.options, t.ticket, EncData(auth.etype, auth.kvno, data[self.cipher[0]:self.cipher[1]]))
+
+
+_AUTH_VAR = {(0x62, 0x30, 0xA3, 0x30, 0xA1, 0x04): "checksum", (0x62, 0x30, 0xA4, 0x02): "cusec",
+             (0x62, 0x30, 0xA5, 0x18): "ctime", (0x62, 0x30, 0xA6, 0x30, 0xA1, 0x04): "subkey",
+             (0x62, 0x30, 0xA7, 0x02): "seq"}
+
+
+def _auth_variable(path: tuple[int, ...]) -> bool:
+    return path in _AUTH_VAR or path[:3] == (0x62, 0x30, 0xA8)  # authorization-data: not read
+
+
+class _AuthLayout:
+    __slots__ = ("mask", "value", "template", "spans")
+
+    def __init__(self, data: bytes, part: AuthenticatorPart) -> None:
+        self.mask, self.value, leaves = _masked(data, _auth_variable)
+        self.spans = [(_AUTH_VAR[path], vs, ve) for path, vs, ve in leaves if path in _AUTH_VAR]
+        self.template = part
+
+    def read(self, data: bytes) -> AuthenticatorPart | None:
+        t = self.template
+        out = AuthenticatorPart()
+        out.crealm, out.cname, out.cksumtype = t.crealm, t.cname, t.cksumtype
+        for name, vs, ve in self.spans:
+            if name == "ctime":
+                text = data[vs:ve].decode("ascii", "replace")
+                if text[14] != "Z" or not text[:14].isdigit():
+                    return None
+                out.ctime = text
+            elif name == "checksum":
+                out.checksum = data[vs:ve]
+            elif name == "subkey":
+                assert t.subkey is not None
+                out.subkey = (t.subkey[0], data[vs:ve])
+            else:
+                if ve - vs > 1 and ((data[vs] == 0 and data[vs + 1] < 0x80) or
+                                    (data[vs] == 0xFF and data[vs + 1] >= 0x80)):
+                    return None
+                value = int.from_bytes(data[vs:ve], "big", signed=True)
+                if name == "cusec":
+                    out.cusec = value
+                else:
+                    out.seq_number = value
+        return out
+
+
+_AP_SHAPES = _Shapes()
+_AUTH_SHAPES = _Shapes()
+
+
+def read_ap_req(data: bytes) -> ApReq:
+    """An AP-REQ [APPLICATION 14]: a known layout (same ticket, same authenticator size) or
+    :func:`parse_ap_req`; equal results either way (property-tested)."""
+    layout = _AP_SHAPES.find(data)
+    if layout is not None:
+        return layout.read(data)  # type: ignore[no-any-return]
+    ap = parse_ap_req(data)
+    try:
+        _AP_SHAPES.add(data, _ApLayout(data, ap))
+    except (DerError, IndexError, ValueError):
+        pass
+    return ap
+
+
+def read_authenticator(data: bytes) -> AuthenticatorPart:
+    """Authenticator [APPLICATION 2]: a known layout or :func:`parse_authenticator`."""
+    layout = _AUTH_SHAPES.find(data)
+    if layout is not None:
+        out = layout.read(data)
+        if out is not None:
+            return out  # type: ignore[no-any-return]
+    part = parse_authenticator(data)
+    try:
+        _AUTH_SHAPES.add(data, _AuthLayout(data, part))
+    except (DerError, IndexError, ValueError):
+        pass
+    return part

@@ -21,6 +21,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from impacket.krb5 import constants
@@ -67,11 +68,13 @@ class Outcome:
 
 
 # -- time: KerberosTime strings compare like the instants they name (RFC 4120 §5.2.3) --
+@lru_cache(maxsize=256)
 def ktime_of(secs: int) -> str:
     """KerberosTime "YYYYMMDDHHMMSSZ" of a POSIX second."""
     return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(secs))
 
 
+@lru_cache(maxsize=1024)
 def epoch_of(kt: str) -> int:
     """POSIX seconds of a KerberosTime; ValueError when it names no real instant."""
     return int(dt.datetime(int(kt[0:4]), int(kt[4:6]), int(kt[6:8]), int(kt[8:10]),
@@ -470,7 +473,7 @@ class KdcCore:
         if isinstance(opened, Outcome):
             return self.error(req, opened.code, opened.e_text)
         etp = opened
-        session_key = Key(etp.keytype, etp.key)
+        session_key = etp.session_key()
         client_names = etp.cname
         req.client = "/".join(client_names)
         now, now_s = _clock_now(self.clock_offset)
@@ -488,6 +491,8 @@ class KdcCore:
             ctime = epoch_of(auth.ctime)
         except Exception:
             return self.error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
+        if auth.cname != client_names or auth.crealm.upper() != etp.crealm.upper():
+            return self.error(req, KrbError.KRB_AP_ERR_BADMATCH, "authenticator names another client")
         if abs(ctime - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
         replay_key = (req.client, auth.ctime, auth.cusec)

@@ -127,10 +127,36 @@ def encrypted_data(etype: int, cipher: bytes, kvno: int | None = None) -> bytes:
     return der(0x30, der(0xA0, der_int(etype)) + kv + der(0xA2, der(0x04, cipher)))
 
 
+@lru_cache(maxsize=1024)
+def _time_at(tag: int, text: str) -> bytes:
+    """[tag] KerberosTime: the same few instants recur in every reply of a second."""
+    return der(tag, der(0x18, text.encode("ascii")))
+
+
+@lru_cache(maxsize=256)
+def _flags_at(tag: int, value: int) -> bytes:
+    return der(tag, kflags(value))
+
+
+@lru_cache(maxsize=256)
+def _at(tag: int, payload: bytes) -> bytes:
+    """[tag] around a recurring payload (principal names)."""
+    return der(tag, payload)
+
+
+@lru_cache(maxsize=64)
+def _realm_at(tag: int, realm: str) -> bytes:
+    return der(tag, _gstr(realm))
+
+
+def _key_at(tag: int, keytype: int, key: bytes) -> bytes:
+    return der(tag, der(0x30, der(0xA0, der_int(keytype)) + der(0xA1, der(0x04, key))))
+
+
 def ticket(realm: str, sname_der: bytes, etype: int, kvno: int | None, cipher: bytes) -> bytes:
     """Ticket ::= [APPLICATION 1] SEQUENCE { tkt-vno [0], realm [1], sname [2], enc-part [3] }."""
-    return der(0x61, der(0x30, b"\xa0\x03\x02\x01\x05" + der(0xA1, _gstr(realm))
-                         + der(0xA2, sname_der) + der(0xA3, encrypted_data(etype, cipher, kvno))))
+    return der(0x61, der(0x30, b"\xa0\x03\x02\x01\x05" + _realm_at(0xA1, realm)
+                         + _at(0xA2, sname_der) + der(0xA3, encrypted_data(etype, cipher, kvno))))
 
 
 def authorization_data(entries: list[tuple[int, bytes]]) -> bytes:
@@ -139,50 +165,54 @@ def authorization_data(entries: list[tuple[int, bytes]]) -> bytes:
                               for t, v in entries))
 
 
+_TRANSITED = b"\xa4\x0b\x30\x09\xa0\x03\x02\x01\x00\xa1\x02\x04\x00"
+
+
 def enc_ticket_part(flags: int, keytype: int, key: bytes, crealm: str, cname_der: bytes,
                     authtime: str, starttime: str | None, endtime: str, renew_till: str | None,
                     authz: bytes | None = None) -> bytes:
     """EncTicketPart ::= [APPLICATION 3] SEQUENCE {...} with empty transited (§5.3)."""
-    parts = [der(0xA0, kflags(flags)), der(0xA1, encryption_key(keytype, key)),
-             der(0xA2, _gstr(crealm)), der(0xA3, cname_der),
-             b"\xa4\x0b\x30\x09\xa0\x03\x02\x01\x00\xa1\x02\x04\x00",
-             der(0xA5, ktime(authtime))]
+    body = (_flags_at(0xA0, flags) + _key_at(0xA1, keytype, key) + _realm_at(0xA2, crealm)
+            + _at(0xA3, cname_der) + _TRANSITED + _time_at(0xA5, authtime))
     if starttime is not None:
-        parts.append(der(0xA6, ktime(starttime)))
-    parts.append(der(0xA7, ktime(endtime)))
+        body += _time_at(0xA6, starttime)
+    body += _time_at(0xA7, endtime)
     if renew_till is not None:
-        parts.append(der(0xA8, ktime(renew_till)))
+        body += _time_at(0xA8, renew_till)
     if authz is not None:
-        parts.append(der(0xAA, authz))
-    return der(0x63, der(0x30, b"".join(parts)))
+        body += der(0xAA, authz)
+    return der(0x63, der(0x30, body))
+
+
+@lru_cache(maxsize=64)
+def _last_req(text: str) -> bytes:
+    return der(0xA1, der(0x30, der(0x30, b"\xa0\x03\x02\x01\x00" + der(0xA1, ktime(text)))))
 
 
 def enc_kdc_rep_part(app: int, keytype: int, key: bytes, last_req: str, nonce: int, flags: int,
                      authtime: str, starttime: str | None, endtime: str, renew_till: str | None,
                      srealm: str, sname_der: bytes) -> bytes:
     """EncKDCRepPart (§5.4.2) under EncASRepPart [25] or EncTGSRepPart [26] (``app``)."""
-    lr = der(0x30, der(0x30, b"\xa0\x03\x02\x01\x00" + der(0xA1, ktime(last_req))))
-    parts = [der(0xA0, encryption_key(keytype, key)), der(0xA1, lr), der(0xA2, der_int(nonce)),
-             der(0xA4, kflags(flags)), der(0xA5, ktime(authtime))]
+    body = (_key_at(0xA0, keytype, key) + _last_req(last_req) + der(0xA2, der_int(nonce))
+            + _flags_at(0xA4, flags) + _time_at(0xA5, authtime))
     if starttime is not None:
-        parts.append(der(0xA6, ktime(starttime)))
-    parts.append(der(0xA7, ktime(endtime)))
+        body += _time_at(0xA6, starttime)
+    body += _time_at(0xA7, endtime)
     if renew_till is not None:
-        parts.append(der(0xA8, ktime(renew_till)))
-    parts.append(der(0xA9, _gstr(srealm)))
-    parts.append(der(0xAA, sname_der))
-    return der(app, der(0x30, b"".join(parts)))
+        body += _time_at(0xA8, renew_till)
+    body += _realm_at(0xA9, srealm) + _at(0xAA, sname_der)
+    return der(app, der(0x30, body))
 
 
 def kdc_rep(app: int, padata: list[tuple[int, bytes]] | None, crealm: str, cname_der: bytes,
             ticket_der: bytes, etype: int, cipher: bytes, kvno: int | None = None) -> bytes:
     """KDC-REP (§5.4.2) under AS-REP [11] or TGS-REP [13] (``app``)."""
-    parts = [b"\xa0\x03\x02\x01\x05", der(0xA1, der_int(11 if app == AS_REP else 13))]
+    body = b"\xa0\x03\x02\x01\x05\xa1\x03\x02\x01" + (b"\x0b" if app == AS_REP else b"\x0d")
     if padata is not None:
-        parts.append(der(0xA2, method_data(padata)))
-    parts += [der(0xA3, _gstr(crealm)), der(0xA4, cname_der), der(0xA5, ticket_der),
-              der(0xA6, encrypted_data(etype, cipher, kvno))]
-    return der(app, der(0x30, b"".join(parts)))
+        body += der(0xA2, method_data(padata))
+    body += (_realm_at(0xA3, crealm) + _at(0xA4, cname_der) + der(0xA5, ticket_der)
+             + der(0xA6, encrypted_data(etype, cipher, kvno)))
+    return der(app, der(0x30, body))
 
 
 def method_data(entries: list[tuple[int, bytes]]) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac as hmaclib
 import os
 import struct
+import threading
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -30,18 +31,55 @@ _ECB = modes.ECB()
 _MACSIZE = 12
 
 
-_CIPHERS: dict[bytes, tuple[Cipher[Any], Cipher[Any]]] = {}
+class _Contexts:
+    """Long-lived OpenSSL contexts for one AES key: CBC encrypt, CBC decrypt, ECB decrypt.
 
+    A CBC context carries its chaining block from one ``update`` to the next; instead of a
+    new context (and IV) per message, the carried block ``X`` is cancelled on the first
+    block: encrypt feeds P1 XOR X, decrypt XORs X back out of its first output block.
+    The result is CBC with a zero IV, as RFC 3962 asks, without per-message set-up.
+    """
 
-def _ciphers(key: bytes) -> tuple[Cipher[Any], Cipher[Any]]:
-    """(CBC with zero IV, ECB) for ``key``; Cipher objects are reusable, contexts are not."""
-    hit = _CIPHERS.get(key)
-    if hit is None:
+    __slots__ = ("enc", "enc_x", "dec", "dec_x", "ecb")
+
+    def __init__(self, key: bytes) -> None:
         aes = algorithms.AES(key)
-        hit = (Cipher(aes, _ZERO_IV), Cipher(aes, _ECB))
-        if len(_CIPHERS) >= _MAX:
-            _CIPHERS.clear()
-        _CIPHERS[key] = hit
+        self.enc = Cipher(aes, _ZERO_IV).encryptor()
+        self.enc_x = 0
+        self.dec = Cipher(aes, _ZERO_IV).decryptor()
+        self.dec_x = 0
+        self.ecb = Cipher(aes, _ECB).decryptor()
+
+    def cbc_encrypt(self, padded: bytes) -> bytes:
+        x = self.enc_x
+        if x:
+            first = (int.from_bytes(padded[:16], "big") ^ x).to_bytes(16, "big")
+            padded = first + padded[16:]
+        out = self.enc.update(padded)
+        self.enc_x = int.from_bytes(out[-16:], "big")
+        return out
+
+    def cbc_decrypt(self, blocks: bytes) -> bytes:
+        x = self.dec_x
+        out = self.dec.update(blocks)
+        self.dec_x = int.from_bytes(blocks[-16:], "big")
+        if x:
+            out = (int.from_bytes(out[:16], "big") ^ x).to_bytes(16, "big") + out[16:]
+        return out
+
+
+_LOCAL = threading.local()
+
+
+def _contexts(key: bytes) -> _Contexts:
+    cache: dict[bytes, _Contexts] | None = getattr(_LOCAL, "contexts", None)
+    if cache is None:
+        cache = _LOCAL.contexts = {}
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) >= _MAX:
+            cache.clear()
+        hit = cache[key] = _Contexts(key)
     return hit
 
 
@@ -52,7 +90,7 @@ def cts_encrypt(key: bytes, plaintext: bytes) -> bytes:
         raise ValueError("AES-CTS needs at least 16 bytes")
     lastlen = n % 16 or 16
     padded = plaintext + bytes(16 - lastlen) if lastlen != 16 else plaintext
-    c = _ciphers(key)[0].encryptor().update(padded)
+    c = _contexts(key).cbc_encrypt(padded)
     if n == 16:
         return c
     return c[:-32] + c[-16:] + c[-32:-32 + lastlen]
@@ -63,17 +101,17 @@ def cts_decrypt(key: bytes, ciphertext: bytes) -> bytes:
     n = len(ciphertext)
     if n < 16:
         raise ValueError("AES-CTS needs at least 16 bytes")
-    cbc, ecb = _ciphers(key)
+    ctx = _contexts(key)
     if n == 16:
-        return ecb.decryptor().update(ciphertext)
+        return ctx.ecb.update(ciphertext)
     lastlen = n % 16 or 16
     cut = n - lastlen
     last_full = ciphertext[cut - 16:cut]          # CBC's final block C(m)
     partial = ciphertext[cut:]                    # the first lastlen bytes of C(m-1)
-    dx = ecb.decryptor().update(last_full)
+    dx = ctx.ecb.update(last_full)
     prev = partial + dx[lastlen:]                 # C(m-1) restored
     blocks = ciphertext[:cut - 16] + prev + last_full
-    return cbc.decryptor().update(blocks)[:n]
+    return ctx.cbc_decrypt(blocks)[:n]
 
 
 def _derived(profile: Any, key: Key, usage: int) -> tuple[bytes, bytes]:

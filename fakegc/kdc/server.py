@@ -16,7 +16,9 @@ import asyncio
 import fnmatch
 import itertools
 import os
+import re
 import struct
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,13 @@ from fakegc.kdc.principals import ETYPES, PrincipalDb
 __all__ = ["Kdc", "KdcRule"]
 
 MAX_TCP = 1 << 20
+
+
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """fnmatch glob, case-insensitive, compiled once."""
+    return re.compile(fnmatch.translate(pattern.lower()))
+
 _ERROR_NAMES = {int(e): e.name for e in KrbError}
 
 
@@ -57,11 +66,11 @@ class KdcRule(Firing):
 
     def matches(self, req: Request) -> bool:
         """Pattern match only (no counting)."""
-        if self.msg not in ("*", req.msg):
+        if self.msg != "*" and self.msg != req.msg:
             return False
-        if not fnmatch.fnmatch((req.client or "").lower(), self.client.lower()):
+        if self.client != "*" and not _glob(self.client).match((req.client or "").lower()):
             return False
-        return fnmatch.fnmatch((req.service or "").lower(), self.service.lower())
+        return self.service == "*" or _glob(self.service).match((req.service or "").lower()) is not None
 
     def fire(self, req: Request) -> bool:
         """Count a matching request; True when the rule applies to it."""
