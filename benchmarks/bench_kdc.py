@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_kdc.py [-n 2000] [-w 16]
 
-Five loads over UDP (W requests in flight): KDC_ERR_C_PRINCIPAL_UNKNOWN (unknown
+fakegc runs twice, with its journal off and on (every request and answer recorded, as in a
+test).  Five loads over UDP (W requests in flight): KDC_ERR_C_PRINCIPAL_UNKNOWN (unknown
 client), KDC_ERR_PREAUTH_REQUIRED (no pre-authentication), AS-REP (valid
 PA-ENC-TIMESTAMP), TGS-REP (valid TGT) and TGS S_PRINCIPAL_UNKNOWN (the shutdown
 scenario: a scripted rule at fakegc, a missing principal at MIT).  Every request is distinct (fresh
@@ -29,7 +30,7 @@ SPN = "exchangeAB/gc01.contoso.test"
 GONE = "exchangeAB/gc09.contoso.test"  # no such principal at MIT; a scripted rule at fakegc
 
 
-def _serve(q: "mp.Queue[int]") -> None:
+def _serve(q: "mp.Queue[int]", journal: bool = False) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     from fakegc.journal import Journal
@@ -42,7 +43,8 @@ def _serve(q: "mp.Queue[int]") -> None:
         db.add_user(u, p)
     db.add_service(SPN, password="service-secret-1")
     loop = new_event_loop()
-    kdc = Kdc(db, Journal(maxlen=1000, enabled_kinds=()))
+    # journal on: every request and answer recorded in the in-memory ring, as in a test
+    kdc = Kdc(db, Journal(maxlen=100_000) if journal else Journal(maxlen=1000, enabled_kinds=()))
     # the shutdown scenario's rule: TGS-REQs for the GC going away get S_PRINCIPAL_UNKNOWN
     kdc.add_rule(msg="TGS", service=GONE)
     loop.run_until_complete(kdc.start())
@@ -143,21 +145,28 @@ def main() -> None:
             _drive(port, _tgs_reqs(tgt, key, args.n, GONE), args.window))
         return out
 
-    q: mp.Queue[int] = mp.Queue()
-    proc = mp.Process(target=_serve, args=(q,), daemon=True)
-    proc.start()
-    ours = loads(q.get(timeout=30))
-    proc.terminate()
+    def fakegc(journal: bool) -> dict[str, tuple[float, int]]:
+        q: mp.Queue[int] = mp.Queue()
+        proc = mp.Process(target=_serve, args=(q, journal), daemon=True)
+        proc.start()
+        try:
+            return loads(q.get(timeout=30))
+        finally:
+            proc.terminate()
+
+    ours = fakegc(False)
+    journaled = fakegc(True)
     theirs = None
     if mit_available():
         with mit_kdc(REALM, USERS, [SPN]) as mit:
             theirs = loads(int(mit["port"]))  # type: ignore[arg-type]
     print(f"KDC replies/s over UDP, {args.n} distinct requests per load, {args.window} in flight")
-    print(f"{'load':<26}{'fakegc':>10}{'MIT krb5kdc':>14}{'ratio':>8}")
+    print(f"{'load':<26}{'fakegc':>10}{'+journal':>10}{'MIT krb5kdc':>13}{'ratio':>7}{'+journal':>10}")
     for name, (rate, errors) in ours.items():
+        jrate = journaled[name][0]
         mit_rate = theirs[name][0] if theirs else float("nan")
-        print(f"{name:<26}{rate:>10.0f}{mit_rate:>14.0f}{rate / mit_rate if theirs else float('nan'):>8.2f}"
-              f"   (error replies: {errors})")
+        print(f"{name:<26}{rate:>10.0f}{jrate:>10.0f}{mit_rate:>13.0f}{rate / mit_rate:>7.2f}"
+              f"{jrate / mit_rate:>10.2f}   (error replies: {errors})")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ starttime included, KRB-ERROR with the requested sname echoed.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -255,7 +254,7 @@ class KdcCore:
         self.max_skew = max_skew
         self.pac = pac
         self._replay: dict[tuple[str, str, int], float] = {}
-        self._method_data: dict[tuple[str, int, tuple[int, ...]], bytes] = {}
+        self._method_data: dict[tuple[str, int, Any], bytes] = {}  # PREAUTH e-data, AS-REP padata
         self._names: dict[tuple[str, ...], bytes] = {}
         self._tickets: dict[bytes, tuple[str, int, bytes, TicketPart]] = {}
         self._krbtgt_der = fastder.principal_name(["krbtgt", db.realm], NT_SRV_INST)
@@ -450,7 +449,7 @@ class KdcCore:
         if abs(asserted - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
         session_etype = self._pick_etype(req.etypes, client) or etype
-        session_key = os.urandom(_enctype_table[session_etype].keysize)
+        session_key = kcrypto.random_bytes(_enctype_table[session_etype].keysize)
         till, renew = self._times(req, now)
         flags = self._flags(req, initial=True)
         tkt = self._ticket(req, service, session_etype, session_key, list(client.components), flags,
@@ -458,8 +457,12 @@ class KdcCore:
         enc = fastder.enc_kdc_rep_part(fastder.ENC_AS_REP_PART, session_etype, session_key, now_s,
                                        req.nonce or 0, flags, now_s, now_s, till, renew, db.realm,
                                        req.sname_der or b"")
-        reply = fastder.kdc_rep(fastder.AS_REP, [(PA_ETYPE_INFO2, self._etype_info2(client, [etype]))],
-                                db.realm, self._name_der(client.components), tkt, etype,
+        padata_key = (client.name, client.kvno, -etype)
+        padata = self._method_data.get(padata_key)
+        if padata is None:
+            padata = self._method_data[padata_key] = fastder.method_data(
+                [(PA_ETYPE_INFO2, self._etype_info2(client, [etype]))])
+        reply = fastder.kdc_rep(fastder.AS_REP, padata, db.realm, self._name_der(client.components), tkt, etype,
                                 kcrypto.encrypt(key, 3, enc), client.kvno)
         return Outcome(reply, "reply", 0, etype)
 
@@ -512,9 +515,12 @@ class KdcCore:
         service = db.get(req.service or "")
         if service is None or req.sname_der is None:
             return self.error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
-        new_etype = next((e for e in req.etypes or [session_key.enctype] if e in ETYPES),
-                         session_key.enctype)
-        new_key = os.urandom(_enctype_table[new_etype].keysize)
+        new_etype = session_key.enctype
+        for etype in req.etypes:
+            if etype in ETYPES:
+                new_etype = etype
+                break
+        new_key = kcrypto.random_bytes(_enctype_table[new_etype].keysize)
         tgt_renew = etp.renew_till
         if renewing:
             # RFC 4120 §3.3.3: same lifetime again, never past the original renew-till

@@ -204,12 +204,13 @@ def enc_kdc_rep_part(app: int, keytype: int, key: bytes, last_req: str, nonce: i
     return der(app, der(0x30, body))
 
 
-def kdc_rep(app: int, padata: list[tuple[int, bytes]] | None, crealm: str, cname_der: bytes,
+def kdc_rep(app: int, padata: list[tuple[int, bytes]] | bytes | None, crealm: str, cname_der: bytes,
             ticket_der: bytes, etype: int, cipher: bytes, kvno: int | None = None) -> bytes:
-    """KDC-REP (§5.4.2) under AS-REP [11] or TGS-REP [13] (``app``)."""
+    """KDC-REP (§5.4.2) under AS-REP [11] or TGS-REP [13] (``app``); ``padata`` as entries
+    or as finished METHOD-DATA DER."""
     body = b"\xa0\x03\x02\x01\x05\xa1\x03\x02\x01" + (b"\x0b" if app == AS_REP else b"\x0d")
     if padata is not None:
-        body += der(0xA2, method_data(padata))
+        body += der(0xA2, padata if isinstance(padata, bytes) else method_data(padata))
     body += (_realm_at(0xA3, crealm) + _at(0xA4, cname_der) + der(0xA5, ticket_der)
              + der(0xA6, encrypted_data(etype, cipher, kvno)))
     return der(app, der(0x30, body))

@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from impacket.krb5.crypto import Key, _enctype_table
 
-__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt"]
+__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt", "random_bytes"]
 
 _CACHE: dict[tuple[int, bytes, int], tuple[bytes, bytes]] = {}
 _MAX = 4096
@@ -69,6 +69,20 @@ class _Contexts:
 
 
 _LOCAL = threading.local()
+_POOL_SIZE = 1 << 16
+
+
+def random_bytes(n: int) -> bytes:
+    """``n`` bytes from the OS CSPRNG, drawn 64 KiB at a time (one syscall for thousands of
+    confounders and session keys instead of one each)."""
+    pool: bytes | None = getattr(_LOCAL, "pool", None)
+    at: int = getattr(_LOCAL, "at", 0)
+    if pool is None or at + n > len(pool):
+        pool = _LOCAL.pool = os.urandom(max(_POOL_SIZE, n))
+        at = 0
+    _LOCAL.at = at + n
+    return pool[at:at + n]
+
 
 
 def _contexts(key: bytes) -> _Contexts:
@@ -131,7 +145,7 @@ def encrypt(key: Key, usage: int, plaintext: bytes, confounder: bytes | None = N
     if key.enctype not in (17, 18):
         return bytes(_enctype_table[key.enctype].encrypt(key, usage, plaintext, confounder))
     ke, ki = _derived(_enctype_table[key.enctype], key, usage)
-    basic = (confounder if confounder is not None else os.urandom(16)) + plaintext
+    basic = (confounder if confounder is not None else random_bytes(16)) + plaintext
     mac = hmaclib.digest(ki, basic, "sha1")[:_MACSIZE]
     return cts_encrypt(ke, basic) + mac
 

@@ -126,3 +126,19 @@ def test_fact10_keys_derive_fast_with_hashlib(core):
     assert keys[0].contents == ref.contents
     assert time.perf_counter() - started >= 0  # speed itself: benchmarks/bench_start.py
     assert hashlib.pbkdf2_hmac  # the fast path in use
+
+
+@pytest.mark.parametrize("nonce", [-230393839, -1, 2**31 - 1, 2**32 - 1])
+def test_signed_nonces_are_echoed_as_sent(core, nonce):
+    """Heimdal (Samba's client) sends nonce as a signed krb5int32; MIT and impacket as UInt32.
+
+    Whatever arrived is echoed in EncKDCRepPart, or the client rejects the reply (the
+    Samba Kerberos tests failed one run in eight before the reader took negative nonces).
+    """
+    rep, _, session = tgt(core)
+    raw = R.tgs_req(rep, session, "alice", REALM, "exchangeAB/gc01.contoso.test", nonce=nonce)
+    out = core.handle(raw)
+    assert out.kind == "reply", out.e_text
+    reply = decoder.decode(out.reply, asn1Spec=TGS_REP())[0]
+    plain = _enctype_table[session.enctype].decrypt(session, 8, bytes(reply["enc-part"]["cipher"]))
+    assert int(decoder.decode(plain, asn1Spec=EncTGSRepPart())[0]["nonce"]) == nonce
