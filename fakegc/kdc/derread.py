@@ -81,14 +81,39 @@ def _inner(data: bytes, span: tuple[int, int] | None, want: int) -> tuple[int, i
     return s, e
 
 
-def integer(data: bytes, span: tuple[int, int] | None) -> int:
-    """An INTEGER member (at most 5 content bytes: Int32 and UInt32 of RFC 4120 §5.2.4)."""
+INT32 = (-2**31, 2**31 - 1)
+UINT32 = (0, 2**32 - 1)
+SIGNED_OR_UNSIGNED = (-2**31, 2**32 - 1)  # nonce, seq-number: UInt32, but Heimdal sends Int32
+MICROSECONDS = (0, 999999)
+
+
+def nonminimal(data: bytes, s: int, e: int) -> bool:
+    """True when the INTEGER content at [s, e) has a shorter DER form (X.690 §8.3.2).
+
+    pyasn1 0.6 (so impacket) writes -2**(8k-1) with a needless leading 0xFF (-128 as
+    FF 80); that one form is read as sent, since real impacket clients send it.
+    """
+    if e - s < 2:
+        return False
+    b0, b1 = data[s], data[s + 1]
+    if b0 == 0:
+        return b1 < 0x80
+    if b0 == 0xFF and b1 >= 0x80:
+        return not (b1 == 0x80 and not any(data[s + 2:e]))
+    return False
+
+
+def integer(data: bytes, span: tuple[int, int] | None, bounds: tuple[int, int] = INT32) -> int:
+    """An INTEGER member within ``bounds`` (Int32 unless told: RFC 4120 §5.2.4)."""
     s, e = _inner(data, span, 0x02)
     if e == s or e - s > 5:
         raise DerError("integer size")
-    if e - s > 1 and ((data[s] == 0 and data[s + 1] < 0x80) or (data[s] == 0xFF and data[s + 1] >= 0x80)):
+    if nonminimal(data, s, e):
         raise DerError("non-minimal integer")
-    return int.from_bytes(data[s:e], "big", signed=True)
+    value = int.from_bytes(data[s:e], "big", signed=True)
+    if not bounds[0] <= value <= bounds[1]:
+        raise DerError("integer out of range")
+    return value
 
 
 def string(data: bytes, span: tuple[int, int] | None) -> str:
@@ -112,13 +137,25 @@ def ktime(data: bytes, span: tuple[int, int] | None) -> str:
     return text
 
 
+def bits32(data: bytes, s: int, e: int) -> int:
+    """BIT STRING content at [s, e) as a 32-bit int, bit 0 the MSB; the unused bits of the
+    last octet (X.690 §8.6.2) are not flags and read as clear, as pyasn1 reads them."""
+    if e == s:
+        raise DerError("bit string without its unused-bits octet")
+    unused = data[s]
+    if unused > 7 or (unused and e == s + 1):
+        raise DerError("bit string unused-bits octet")
+    raw = data[s + 1:e]
+    if unused:
+        raw = raw[:-1] + bytes((raw[-1] & (0xFF << unused) & 0xFF,))
+    raw = raw[:4]
+    return int.from_bytes(raw + bytes(4 - len(raw)), "big")
+
+
 def flags(data: bytes, span: tuple[int, int] | None) -> int:
     """KerberosFlags (BIT STRING) as a 32-bit int, bit 0 the most significant (§5.2.8)."""
     s, e = _inner(data, span, 0x03)
-    if e == s or data[s] > 7:
-        raise DerError("bit string")
-    raw = data[s + 1:e][:4]
-    return int.from_bytes(raw + bytes(4 - len(raw)), "big")
+    return bits32(data, s, e)
 
 
 def principal(data: bytes, span: tuple[int, int] | None) -> tuple[list[str], int, bytes]:
@@ -215,9 +252,11 @@ def _names(data: bytes, off: int, end: int) -> tuple[list[str], int]:
         raise DerError("PrincipalName name-type")
     vs = off + 4
     off = vs + n
-    if n > 1 and ((data[vs] == 0 and data[vs + 1] < 0x80) or (data[vs] == 0xFF and data[vs + 1] >= 0x80)):
+    if nonminimal(data, vs, off):
         raise DerError("non-minimal integer")
     name_type = int.from_bytes(data[vs:off], "big", signed=True)
+    if not INT32[0] <= name_type <= INT32[1]:
+        raise DerError("name-type out of range")
     tag, s, e = tlv(data, off, end)
     if tag != 0xA1 or e != end:
         raise DerError("PrincipalName name-string")
@@ -290,6 +329,8 @@ def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
                 raise DerError("PA-DATA type")
             ts = vs + 4
             kind = int.from_bytes(data[ts:ts + n], "big", signed=True)
+            if not INT32[0] <= kind <= INT32[1]:
+                raise DerError("padata-type out of range")
             tag, cs, ce = tlv(data, ts + n, ve)
             if tag != 0xA2 or ce != ve:
                 raise DerError("PA-DATA value")
@@ -337,10 +378,9 @@ def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
             if ce != ve:
                 raise DerError("member length")
         if k == 0:
-            if inner != 0x03 or cs == ve or data[cs] > 7:
+            if inner != 0x03:
                 raise DerError("KDCOptions")
-            raw = data[cs + 1:ve][:4]
-            req.kdc_options = int.from_bytes(raw + bytes(4 - len(raw)), "big")
+            req.kdc_options = bits32(data, cs, ve)
         elif k == 1 or k == 3:
             if inner != 0x30:
                 raise DerError("PrincipalName")
@@ -368,10 +408,11 @@ def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
                 req.rtime = text
         elif k == 7:
             n = ve - cs
-            if inner != 0x02 or not 0 < n <= 5 or (n > 1 and (
-                    (data[cs] == 0 and data[cs + 1] < 0x80) or (data[cs] == 0xFF and data[cs + 1] >= 0x80))):
+            if inner != 0x02 or not 0 < n <= 5 or nonminimal(data, cs, ve):
                 raise DerError("nonce")
             nonce = int.from_bytes(data[cs:ve], "big", signed=True)  # signed: Heimdal's krb5int32
+            if not SIGNED_OR_UNSIGNED[0] <= nonce <= SIGNED_OR_UNSIGNED[1]:
+                raise DerError("nonce out of range")
         elif k == 8:
             if inner != 0x30:
                 raise DerError("etype list")
@@ -381,7 +422,10 @@ def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
                 if data[cs] != 0x02 or not 0 < n <= 5:
                     raise DerError("etype")
                 cs += 2
-                etypes.append(int.from_bytes(data[cs:cs + n], "big", signed=True))
+                etype = int.from_bytes(data[cs:cs + n], "big", signed=True)
+                if not INT32[0] <= etype <= INT32[1]:
+                    raise DerError("etype out of range")
+                etypes.append(etype)
                 cs += n
             if cs != ve:
                 raise DerError("etype list")
@@ -487,9 +531,11 @@ class _Layout:
         except UnicodeDecodeError:
             return None
         vs, ve = self.nonce
-        if ve - vs > 1 and ((data[vs] == 0 and data[vs + 1] < 0x80) or (data[vs] == 0xFF and data[vs + 1] >= 0x80)):
+        if nonminimal(data, vs, ve):
             return None
         req.nonce = int.from_bytes(data[vs:ve], "big", signed=True)
+        if not SIGNED_OR_UNSIGNED[0] <= req.nonce <= SIGNED_OR_UNSIGNED[1]:
+            return None
         req.ok = True
         return req
 
@@ -560,7 +606,7 @@ class EncData:
 
 def _enc_data_at(data: bytes, s: int, e: int) -> EncData:
     f = fields(data, s, e, 2)
-    return EncData(integer(data, f[0]), None if f[1] is None else integer(data, f[1]),
+    return EncData(integer(data, f[0]), None if f[1] is None else integer(data, f[1], UINT32),
                    octets(data, f[2]))
 
 
@@ -579,7 +625,7 @@ def read_pa_enc_ts(data: bytes) -> str:
         raise DerError("PA-ENC-TS-ENC")
     f = fields(data, s, e, 1)
     if f[1] is not None:
-        integer(data, f[1])
+        integer(data, f[1], MICROSECONDS)
     return ktime(data, f[0])
 
 
@@ -729,12 +775,12 @@ def parse_authenticator(data: bytes) -> AuthenticatorPart:
         c = fields(data, cs, ce, 1)
         out.cksumtype = integer(data, c[0])
         out.checksum = octets(data, c[1])
-    out.cusec = integer(data, f[4])
+    out.cusec = integer(data, f[4], MICROSECONDS)
     out.ctime = ktime(data, f[5])
     if f[6] is not None:
         out.subkey = enc_key(data, f[6])
     if f[7] is not None:
-        out.seq_number = integer(data, f[7])
+        out.seq_number = integer(data, f[7], SIGNED_OR_UNSIGNED)
     return out
 
 
@@ -830,10 +876,12 @@ class _AuthLayout:
                 assert t.subkey is not None
                 out.subkey = (t.subkey[0], data[vs:ve])
             else:
-                if ve - vs > 1 and ((data[vs] == 0 and data[vs + 1] < 0x80) or
-                                    (data[vs] == 0xFF and data[vs + 1] >= 0x80)):
+                if nonminimal(data, vs, ve):
                     return None
                 value = int.from_bytes(data[vs:ve], "big", signed=True)
+                bounds = MICROSECONDS if name == "cusec" else SIGNED_OR_UNSIGNED
+                if not bounds[0] <= value <= bounds[1]:
+                    return None
                 if name == "cusec":
                     out.cusec = value
                 else:

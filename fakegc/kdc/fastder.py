@@ -49,7 +49,8 @@ def der_int(n: int) -> bytes:
     """DER INTEGER (X.690 §8.3: minimal two's complement)."""
     if n == 0:
         return b"\x02\x01\x00"
-    raw = n.to_bytes((n.bit_length() + 8) // 8, "big", signed=True)
+    # minimal two's complement (pyasn1 0.6 writes -2**(8k-1) one octet longer)
+    raw = n.to_bytes(((n if n >= 0 else ~n).bit_length() + 8) // 8, "big", signed=True)
     return der(0x02, raw)
 
 
@@ -179,7 +180,7 @@ def enc_ticket_part(flags: int, keytype: int, key: bytes, crealm: str, cname_der
     body += _time_at(0xA7, endtime)
     if renew_till is not None:
         body += _time_at(0xA8, renew_till)
-    if authz is not None:
+    if authz is not None and authz != b"\x30\x00":  # empty AuthorizationData: left out
         body += der(0xAA, authz)
     return der(0x63, der(0x30, body))
 
@@ -209,7 +210,7 @@ def kdc_rep(app: int, padata: list[tuple[int, bytes]] | bytes | None, crealm: st
     """KDC-REP (§5.4.2) under AS-REP [11] or TGS-REP [13] (``app``); ``padata`` as entries
     or as finished METHOD-DATA DER."""
     body = b"\xa0\x03\x02\x01\x05\xa1\x03\x02\x01" + (b"\x0b" if app == AS_REP else b"\x0d")
-    if padata is not None:
+    if padata and padata != b"\x30\x00":  # an empty SEQUENCE OF is left out, as pyasn1's DER does
         body += der(0xA2, padata if isinstance(padata, bytes) else method_data(padata))
     body += (_realm_at(0xA3, crealm) + _at(0xA4, cname_der) + der(0xA5, ticket_der)
              + der(0xA6, encrypted_data(etype, cipher, kvno)))
