@@ -78,15 +78,37 @@ class KdcRule(Firing):
 
 
 class _Udp(asyncio.DatagramProtocol):
+    """UDP (RFC 4120 §7.2.1): replies to the datagrams of one read pass go out together.
+
+    The event loop reads every datagram waiting on the socket in one pass; answering each
+    as it is read would wake a waiting client once per reply.  Replies are queued and sent
+    when the pass is over (one ``call_soon``), so a client with several requests in flight
+    is woken once for several answers.  Order and content are unchanged.
+    """
+
     def __init__(self, kdc: Kdc) -> None:
         self.kdc = kdc
         self.transport: asyncio.DatagramTransport | None = None
+        self.pending: list[tuple[bytes, Any]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.kdc._serve(data, "udp", lambda reply: self.transport.sendto(reply, addr))  # type: ignore[union-attr]
+        self.kdc._serve(data, "udp", lambda reply: self._queue(reply, addr))
+
+    def _queue(self, reply: bytes, addr: Any) -> None:
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.pending.append((reply, addr))
+
+    def _flush(self) -> None:
+        pending, self.pending = self.pending, []
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        for reply, addr in pending:
+            transport.sendto(reply, addr)
 
 
 class _Tcp(asyncio.Protocol):

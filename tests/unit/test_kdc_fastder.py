@@ -8,6 +8,7 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from impacket.krb5.asn1 import AS_REQ, PA_DATA
+from impacket.krb5.asn1 import KRB_ERROR as KRB_ERROR_SPEC
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
@@ -172,3 +173,27 @@ def test_layout_cache_recognises_other_clients_of_the_same_shape():
     assert (first.client, second.client) == ("user01", "user02")
     assert second.cname_der != first.cname_der and b"user02" in second.cname_der
     assert len(cache._by_length) == 1 and cache._count == 1  # learned once, recognised after
+
+
+def test_replies_to_a_burst_of_datagrams_each_reach_their_sender(kdc):  # noqa: F811
+    """Replies of one read pass go out together: every request still gets its own answer."""
+    import socket
+
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        sent = {}
+        for i in range(24):
+            s = socks[i % 3]
+            s.sendto(_build_as(f"ghost{i:02d}"), ("127.0.0.1", kdc.udp_port))
+            sent.setdefault(s, []).append(f"ghost{i:02d}")
+        for s, names in sent.items():
+            s.settimeout(5)
+            got = []
+            for _ in names:
+                err = decoder.decode(s.recv(4096), asn1Spec=KRB_ERROR_SPEC())[0]
+                assert int(err["error-code"]) == 6  # KDC_ERR_C_PRINCIPAL_UNKNOWN
+                got.append(str(err["cname"]["name-string"][0]))
+            assert sorted(got) == names  # each socket hears about its own clients only
+    finally:
+        for s in socks:
+            s.close()
