@@ -72,6 +72,15 @@ def fields(data: bytes, off: int, end: int, top: int) -> list[tuple[int, int] | 
     return out
 
 
+def app_fields(data: bytes, app: int, top: int, what: str) -> list[tuple[int, int] | None]:
+    """Members [0]..[top] of ``[APPLICATION n] SEQUENCE {...}`` filling all of ``data``."""
+    tag, s, e = tlv(data, 0, len(data))
+    if tag != app or e != len(data):
+        raise DerError(f"not {what}")
+    s, e = _inner(data, (s, e), 0x30)
+    return fields(data, s, e, top)
+
+
 def _inner(data: bytes, span: tuple[int, int] | None, want: int) -> tuple[int, int]:
     if span is None:
         raise DerError("required member missing")
@@ -641,12 +650,7 @@ class ApReq:
 
 def parse_ap_req(data: bytes) -> ApReq:
     """An AP-REQ [APPLICATION 14], read in full."""
-    end = len(data)
-    app, s, e = tlv(data, 0, end)
-    if app != 0x6E or e != end:
-        raise DerError("not an AP-REQ")
-    s, e = _inner(data, (s, e), 0x30)
-    f = fields(data, s, e, 4)
+    f = app_fields(data, 0x6E, 4, "an AP-REQ")
     if integer(data, f[0]) != 5 or integer(data, f[1]) != 14:
         raise DerError("AP-REQ pvno/msg-type")
     options = flags(data, f[2])
@@ -670,11 +674,7 @@ class Ticket:
 
 def read_ticket(data: bytes) -> Ticket:
     """A Ticket [APPLICATION 1]."""
-    app, s, e = tlv(data, 0, len(data))
-    if app != 0x61 or e != len(data):
-        raise DerError("not a Ticket")
-    s, e = _inner(data, (s, e), 0x30)
-    t = fields(data, s, e, 3)
+    t = app_fields(data, 0x61, 3, "a Ticket")
     if integer(data, t[0]) != 5:
         raise DerError("tkt-vno")
     realm = string(data, t[1])
@@ -718,11 +718,7 @@ class TicketPart:
 
 def read_enc_ticket_part(data: bytes) -> TicketPart:
     """EncTicketPart [APPLICATION 3] (decrypted ticket enc-part, usage 2)."""
-    app, s, e = tlv(data, 0, len(data))
-    if app != 0x63 or e != len(data):
-        raise DerError("not an EncTicketPart")
-    s, e = _inner(data, (s, e), 0x30)
-    f = fields(data, s, e, 10)
+    f = app_fields(data, 0x63, 10, "an EncTicketPart")
     out = TicketPart()
     out.flags = flags(data, f[0])
     out.keytype, out.key = enc_key(data, f[1])
@@ -760,11 +756,7 @@ class AuthenticatorPart:
 
 def parse_authenticator(data: bytes) -> AuthenticatorPart:
     """Authenticator [APPLICATION 2], read in full."""
-    app, s, e = tlv(data, 0, len(data))
-    if app != 0x62 or e != len(data):
-        raise DerError("not an Authenticator")
-    s, e = _inner(data, (s, e), 0x30)
-    f = fields(data, s, e, 8)
+    f = app_fields(data, 0x62, 8, "an Authenticator")
     if integer(data, f[0]) != 5:
         raise DerError("authenticator-vno")
     out = AuthenticatorPart()

@@ -80,15 +80,10 @@ def epoch_of(kt: str) -> int:
                            int(kt[10:12]), int(kt[12:14]), tzinfo=dt.timezone.utc).timestamp())
 
 
-_clock = [0, ""]
-
-
 def _clock_now(offset: float) -> tuple[int, str]:
+    """(POSIX second, its KerberosTime) of the KDC's clock (``ktime_of`` caches the text)."""
     secs = int(time.time() + offset)
-    if secs != _clock[0]:
-        _clock[1] = ktime_of(secs)
-        _clock[0] = secs
-    return secs, _clock[1]
+    return secs, ktime_of(secs)
 
 
 def _now(offset: float) -> dt.datetime:
