@@ -166,9 +166,16 @@ def peek(data: bytes) -> Request:
     except Exception:
         return Request(msg, pvno=_raw_pvno(data))
     try:
-        return read_kdc_req(encoder.encode(decoded), wire=data)
+        canonical = encoder.encode(decoded)
+    except Exception:  # pyasn1 decodes more than it will encode (e.g. a malformed time)
+        return Request(msg, pvno=_raw_pvno(data))
+    try:
+        return read_kdc_req(canonical, wire=data)
     except _BAD:
-        out = _from_pyasn1(msg, decoded)
+        try:
+            out = _from_pyasn1(msg, decoded)
+        except Exception:
+            out = Request(msg, pvno=_raw_pvno(data))
         out.ok = False
         return out
 
