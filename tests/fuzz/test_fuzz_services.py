@@ -162,3 +162,27 @@ def test_fuzz_kdc_tgs_requests(flips, cusec, subkey, checksum):
     assert len(out) == 2 and all(r[:1] in (b"\x7e", b"\x6d") for r in out)
     assert out[0][:1] in (b"\x6d", b"\x7e")  # a replayed cusec within the run may be refused
     assert not kdc.errors, kdc.errors  # type: ignore[attr-defined]
+
+
+@SETTINGS
+@given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=3),
+       ts_etype=st.sampled_from([18, 17, 23]), user=st.sampled_from(["alice", "Alice", "nobody"]))
+def test_fuzz_kdc_preauthenticated_as_requests(flips, ts_etype, user):
+    """Mutated AS-REQs with PA-ENC-TIMESTAMP after a valid one taught the layout: always a
+    KRB-ERROR or an AS-REP, never a server error."""
+    from fakegc.kdc import requests as R
+
+    world = _tgs_world()
+    kdc = world["kdc"]
+    db = kdc.db  # type: ignore[attr-defined]
+    key = db.key(db.get("alice"), ts_etype)
+    good = R.as_req(user, world["realm"], key, ts_etype=ts_etype)
+    out: list[bytes] = []
+    kdc._serve(good, "udp", out.append)  # type: ignore[attr-defined]
+    bad = bytearray(good)
+    for where, delta in flips:
+        bad[where % len(bad)] ^= delta
+    kdc._serve(bytes(bad), "udp", out.append)  # type: ignore[attr-defined]
+    assert len(out) == 2 and all(r[:1] in (b"\x7e", b"\x6b") for r in out)
+    assert (out[0][:1] == b"\x6b") == (user != "nobody")  # the valid one: AS-REP for a real user
+    assert not kdc.errors, kdc.errors  # type: ignore[attr-defined]
