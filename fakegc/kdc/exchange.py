@@ -353,7 +353,7 @@ class KdcCore:
                 client: list[str], flags: int, authtime: str, start: str, end: str,
                 renew: str | None) -> bytes:
         """The service ticket (§5.3), enc-part under the service's first key (usage 2)."""
-        etype = ETYPES[0]
+        etype = service.etypes[0]
         key = self.db.key(service, etype)
         assert key is not None and req.sname_der is not None
         part = fastder.enc_ticket_part(flags, session_etype, session_key, self.db.realm,
@@ -519,9 +519,12 @@ class KdcCore:
             return self.error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
         new_etype = session_key.enctype
         for etype in req.etypes:
-            if etype in ETYPES:
+            if etype in service.etypes:
                 new_etype = etype
                 break
+        else:
+            if new_etype not in service.etypes:
+                return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no etype the service supports")
         new_key = kcrypto.random_bytes(_enctype_table[new_etype].keysize)
         tgt_renew = etp.renew_till
         if renewing:

@@ -36,12 +36,20 @@ class Principal:
     random_keys: dict[int, bytes] | None = None
     kvno: int = 1
     service: bool = False
+    etypes: tuple[int, ...] = ETYPES  # what the account supports (msDS-SupportedEncryptionTypes)
     _keys: dict[int, Key] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         """``a/b`` form without the realm."""
         return "/".join(self.components)
+
+
+def _checked(etypes: tuple[int, ...]) -> tuple[int, ...]:
+    bad = [e for e in etypes if e not in ETYPES]
+    if not etypes or bad:
+        raise ValueError(f"supported etypes must be a non-empty subset of {ETYPES}, not {etypes}")
+    return tuple(etypes)
 
 
 class PrincipalDb:
@@ -54,17 +62,24 @@ class PrincipalDb:
         self.add_service(f"krbtgt/{self.realm}")
 
     # -- building ----------------------------------------------------------------
-    def add_user(self, name: str, password: str) -> Principal:
-        """Add (or replace) a user with a password."""
-        p = Principal(tuple(name.split("/")), password=password)
+    def add_user(self, name: str, password: str, etypes: tuple[int, ...] = ETYPES) -> Principal:
+        """Add (or replace) a user with a password (keys of ``etypes`` only)."""
+        p = Principal(tuple(name.split("/")), password=password, etypes=_checked(etypes))
         self._principals[p.name.lower()] = p
         return p
 
-    def add_service(self, spn: str, password: str | None = None) -> Principal:
-        """Add a service principal (random keys unless a password is given)."""
+    def add_service(self, spn: str, password: str | None = None,
+                    etypes: tuple[int, ...] = ETYPES) -> Principal:
+        """Add a service principal (random keys unless a password is given).
+
+        ``etypes`` plays AD's msDS-SupportedEncryptionTypes: the KDC issues tickets for the
+        service under its first etype and session keys only of these (``(RC4,)`` makes an
+        rc4-hmac-only service, as old Exchange accounts were).
+        """
         keys = None if password is not None else {
             AES256: os.urandom(32), AES128: os.urandom(16), RC4: os.urandom(16)}
-        p = Principal(tuple(spn.split("/")), password=password, random_keys=keys, service=True)
+        p = Principal(tuple(spn.split("/")), password=password, random_keys=keys, service=True,
+                      etypes=_checked(etypes))
         self._principals[p.name.lower()] = p
         return p
 
@@ -94,7 +109,7 @@ class PrincipalDb:
         cached = p._keys.get(etype)
         if cached is not None:
             return cached
-        if etype not in ETYPES:
+        if etype not in p.etypes:
             return None
         if p.random_keys is not None:
             key = Key(etype, p.random_keys[etype])

@@ -28,14 +28,13 @@ SCRIPT = Path(__file__).parent / "samba" / "samba_client.py"
 SPNS = ["host/gc01.contoso.test", "exchangeAB/gc01.contoso.test"]
 
 
-@pytest.fixture
-def world(bg_loop, tmp_path):
+def _world(bg_loop, tmp_path, service_etypes=(18, 17, 23)):
     """A KDC and one RPC server offering NTLM (10), Kerberos (16) and SPNEGO (9)."""
     journal = Journal()
     db = PrincipalDb()
     db.add_user("alice", "Passw0rd!")
     for spn in SPNS:
-        db.add_service(spn)
+        db.add_service(spn, etypes=service_etypes)
     kdc = Kdc(db, journal)
     bg_loop.run(kdc.start())
     ntlm, krb = NtlmProvider(db, host="gc01"), KerberosProvider(db, SPNS)
@@ -49,6 +48,17 @@ def world(bg_loop, tmp_path):
     bg_loop.run(kdc.close())
     assert not server.errors, server.errors
     assert not kdc.errors, kdc.errors
+
+
+@pytest.fixture
+def world(bg_loop, tmp_path):
+    yield from _world(bg_loop, tmp_path)
+
+
+@pytest.fixture
+def rc4_world(bg_loop, tmp_path):
+    """The same, with rc4-hmac-only services (msDS-SupportedEncryptionTypes = RC4)."""
+    yield from _world(bg_loop, tmp_path, service_etypes=(23,))
 
 
 def samba(port: int, options: str, env: dict[str, str], password: str = "Passw0rd!",
@@ -118,3 +128,20 @@ def test_samba_kerberos_principal_unknown_rule(world):
     assert "error" in out
     journal.expect("krb_error", msg="TGS", code=7, service="host/gc01.contoso.test")
     assert not journal.entries("auth")
+
+
+@pytest.mark.parametrize("options,level", [("sign,spnego,krb5", 5), ("seal,spnego,krb5", 6),
+                                           ("sign,krb5", 5), ("seal,krb5", 6)])
+def test_samba_rc4_with_header_signing(rc4_world, options, level):
+    """An rc4-hmac service: RFC 4757 tokens with the PDU header and sec_trailer signed
+    (sign-only buffers), both directions checked by Samba's GSS library."""
+    server, env, journal = rc4_world
+    out = samba(server.port, f"{options},target_hostname=gc01.contoso.test", env,
+                echo="spnego" in options)
+    assert "error" not in out, out
+    assert out["listening"] is True
+    tgs = journal.expect("krb_reply", msg="TGS", service="host/gc01.contoso.test")[0]
+    assert tgs.fields["etype"] == 23  # the session key, and so the subkey, is rc4-hmac
+    assert journal.expect("bind_ack")[0].fields["header_sign"] is True
+    assert journal.expect("auth", user="alice", level=level)[0].fields["mech"] == "kerberos"
+    assert not journal.entries("fault")

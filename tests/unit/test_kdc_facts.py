@@ -142,3 +142,23 @@ def test_signed_nonces_are_echoed_as_sent(core, nonce):
     reply = decoder.decode(out.reply, asn1Spec=TGS_REP())[0]
     plain = _enctype_table[session.enctype].decrypt(session, 8, bytes(reply["enc-part"]["cipher"]))
     assert int(decoder.decode(plain, asn1Spec=EncTGSRepPart())[0]["nonce"]) == nonce
+
+
+def test_service_supported_etypes_choose_ticket_and_session_keys(core):
+    """msDS-SupportedEncryptionTypes: an rc4-only service gets rc4 tickets and session keys;
+    a client asking only for AES for it gets KDC_ERR_ETYPE_NOSUPP."""
+    from impacket.krb5.asn1 import EncTGSRepPart as Part
+
+    core.db.add_service("exchangeAB/old.contoso.test", etypes=(23,))
+    rep, _, session = tgt(core)
+    out = core.handle(R.tgs_req(rep, session, "alice", REALM, "exchangeAB/old.contoso.test",
+                                etypes=(18, 23)))
+    reply = decoder.decode(out.reply, asn1Spec=TGS_REP())[0]
+    assert int(reply["ticket"]["enc-part"]["etype"]) == 23
+    plain = _enctype_table[session.enctype].decrypt(session, 8, bytes(reply["enc-part"]["cipher"]))
+    assert int(decoder.decode(plain, asn1Spec=Part())[0]["key"]["keytype"]) == 23
+    refused = core.handle(R.tgs_req(rep, session, "alice", REALM, "exchangeAB/old.contoso.test",
+                                    etypes=(18,)))
+    assert refused.code == 14  # KDC_ERR_ETYPE_NOSUPP
+    with pytest.raises(ValueError):
+        core.db.add_service("x/y", etypes=(16,))

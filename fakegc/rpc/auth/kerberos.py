@@ -5,7 +5,7 @@ authentication) is answered with an AP-REP carrying a fresh subkey; the client's
 third leg is its own AP-REP (in alter_context or auth3).  Per-PDU protection uses
 the subkey: RFC 4121 CFX tokens for AES (RRC 28, EC 16 as Windows sends them) and
 RFC 4757 tokens for rc4-hmac.  With DCE header signing the PDU header and sec_trailer
-enter the CFX checksum as sign-only buffers (DESIGN.md §10).  Our sequence numbers
+enter the checksum (CFX and RC4 alike) as sign-only buffers (DESIGN.md §10).  Our sequence numbers
 start at the AP-REP's seq-number (RFC 4121 §4.2.6).  impacket's client wraps Kerberos
 in SPNEGO (type 9); Samba and Windows may send a bare AP-REQ with type 16.  Service
 keys come from the cluster's principal database.
@@ -24,7 +24,6 @@ from Cryptodome.Hash import HMAC, MD5
 from impacket.krb5 import constants
 from impacket.krb5.asn1 import AP_REP, AP_REQ, Authenticator, EncAPRepPart, EncTicketPart
 from impacket.krb5.crypto import Key, _enctype_table
-from impacket.krb5.gssapi import GSSAPI_RC4
 from impacket.krb5.types import KerberosTime
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
@@ -38,6 +37,9 @@ from fakegc.rpc.auth.base import (
     Credentials,
     StepResult,
 )
+
+_RC4_WRAP_PREFIX = b"\x60\x2b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # GSS framing, 45-byte token
+_RC4_MIC_PREFIX = b"\x60\x23\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # 37-byte token
 
 __all__ = ["KerberosProvider", "SpnegoKerberosProvider", "KerberosContext"]
 
@@ -241,7 +243,7 @@ class KerberosContext:
             raise AuthError("security context not established")
         try:
             if self.key.enctype == 23:
-                out = self._rc4_verify(level, body, signature)
+                out = self._rc4_verify(level, header, body, trailer, signature, header_sign)
             else:
                 out = self._cfx_verify(level, header, body, trailer, signature, header_sign)
         except AuthError:
@@ -259,15 +261,50 @@ class KerberosContext:
         seq = self._send_seq
         self._send_seq += 1
         if self.key.enctype == 23:
-            gss = GSSAPI_RC4()
-            if level == LEVEL_PRIVACY:
-                sealed, token = gss.GSS_Wrap(self.key, body, seq, direction="accept", encrypt=True)
-                return sealed, token
-            return body, gss.GSS_GetMIC(self.key, body, seq, direction="accept")
+            return self._rc4_protect(level, header, body, trailer, seq, header_sign)
         return self._cfx_protect(level, header, body, trailer, seq, header_sign)
 
     # RFC 4757 (rc4-hmac) --------------------------------------------------------------------
-    def _rc4_verify(self, level: int, body: bytes, signature: bytes) -> bytes:
+    # Token: 8 header bytes, SND_SEQ (RC4 under Kseq), SGN_CKSUM (HMAC-MD5 under Ksign, first 8),
+    # and for wrap a confounder; RC4 under Kcrypt covers confounder + data.  With DCE header
+    # signing the PDU header and sec_trailer enter the checksum around the data as sign-only
+    # buffers, as MIT's kg_make_checksum_iov_v1 orders them (header, confounder, buffers).
+    def _rc4_parts(self, header: bytes, body: bytes, trailer: bytes, header_sign: bool,
+                   mic: bool) -> bytes:
+        if header_sign:
+            return header + body + trailer
+        if mic:  # RFC 1964 MIC over the body padded to 4 (impacket's GSS_GetMIC, Samba agree)
+            pad = (4 - len(body) % 4) & 3
+            return body + bytes([pad]) * pad
+        return body
+
+    def _rc4_protect(self, level: int, header: bytes, body: bytes, trailer: bytes, seq: int,
+                     header_sign: bool) -> tuple[bytes, bytes]:
+        assert self.key is not None
+        key = self.key.contents
+        ksign = HMAC.new(key, b"signaturekey\0", MD5).digest()
+        snd_seq = struct.pack(">L", seq) + b"\xff" * 4  # the acceptor's direction
+        if level == LEVEL_PRIVACY:
+            tok8 = b"\x02\x01\x11\x00\x10\x00\xff\xff"
+            confounder = os.urandom(8)
+            signed = confounder + self._rc4_parts(header, body, trailer, header_sign, mic=False)
+            cksum = HMAC.new(ksign, MD5.new(struct.pack("<L", 13) + tok8 + signed).digest(),
+                             MD5).digest()[:8]
+            klocal = bytes(b ^ 0xF0 for b in key)
+            kcrypt = HMAC.new(HMAC.new(klocal, struct.pack("<L", 0), MD5).digest(),
+                              struct.pack(">L", seq), MD5).digest()
+            sealed = ARC4.new(kcrypt).encrypt(confounder + body)
+            kseq = HMAC.new(HMAC.new(key, struct.pack("<L", 0), MD5).digest(), cksum, MD5).digest()
+            token = tok8 + ARC4.new(kseq).encrypt(snd_seq) + cksum + sealed[:8]
+            return sealed[8:], _RC4_WRAP_PREFIX + token
+        tok8 = b"\x01\x01\x11\x00\xff\xff\xff\xff"
+        signed = self._rc4_parts(header, body, trailer, header_sign, mic=True)
+        cksum = HMAC.new(ksign, MD5.new(struct.pack("<L", 15) + tok8 + signed).digest(), MD5).digest()[:8]
+        kseq = HMAC.new(HMAC.new(key, struct.pack("<L", 0), MD5).digest(), cksum, MD5).digest()
+        return body, _RC4_MIC_PREFIX + tok8 + ARC4.new(kseq).encrypt(snd_seq) + cksum
+
+    def _rc4_verify(self, level: int, header: bytes, body: bytes, trailer: bytes, signature: bytes,
+                    header_sign: bool) -> bytes:
         assert self.key is not None
         key = self.key.contents
         ksign = HMAC.new(key, b"signaturekey\0", MD5).digest()
@@ -282,7 +319,8 @@ class KerberosContext:
             kcrypt = HMAC.new(HMAC.new(klocal, struct.pack("<L", 0), MD5).digest(), snd_seq[:4], MD5).digest()
             plain = ARC4.new(kcrypt).decrypt(tok[24:32] + body)
             confounder, data = plain[:8], plain[8:]
-            check = HMAC.new(ksign, MD5.new(struct.pack("<L", 13) + tok[:8] + confounder + data).digest(),
+            signed = confounder + self._rc4_parts(header, data, trailer, header_sign, mic=False)
+            check = HMAC.new(ksign, MD5.new(struct.pack("<L", 13) + tok[:8] + signed).digest(),
                              MD5).digest()[:8]
             if not hmaclib.compare_digest(check, cksum):
                 raise AuthError("RC4 wrap checksum mismatch")
@@ -290,9 +328,8 @@ class KerberosContext:
         tok = signature[13:]
         if len(tok) < 24 or tok[:2] != b"\x01\x01":
             raise AuthError("not an RC4 MIC token")
-        pad = (4 - len(body) % 4) & 3
-        data = body + bytes([pad]) * pad
-        check = HMAC.new(ksign, MD5.new(struct.pack("<L", 15) + tok[:8] + data).digest(), MD5).digest()[:8]
+        signed = self._rc4_parts(header, body, trailer, header_sign, mic=True)
+        check = HMAC.new(ksign, MD5.new(struct.pack("<L", 15) + tok[:8] + signed).digest(), MD5).digest()[:8]
         if not hmaclib.compare_digest(check, tok[16:24]):
             raise AuthError("RC4 MIC mismatch")
         return body

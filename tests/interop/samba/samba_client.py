@@ -9,6 +9,7 @@ Prints one JSON document with what came back.
 """
 
 import json
+import os
 import sys
 
 from samba import credentials, param
@@ -18,6 +19,8 @@ host, port, options, user, password, domain = sys.argv[1:7]
 extra = sys.argv[7:]
 lp = param.LoadParm()
 lp.set("client max protocol", "SMB3")
+if os.environ.get("FAKEGC_SAMBA_ENCTYPES"):  # "legacy": rc4-hmac only
+    lp.set("kerberos encryption types", os.environ["FAKEGC_SAMBA_ENCTYPES"])
 creds = credentials.Credentials()
 creds.guess(lp)
 creds.set_username(user)
