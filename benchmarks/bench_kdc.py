@@ -58,13 +58,15 @@ def _as_req(user: str, with_ts: bool, key=None) -> bytes:  # type: ignore[no-unt
     return as_req(user, REALM, key if with_ts else None)
 
 
-def _tgs_reqs(tgt_reply: bytes, key, n: int, spn: str = SPN) -> list[bytes]:  # type: ignore[no-untyped-def]
-    """n distinct TGS-REQs (fresh authenticators, no body checksum, as impacket sends them)."""
+def _tgs_reqs(tgt_reply: bytes, key, n: int, spn: str = SPN, checksum: bool = False) -> list[bytes]:  # type: ignore[no-untyped-def]
+    """n distinct TGS-REQs (fresh authenticators; no body checksum, as impacket sends them,
+    unless ``checksum``: the authenticator checksums the body, as MIT and Samba send them)."""
     from fakegc.kdc.requests import open_as_rep, tgs_req
 
     rep, _enc, session = open_as_rep(tgt_reply, key)
     base = dt.datetime.now(dt.timezone.utc)
-    return [tgs_req(rep, session, "alice", REALM, spn, body_checksum=False, cusec=i % 1_000_000,
+    return [tgs_req(rep, session, "alice", REALM, spn, body_checksum=checksum,
+                    cusec=i % 1_000_000,
                     ctime=base + dt.timedelta(seconds=i // 1_000_000)) for i in range(n)]
 
 
@@ -141,6 +143,8 @@ def main() -> None:
         s.sendto(_as_req("alice", True, key), ("127.0.0.1", port))
         tgt = s.recv(65536)
         out["TGS-REP"] = loop.run_until_complete(_drive(port, _tgs_reqs(tgt, key, args.n), args.window))
+        out["TGS-REP, body checksum"] = loop.run_until_complete(
+            _drive(port, _tgs_reqs(tgt, key, args.n, checksum=True), args.window))
         out["TGS S_PRINCIPAL_UNKNOWN"] = loop.run_until_complete(
             _drive(port, _tgs_reqs(tgt, key, args.n, GONE), args.window))
         return out

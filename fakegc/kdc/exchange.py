@@ -507,13 +507,14 @@ class KdcCore:
         if len(self._replay) > 50_000:
             cutoff = now - 2 * self.max_skew
             self._replay = {k: v for k, v in self._replay.items() if v > cutoff}
-        if auth.cksumtype is not None:
-            profile = _checksum_table.get(auth.cksumtype)
-            if profile is not None:
-                try:
-                    profile.verify(session_key, 6, raw_req_body(req.wire), auth.checksum)
-                except Exception:
-                    return self.error(req, KrbError.KRB_AP_ERR_MODIFIED, "request body checksum mismatch")
+        if auth.cksumtype is not None and auth.cksumtype in _checksum_table:
+            try:
+                good = kcrypto.verify_checksum(session_key, 6, raw_req_body(req.wire),
+                                               auth.cksumtype, auth.checksum)
+            except Exception:
+                good = False
+            if not good:
+                return self.error(req, KrbError.KRB_AP_ERR_MODIFIED, "request body checksum mismatch")
         service = db.get(req.service or "")
         if service is None or req.sname_der is None:
             return self.error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")

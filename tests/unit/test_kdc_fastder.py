@@ -197,3 +197,20 @@ def test_replies_to_a_burst_of_datagrams_each_reach_their_sender(kdc):  # noqa: 
     finally:
         for s in socks:
             s.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([(15, 17), (16, 18), (-138, 23)]), st.binary(min_size=32, max_size=32),
+       st.integers(1, 30), st.binary(max_size=300))
+def test_cached_checksum_matches_impacket(kind, raw_key, usage, data):
+    """Keyed checksums (RFC 3961/3962) with Kc derived once equal impacket's, and verify."""
+    from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
+
+    from fakegc.kdc import kcrypto
+
+    cksumtype, etype = kind
+    key = Key(etype, raw_key[:_enctype_table[etype].keysize])
+    ours = kcrypto.checksum(key, usage, data, cksumtype)
+    assert ours == _checksum_table[cksumtype].checksum(key, usage, data)
+    assert kcrypto.verify_checksum(key, usage, data, cksumtype, ours)
+    assert not kcrypto.verify_checksum(key, usage, data + b"x", cksumtype, ours)
