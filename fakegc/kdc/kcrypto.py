@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 
-__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt", "random_bytes", "checksum",
+__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt", "random_bytes", "checksum", "derived_keys",
            "verify_checksum"]
 
 _CACHE: dict[tuple[int, bytes, int], tuple[bytes, bytes]] = {}
@@ -139,6 +139,11 @@ def _derived(profile: Any, key: Key, usage: int) -> tuple[bytes, bytes]:
             _CACHE.clear()
         _CACHE[ck] = hit
     return hit
+
+
+def derived_keys(key: Key, usage: int) -> tuple[bytes, bytes]:
+    """(Ke, Ki) of an AES key for ``usage`` (RFC 3961 §5.3), derived once and cached."""
+    return _derived(_enctype_table[key.enctype], key, usage)
 
 
 def encrypt(key: Key, usage: int, plaintext: bytes, confounder: bytes | None = None) -> bytes:

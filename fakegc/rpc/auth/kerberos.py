@@ -67,30 +67,25 @@ def _iov_encrypt(profile: Any, key: Key, usage: int, header: bytes, body: bytes,
 
     DCE header signing (MS-RPCE 3.3.1.5.2.2, DESIGN.md §10): the PDU header and the
     sec_trailer enter the HMAC between confounder and body, but are not encrypted.
-    ``tail`` is the CFX filler plus the token-header copy (RFC 4121 §4.2.4).
+    ``tail`` is the CFX filler plus the token-header copy (RFC 4121 §4.2.4).  Ke/Ki come
+    from :mod:`fakegc.kdc.kcrypto`'s cache and AES-CTS runs on OpenSSL there.
     """
-    from Cryptodome.Hash import HMAC as _H
-
-    ki = profile.derive(key, struct.pack(">IB", usage, 0x55))
-    ke = profile.derive(key, struct.pack(">IB", usage, 0xAA))
-    conf = os.urandom(profile.blocksize)
-    mac = _H.new(ki.contents, conf + header + body + trailer + tail, profile.hashmod).digest()
-    return profile.basic_encrypt(ke, conf + body + tail) + mac[:profile.macsize]
+    ke, ki = kcrypto.derived_keys(key, usage)
+    conf = kcrypto.random_bytes(profile.blocksize)
+    mac = hmaclib.digest(ki, conf + header + body + trailer + tail, "sha1")[:profile.macsize]
+    return kcrypto.cts_encrypt(ke, conf + body + tail) + mac
 
 
 def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: bytes, trailer: bytes,
                  body_len: int) -> bytes:
     """Inverse of :func:`_iov_encrypt`: returns body + tail (without the confounder)."""
-    from Cryptodome.Hash import HMAC as _H
-
-    ki = profile.derive(key, struct.pack(">IB", usage, 0x55))
-    ke = profile.derive(key, struct.pack(">IB", usage, 0xAA))
     if len(cipher) < profile.blocksize + profile.macsize:
         raise AuthError("CFX wrap too short")
-    plain = profile.basic_decrypt(ke, cipher[:-profile.macsize])
+    ke, ki = kcrypto.derived_keys(key, usage)
+    plain = kcrypto.cts_decrypt(ke, bytes(cipher[:-profile.macsize]))
     conf, rest = plain[:profile.blocksize], plain[profile.blocksize:]
-    mac = _H.new(ki.contents, conf + header + rest[:body_len] + trailer + rest[body_len:],
-                 profile.hashmod).digest()[:profile.macsize]
+    mac = hmaclib.digest(ki, conf + header + rest[:body_len] + trailer + rest[body_len:],
+                         "sha1")[:profile.macsize]
     if not hmaclib.compare_digest(mac, cipher[-profile.macsize:]):
         raise AuthError("CFX wrap does not verify (tampered, or header signing mismatch)")
     return rest
@@ -352,7 +347,7 @@ class KerberosContext:
                     plain = _iov_decrypt(profile, self.key, USAGE_INITIATOR_SEAL, cipher, header,
                                          trailer, len(body))
                 else:
-                    plain = profile.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
+                    plain = kcrypto.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
             except AuthError:
                 raise
             except Exception:
@@ -365,10 +360,8 @@ class KerberosContext:
             raise AuthError("not a CFX MIC token")
         pad = (4 - len(body) % 4) & 3
         data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
-        from impacket.krb5.crypto import _checksum_table
-
-        ck = _checksum_table[16 if self.key.enctype == 18 else 15]
-        expected = ck.checksum(self.key, USAGE_INITIATOR_SIGN, data + tok)
+        expected = kcrypto.checksum(self.key, USAGE_INITIATOR_SIGN, data + tok,
+                                    16 if self.key.enctype == 18 else 15)
         if not hmaclib.compare_digest(expected, signature[16:28]):
             raise AuthError("CFX MIC mismatch")
         return body
@@ -386,7 +379,7 @@ class KerberosContext:
                 cipher = _iov_encrypt(profile, self.key, USAGE_ACCEPTOR_SEAL, header, body,
                                       trailer, b"\xff" * ec + head0)
             else:
-                cipher = profile.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0, None)
+                cipher = kcrypto.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0)
             k = (rrc + ec) % len(cipher)
             rotated = cipher[-k:] + cipher[:-k]
             head = b"\x05\x04" + bytes([flags, 0xFF]) + struct.pack(">HHQ", ec, rrc, seq)
@@ -395,10 +388,8 @@ class KerberosContext:
         tok = b"\x04\x04" + bytes([flags]) + b"\xff" * 5 + struct.pack(">Q", seq)
         pad = (4 - len(body) % 4) & 3
         data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
-        from impacket.krb5.crypto import _checksum_table
-
-        ck = _checksum_table[16 if self.key.enctype == 18 else 15]
-        return body, tok + ck.checksum(self.key, USAGE_ACCEPTOR_SIGN, data + tok)
+        return body, tok + kcrypto.checksum(self.key, USAGE_ACCEPTOR_SIGN, data + tok,
+                                            16 if self.key.enctype == 18 else 15)
 
 
 class KerberosProvider:
