@@ -249,10 +249,11 @@ class Kdc:
             if wants("krb_request"):
                 self._record("krb_request", msg=req.msg, client=req.client, service=req.service,
                              transport=transport, etypes=req.etypes, size=len(data))
-            if self.rules:
-                rule = next((r for r in self.rules if r.fire(req)), None)
-                if rule is not None and self._apply(rule, req, data, transport, send):
-                    return
+            for rule in self.rules:
+                if rule.fire(req):
+                    if self._apply(rule, req, data, transport, send):
+                        return
+                    break
             self._finish(self.core.handle(data, req), req, transport, send)
         except Exception as exc:  # the KDC answers garbage, it never dies of it
             self.errors.append(exc)
