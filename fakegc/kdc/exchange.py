@@ -34,9 +34,9 @@ from pyasn1.codec.der import decoder, encoder
 
 from fakegc.codes import KrbError
 from fakegc.kdc import fastder, kcrypto
-from fakegc.kdc.derread import (NT_PRINCIPAL, NT_SRV_INST, DerError, Request, read_ap_req,
-                                read_authenticator, read_enc_data, read_enc_ticket_part,
-                                read_kdc_req, read_pa_enc_ts, read_ticket, TicketPart)
+from fakegc.kdc.derread import (NT_PRINCIPAL, NT_SRV_INST, DerError, Request, TicketPart,
+                                read_enc_data, read_enc_ticket_part, read_pa_enc_ts, read_ticket)
+from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
 from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 
@@ -147,7 +147,7 @@ def reread(reader: Callable[[bytes], T], spec: Callable[[], Any], raw: bytes) ->
 def peek(data: bytes) -> Request:
     """Read a request without keys: message type, client, service, etypes, options, padata.
 
-    The strict reader (:func:`fakegc.kdc.derread.read_kdc_req`) takes ordinary requests;
+    The strict reader (:func:`fakegc.kdc.layouts.read_kdc_req`) takes ordinary requests;
     anything else goes through pyasn1 and, when pyasn1 accepts it, is read from its DER.
     ``Request.ok`` is False when the request cannot be served.
     """

@@ -14,7 +14,8 @@ from pyasn1.type.univ import noValue
 
 from fakegc.kdc import exchange
 from fakegc.kdc.exchange import krb_error, krb_error_pyasn1, peek, peek_pyasn1
-from fakegc.kdc.derread import DerError, LayoutCache, Request, parse_kdc_req, read_kdc_req
+from fakegc.kdc.derread import DerError, Request, parse_kdc_req
+from fakegc.kdc.layouts import LayoutCache, read_kdc_req
 from fakegc.testing.strategies import as_requests
 from tests.kdc_fixtures import kdc  # noqa: F401  (fixture)
 

@@ -24,7 +24,6 @@ from Cryptodome.Hash import HMAC, MD5
 from impacket.krb5 import constants
 from impacket.krb5.asn1 import AP_REP, AP_REQ, Authenticator, EncAPRepPart, EncTicketPart
 from impacket.krb5.crypto import Key, _enctype_table
-from impacket.krb5.types import KerberosTime
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
