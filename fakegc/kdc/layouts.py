@@ -125,62 +125,6 @@ class _Layout:
         return req
 
 
-class LayoutCache:
-    """Layouts of requests already read, by length (DESIGN.md §7).
-
-    A client sends the same shape of request again and again (same options, realm,
-    etypes, name lengths); once one has been read in full, the next is recognised
-    by one masked comparison of big integers (C speed) and only its variable leaves
-    are read.  The result equals :func:`parse_kdc_req`'s (property-tested).
-    """
-
-    def __init__(self, per_length: int = 8, total: int = 1024) -> None:
-        self.per_length, self.total = per_length, total
-        self._by_length: dict[int, tuple[_Layout, ...]] = {}
-        self._count = 0
-
-    def read(self, data: bytes, wire: bytes | None = None) -> Request:
-        """Like :func:`parse_kdc_req`, recognising known layouts first."""
-        candidates = self._by_length.get(len(data))
-        if candidates:
-            number = int.from_bytes(data, "big")
-            for layout in candidates:
-                if number & layout.mask == layout.value:
-                    req = layout.read(data, data if wire is None else wire)
-                    if req is not None:
-                        return req
-                    break
-        req = parse_kdc_req(data, wire)
-        self._learn(data, req)
-        return req
-
-    def _learn(self, data: bytes, req: Request) -> None:
-        try:
-            layout = _Layout(data, req)
-        except (DerError, IndexError, ValueError):
-            return  # not plain DER all the way down (e.g. odd addresses): always read in full
-        if self._count >= self.total:
-            self._by_length.clear()
-            self._count = 0
-        known = self._by_length.get(len(data), ())
-        self._by_length[len(data)] = (layout,) + known[:self.per_length - 1]
-        self._count += 1
-
-    def clear(self) -> None:
-        """Forget every layout."""
-        self._by_length.clear()
-        self._count = 0
-
-
-_CACHE = LayoutCache()
-
-
-def read_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
-    """Read an AS-REQ/TGS-REQ: a known layout (:class:`LayoutCache`) or :func:`parse_kdc_req`."""
-    return _CACHE.read(data, wire)
-
-
-# -- layouts of AP-REQs and Authenticators (the TGS-REQ's inner messages) --------------------
 class _Shapes:
     """Known layouts of one message type, by length (see :class:`LayoutCache`)."""
 
@@ -207,6 +151,47 @@ class _Shapes:
         self.count += 1
 
 
+class LayoutCache:
+    """Layouts of requests already read, by length (DESIGN.md §7).
+
+    A client sends the same shape of request again and again (same options, realm,
+    etypes, name lengths); once one has been read in full, the next is recognised
+    by one masked comparison of big integers (C speed) and only its variable leaves
+    are read.  The result equals :func:`parse_kdc_req`'s (property-tested).
+    """
+
+    def __init__(self, per_length: int = 8, total: int = 1024) -> None:
+        self.shapes = _Shapes(per_length, total)
+
+    def read(self, data: bytes, wire: bytes | None = None) -> Request:
+        """Like :func:`parse_kdc_req`, recognising known layouts first."""
+        layout = self.shapes.find(data)
+        if layout is not None:
+            req = layout.read(data, data if wire is None else wire)
+            if req is not None:
+                return req  # type: ignore[no-any-return]
+        req = parse_kdc_req(data, wire)
+        try:
+            self.shapes.add(data, _Layout(data, req))
+        except (DerError, IndexError, ValueError):
+            pass  # not plain DER all the way down (e.g. odd addresses): always read in full
+        return req
+
+    def clear(self) -> None:
+        """Forget every layout."""
+        self.shapes.by_length.clear()
+        self.shapes.count = 0
+
+
+_CACHE = LayoutCache()
+
+
+def read_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
+    """Read an AS-REQ/TGS-REQ: a known layout (:class:`LayoutCache`) or :func:`parse_kdc_req`."""
+    return _CACHE.read(data, wire)
+
+
+# -- layouts of AP-REQs and Authenticators (the TGS-REQ's inner messages) --------------------
 def _masked(data: bytes, variable: Callable[[tuple[int, ...]], bool]) -> tuple[int, int, list[tuple[tuple[int, ...], int, int]]]:
     """(mask, masked value, leaves): leaves for which ``variable(path)`` is true are masked out."""
     leaves: list[tuple[tuple[int, ...], int, int]] = []

@@ -173,7 +173,7 @@ def test_layout_cache_recognises_other_clients_of_the_same_shape():
     second = cache.read(_build_as("user02"))
     assert (first.client, second.client) == ("user01", "user02")
     assert second.cname_der != first.cname_der and b"user02" in second.cname_der
-    assert len(cache._by_length) == 1 and cache._count == 1  # learned once, recognised after
+    assert len(cache.shapes.by_length) == 1 and cache.shapes.count == 1  # learned once, recognised after
 
 
 def test_replies_to_a_burst_of_datagrams_each_reach_their_sender(kdc):  # noqa: F811
