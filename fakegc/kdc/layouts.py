@@ -142,6 +142,20 @@ class _Shapes:
                     return layout
         return None
 
+    def read(self, data: bytes, parse: Callable[[bytes], Any], layout_of: Callable[[bytes, Any], Any]) -> Any:
+        """``data`` by a known layout, else ``parse(data)`` and learn ``layout_of(data, result)``."""
+        layout = self.find(data)
+        if layout is not None:
+            out = layout.read(data)
+            if out is not None:
+                return out
+        out = parse(data)
+        try:
+            self.add(data, layout_of(data, out))
+        except (DerError, IndexError, ValueError):
+            pass  # not plain DER all the way down: always read in full
+        return out
+
     def add(self, data: bytes, layout: Any) -> None:
         if self.count >= self.total:
             self.by_length.clear()
@@ -277,27 +291,9 @@ _AUTH_SHAPES = _Shapes()
 def read_ap_req(data: bytes) -> ApReq:
     """An AP-REQ [APPLICATION 14]: a known layout (same ticket, same authenticator size) or
     :func:`parse_ap_req`; equal results either way (property-tested)."""
-    layout = _AP_SHAPES.find(data)
-    if layout is not None:
-        return layout.read(data)  # type: ignore[no-any-return]
-    ap = parse_ap_req(data)
-    try:
-        _AP_SHAPES.add(data, _ApLayout(data, ap))
-    except (DerError, IndexError, ValueError):
-        pass
-    return ap
+    return _AP_SHAPES.read(data, parse_ap_req, _ApLayout)  # type: ignore[no-any-return]
 
 
 def read_authenticator(data: bytes) -> AuthenticatorPart:
     """Authenticator [APPLICATION 2]: a known layout or :func:`parse_authenticator`."""
-    layout = _AUTH_SHAPES.find(data)
-    if layout is not None:
-        out = layout.read(data)
-        if out is not None:
-            return out  # type: ignore[no-any-return]
-    part = parse_authenticator(data)
-    try:
-        _AUTH_SHAPES.add(data, _AuthLayout(data, part))
-    except (DerError, IndexError, ValueError):
-        pass
-    return part
+    return _AUTH_SHAPES.read(data, parse_authenticator, _AuthLayout)  # type: ignore[no-any-return]
