@@ -36,7 +36,7 @@ from typing import Any
 from fakegc.codes import KrbError, NspiStatus
 from fakegc.directory.model import Directory
 from fakegc.journal import Journal
-from fakegc.kdc.principals import PrincipalDb
+from fakegc.kdc.principals import ETYPES, PrincipalDb
 from fakegc.kdc.server import Kdc, KdcRule
 from fakegc.nspi import NSPI
 from fakegc.referral import RFR
@@ -96,6 +96,9 @@ class ClusterConfig:
     server_guids: dict[str, str] = field(default_factory=dict)
     limits: RpcLimits = field(default_factory=RpcLimits)
     clock_offset: float = 0.0
+    # actor name -> the etypes its service accounts support (AD's msDS-SupportedEncryptionTypes),
+    # e.g. {"gc02": [23]} for an rc4-hmac-only GC account; default aes256, aes128, rc4
+    service_etypes: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> ClusterConfig:
@@ -214,10 +217,12 @@ class Cluster:
         self.gcs: dict[str, GcActor] = {name: GcActor(self, name) for name in self.config.gcs}
         self.exchange = ExchangeActor(self, self.config.exchange)
         for gc in self.gcs.values():
-            self.db.add_service(gc.principal_name)
-            self.db.add_service(f"host/{gc.fqdn}")
-        self.db.add_service(self.exchange.principal_name)
-        self.db.add_service(f"host/{self.exchange.fqdn}")
+            etypes = self._etypes(gc.name)
+            self.db.add_service(gc.principal_name, etypes=etypes)
+            self.db.add_service(f"host/{gc.fqdn}", etypes=etypes)
+        etypes = self._etypes(self.exchange.name)
+        self.db.add_service(self.exchange.principal_name, etypes=etypes)
+        self.db.add_service(f"host/{self.exchange.fqdn}", etypes=etypes)
         self.kdc = Kdc(self.db, self.journal, self.config.host, self.config.ports.get("kdc", 0),
                        self.config.ports.get("kdc", 0), self.config.clock_offset)
         self.rules: list[FaultRule] = []
@@ -230,6 +235,14 @@ class Cluster:
         self.started = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._runners: list[Any] = []
+
+    def _etypes(self, actor: str) -> tuple[int, ...]:
+        """The etypes ``actor``'s service accounts support (``ClusterConfig.service_etypes``)."""
+        wanted = self.config.service_etypes.get(actor)
+        unknown = set(self.config.service_etypes) - set(self.config.gcs) - {self.config.exchange}
+        if unknown:
+            raise ValueError(f"service_etypes names no actor: {', '.join(sorted(unknown))}")
+        return tuple(int(e) for e in wanted) if wanted else ETYPES
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod

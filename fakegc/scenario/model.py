@@ -10,6 +10,7 @@ Layout (see ``fixtures/scenarios/*.toml``)::
     [cluster]                # optional ClusterConfig overrides
     gcs = ["gc01", "gc02"]
     principal_unknown_code = 7
+    service_etypes = { gc02 = [23] }   # gc02's accounts: rc4-hmac only
 
     [[step]]                 # the timeline, in order
     event = "shutdown_begin" # one of fakegc.scenario.cluster.EVENTS

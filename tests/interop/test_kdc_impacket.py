@@ -54,3 +54,28 @@ def test_clock_skew(kdc):
     with pytest.raises(KerberosError) as err:
         get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
     assert err.value.getErrorCode() == 37
+
+
+def test_rc4_only_gc_account_from_cluster_config():
+    """ClusterConfig.service_etypes plays msDS-SupportedEncryptionTypes: gc02's accounts
+    support rc4-hmac only, so impacket's ticket for exchangeAB/gc02 is rc4 while gc01's is aes."""
+    from impacket.krb5.asn1 import TGS_REP
+    from pyasn1.codec.der import decoder
+
+    from fakegc.scenario.cluster import ClusterConfig, ClusterThread
+
+    with pytest.raises(ValueError, match="gc09"):
+        ClusterThread(ClusterConfig(service_etypes={"gc09": [23]}))
+    ct = ClusterThread(ClusterConfig(service_etypes={"gc02": [23]}))
+    try:
+        port = ct.endpoints()["kdc"]["tcp"]
+        tgt, cipher, _, key = get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", port)
+        etypes = {}
+        for gc in ("gc01", "gc02"):
+            tgs, *_ = get_tgs(f"exchangeAB/{gc}.contoso.test", "CONTOSO.TEST", "127.0.0.1", port,
+                              tgt, cipher, key)
+            rep = decoder.decode(tgs, asn1Spec=TGS_REP())[0]
+            etypes[gc] = int(rep["ticket"]["enc-part"]["etype"])
+        assert etypes == {"gc01": 18, "gc02": 23}
+    finally:
+        ct.close()
