@@ -248,7 +248,7 @@ class Kdc:
             wants = self.journal.wants
             if wants("krb_request"):
                 self._record("krb_request", msg=req.msg, client=req.client, service=req.service,
-                             transport=transport, etypes=req.etypes, size=len(data))
+                             transport=transport, etypes=tuple(req.etypes), size=len(data))
             for rule in self.rules:
                 if rule.fire(req):
                     if self._apply(rule, req, data, transport, send):
