@@ -157,14 +157,9 @@ def peek(data: bytes) -> Request:
         return read_kdc_req(data)
     except _BAD:
         pass
-    tag = data[0]
-    if tag not in (0x6A, 0x6C):
-        return Request("?")
-    msg = "AS" if tag == 0x6A else "TGS"
-    try:
-        decoded = decoder.decode(data, asn1Spec=AS_REQ() if msg == "AS" else TGS_REQ())[0]
-    except Exception:
-        return Request(msg, pvno=_raw_pvno(data))
+    msg, decoded = _decode_pyasn1(data)
+    if decoded is None:
+        return Request(msg, pvno=_raw_pvno(data)) if msg != "?" else Request("?")
     try:
         canonical = encoder.encode(decoded)
     except Exception:  # pyasn1 decodes more than it will encode (e.g. a malformed time)
@@ -178,6 +173,17 @@ def peek(data: bytes) -> Request:
             out = Request(msg, pvno=_raw_pvno(data))
         out.ok = False
         return out
+
+
+def _decode_pyasn1(data: bytes) -> tuple[str, Any]:
+    """("AS" | "TGS" | "?", impacket's KDC-REQ decoded by pyasn1, or None)."""
+    if not data or data[0] not in (0x6A, 0x6C):
+        return "?", None
+    msg = "AS" if data[0] == 0x6A else "TGS"
+    try:
+        return msg, decoder.decode(data, asn1Spec=AS_REQ() if msg == "AS" else TGS_REQ())[0]
+    except Exception:
+        return msg, None
 
 
 def _from_pyasn1(msg: str, req: Any) -> Request:
@@ -197,13 +203,9 @@ def _from_pyasn1(msg: str, req: Any) -> Request:
 
 def peek_pyasn1(data: bytes) -> Request:
     """:func:`peek` through pyasn1 only (the reference the strict reader is tested against)."""
-    if not data or data[0] not in (0x6A, 0x6C):
-        return Request("?")
-    msg = "AS" if data[0] == 0x6A else "TGS"
-    try:
-        decoded = decoder.decode(data, asn1Spec=AS_REQ() if msg == "AS" else TGS_REQ())[0]
-    except Exception:
-        return Request(msg, pvno=_raw_pvno(data))
+    msg, decoded = _decode_pyasn1(data)
+    if decoded is None:
+        return Request(msg, pvno=_raw_pvno(data)) if msg != "?" else Request("?")
     out = _from_pyasn1(msg, decoded)
     out.ok = True
     return out
@@ -293,7 +295,6 @@ class KdcCore:
                                      realm if cname_der else None)
         return Outcome(data, "error", code, None, text)
 
-    _error = error
 
     def _pick_etype(self, requested: list[int], p: Principal) -> int | None:
         for etype in requested:

@@ -17,15 +17,14 @@ import hmac as hmaclib
 import os
 import struct
 import threading
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 
-__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt", "random_bytes", "checksum", "derived_keys",
-           "verify_checksum"]
+__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt", "random_bytes", "checksum",
+           "derived_keys", "verify_checksum"]
 
-_CACHE: dict[tuple[int, bytes, int], tuple[bytes, bytes]] = {}
+_CACHE: dict[tuple[int, bytes, int, int], bytes] = {}
 _MAX = 4096
 _ZERO_IV = modes.CBC(bytes(16))
 _ECB = modes.ECB()
@@ -129,28 +128,31 @@ def cts_decrypt(key: bytes, ciphertext: bytes) -> bytes:
     return ctx.cbc_decrypt(blocks)[:n]
 
 
-def _derived(profile: Any, key: Key, usage: int) -> tuple[bytes, bytes]:
-    ck = (key.enctype, key.contents, usage)
+def _derive(key: Key, usage: int, const: int) -> bytes:
+    """DK(key, usage | const) of RFC 3961 §5.3 (0xAA: Ke, 0x55: Ki, 0x99: Kc), derived once."""
+    ck = (key.enctype, key.contents, usage, const)
     hit = _CACHE.get(ck)
     if hit is None:
-        hit = (profile.derive(key, struct.pack(">IB", usage, 0xAA)).contents,
-               profile.derive(key, struct.pack(">IB", usage, 0x55)).contents)
         if len(_CACHE) >= _MAX:
             _CACHE.clear()
-        _CACHE[ck] = hit
+        hit = _CACHE[ck] = _enctype_table[key.enctype].derive(key, struct.pack(">IB", usage, const)).contents
     return hit
+
+
+def _derived(key: Key, usage: int) -> tuple[bytes, bytes]:
+    return _derive(key, usage, 0xAA), _derive(key, usage, 0x55)
 
 
 def derived_keys(key: Key, usage: int) -> tuple[bytes, bytes]:
     """(Ke, Ki) of an AES key for ``usage`` (RFC 3961 §5.3), derived once and cached."""
-    return _derived(_enctype_table[key.enctype], key, usage)
+    return _derived(key, usage)
 
 
 def encrypt(key: Key, usage: int, plaintext: bytes, confounder: bytes | None = None) -> bytes:
     """RFC 3961 §5.3 encryption (simplified profile) or RFC 4757 for rc4-hmac."""
     if key.enctype not in (17, 18):
         return bytes(_enctype_table[key.enctype].encrypt(key, usage, plaintext, confounder))
-    ke, ki = _derived(_enctype_table[key.enctype], key, usage)
+    ke, ki = _derived(key, usage)
     basic = (confounder if confounder is not None else random_bytes(16)) + plaintext
     mac = hmaclib.digest(ki, basic, "sha1")[:_MACSIZE]
     return cts_encrypt(ke, basic) + mac
@@ -162,7 +164,7 @@ def decrypt(key: Key, usage: int, ciphertext: bytes) -> bytes:
         return bytes(_enctype_table[key.enctype].decrypt(key, usage, ciphertext))
     if len(ciphertext) < 16 + _MACSIZE:
         raise ValueError("ciphertext too short")
-    ke, ki = _derived(_enctype_table[key.enctype], key, usage)
+    ke, ki = _derived(key, usage)
     basic = cts_decrypt(ke, bytes(ciphertext[:-_MACSIZE]))
     mac = hmaclib.digest(ki, basic, "sha1")[:_MACSIZE]
     if not hmaclib.compare_digest(mac, bytes(ciphertext[-_MACSIZE:])):
@@ -171,7 +173,6 @@ def decrypt(key: Key, usage: int, ciphertext: bytes) -> bytes:
 
 
 _CKSUM_ETYPE = {15: 17, 16: 18}  # hmac-sha1-96-aes128 / -aes256 (RFC 3962 §7)
-_KC: dict[tuple[bytes, int], bytes] = {}
 
 
 def checksum(key: Key, usage: int, data: bytes, cksumtype: int) -> bytes:
@@ -183,13 +184,7 @@ def checksum(key: Key, usage: int, data: bytes, cksumtype: int) -> bytes:
     etype = _CKSUM_ETYPE.get(cksumtype)
     if etype is None or key.enctype != etype:
         return bytes(_checksum_table[cksumtype].checksum(key, usage, data))
-    kc = _KC.get((key.contents, usage))
-    if kc is None:
-        if len(_KC) >= _MAX:
-            _KC.clear()
-        kc = _KC[(key.contents, usage)] = _enctype_table[etype].derive(
-            key, struct.pack(">IB", usage, 0x99)).contents
-    return hmaclib.digest(kc, data, "sha1")[:_MACSIZE]
+    return hmaclib.digest(_derive(key, usage, 0x99), data, "sha1")[:_MACSIZE]
 
 
 def verify_checksum(key: Key, usage: int, data: bytes, cksumtype: int, expected: bytes) -> bool:

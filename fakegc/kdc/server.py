@@ -18,8 +18,8 @@ import itertools
 import os
 import re
 import struct
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ MAX_TCP = 1 << 20
 def _glob(pattern: str) -> re.Pattern[str]:
     """fnmatch glob, case-insensitive, compiled once."""
     return re.compile(fnmatch.translate(pattern.lower()))
+
 
 _ERROR_NAMES = {int(e): e.name for e in KrbError}
 
@@ -245,8 +246,7 @@ class Kdc:
     def _serve(self, data: bytes, transport: str, send: Any) -> None:
         try:
             req = peek(data)
-            wants = self.journal.wants
-            if wants("krb_request"):
+            if self.journal.wants("krb_request"):
                 self._record("krb_request", msg=req.msg, client=req.client, service=req.service,
                              transport=transport, etypes=tuple(req.etypes), size=len(data))
             for rule in self.rules:

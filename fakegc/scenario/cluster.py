@@ -216,6 +216,9 @@ class Cluster:
             self.db.add_user(user, password)
         self.gcs: dict[str, GcActor] = {name: GcActor(self, name) for name in self.config.gcs}
         self.exchange = ExchangeActor(self, self.config.exchange)
+        unknown = set(self.config.service_etypes) - set(self.gcs) - {self.exchange.name}
+        if unknown:
+            raise ValueError(f"service_etypes names no actor: {', '.join(sorted(unknown))}")
         for gc in self.gcs.values():
             etypes = self._etypes(gc.name)
             self.db.add_service(gc.principal_name, etypes=etypes)
@@ -239,9 +242,6 @@ class Cluster:
     def _etypes(self, actor: str) -> tuple[int, ...]:
         """The etypes ``actor``'s service accounts support (``ClusterConfig.service_etypes``)."""
         wanted = self.config.service_etypes.get(actor)
-        unknown = set(self.config.service_etypes) - set(self.config.gcs) - {self.config.exchange}
-        if unknown:
-            raise ValueError(f"service_etypes names no actor: {', '.join(sorted(unknown))}")
         return tuple(int(e) for e in wanted) if wanted else ETYPES
 
     # -- lifecycle -------------------------------------------------------------------
