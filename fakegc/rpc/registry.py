@@ -17,7 +17,7 @@ import os
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fakegc.codes import RpcStatus
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RpcFault",
     "Operation",
+    "Pipeline",
     "Interface",
     "CallContext",
     "AuthInfo",
@@ -56,6 +57,41 @@ class RpcFault(Exception):
 
 
 StubCall = Callable[["CallContext", bytes], bytes]
+
+Req = TypeVar("Req")
+Bound = TypeVar("Bound")
+Res = TypeVar("Res")
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline(Generic[Req, Bound, Res]):
+    """An operation's ``call`` built from steps: decode → enter → handle → encode.
+
+    ``decode`` turns the stub into a typed request; ``enter`` is the interface's
+    boundary (context handles, sessions, identifier translation; it may raise
+    :class:`RpcFault`); ``handle`` is the pure handler.  When the fault injector
+    forced a status (``CallContext.forced_status``), ``refuse`` builds the error
+    result instead of handling, so no handler deals with injection.  The result's
+    ``status`` and ``notes`` go to the journal here, once for every operation.
+    """
+
+    decode: Callable[[bytes], Req]
+    enter: Callable[[CallContext, Req], Bound]
+    handle: Callable[[Bound], Res]
+    refuse: Callable[[Bound, int], Res]
+    encode: Callable[[CallContext, Bound, Res], bytes]
+
+    def __call__(self, ctx: CallContext, stub: bytes) -> bytes:
+        bound = self.enter(ctx, self.decode(stub))
+        forced = ctx.forced_status
+        result = self.handle(bound) if forced is None else self.refuse(bound, forced)
+        status = getattr(result, "status", None)
+        if status is not None:
+            ctx.notes["status"] = int(status)
+        notes = getattr(result, "notes", None)
+        if notes:
+            ctx.notes.update(notes)
+        return self.encode(ctx, bound, result)
 
 
 @dataclass(slots=True)
