@@ -26,9 +26,8 @@ from fakegc.rpc.limits import RpcLimits
 from fakegc.rpc.registry import AuthInfo, CallContext, Operation, RpcFault
 from fakegc.wire import pdu as P
 
-__all__ = ["RPC_S_SERVER_TOO_BUSY", "CallEnv", "Calls", "Link"]
+__all__ = ["CallEnv", "Calls", "Link"]
 
-RPC_S_SERVER_TOO_BUSY = 0x000006BB
 _DECODE_ERRORS = (struct.error, IndexError, ValueError, KeyError, TypeError, UnicodeError,
                   OverflowError, AttributeError)
 
@@ -108,17 +107,17 @@ class Calls:
         if trailer is None:
             main = assoc.main_auth
             if main is not None and main.level >= LEVEL_PKT:
-                self.fault(call_id, req.ctx_id, RpcStatus.ACCESS_DENIED,
+                self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied,
                            "unsigned request on a signed connection", close=True)
                 return None
             if main is not None and (main.failed or not main.context.complete):
-                self.fault(call_id, req.ctx_id, RpcStatus.ACCESS_DENIED,
+                self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied,
                            "authentication did not complete", close=True)
                 return None
             return pdu[req.stub_offset:auth_off], None
         auth_ctx = assoc.auth.get(trailer.context_id)
         if auth_ctx is None or auth_ctx.failed or not auth_ctx.context.complete:
-            self.fault(call_id, req.ctx_id, RpcStatus.ACCESS_DENIED,
+            self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied,
                        "request with an unknown or failed security context", close=True)
             return None
         try:
@@ -126,7 +125,7 @@ class Calls:
                                      signature, assoc.header_sign)
         except AuthError as exc:
             self.link.record("auth_failed", call_id=call_id, reason=exc.reason)
-            self.fault(call_id, req.ctx_id, RpcStatus.ACCESS_DENIED, "signature check failed",
+            self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied, "signature check failed",
                        close=True)
             return None
         return body, auth_ctx
@@ -160,7 +159,7 @@ class Calls:
             return self.fault(call_id, req.ctx_id, RpcStatus.nca_s_fault_remote_no_memory,
                               f"alloc_hint {req.alloc_hint} over the limit")
         if self.in_flight >= limits.max_calls_in_flight:
-            return self.fault(call_id, req.ctx_id, RPC_S_SERVER_TOO_BUSY,
+            return self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_server_too_busy,
                               "too many calls in flight")
         self.pending[call_id] = _Pending(call_id, req.ctx_id, req.opnum, [body], len(body),
                                          auth_ctx)
@@ -218,7 +217,7 @@ class Calls:
                               f"{iface.name} has no opnum {opnum}")
         if auth_info is None and not env.allow_anonymous and not getattr(iface, "anonymous_ok",
                                                                          False):
-            return self.fault(call_id, ctx_id, RpcStatus.ACCESS_DENIED,
+            return self.fault(call_id, ctx_id, RpcStatus.rpc_s_access_denied,
                               f"{iface.name} requires authentication", op=op.name)
         if main is not None and main.level >= LEVEL_INTEGRITY:
             try:
@@ -228,7 +227,7 @@ class Calls:
             except verification.VerificationError as exc:
                 link.record("auth_failed", call_id=call_id,
                             reason=f"verification trailer: {exc}")
-                return self.fault(call_id, ctx_id, RpcStatus.ACCESS_DENIED,
+                return self.fault(call_id, ctx_id, RpcStatus.rpc_s_access_denied,
                                   f"verification trailer: {exc}", op=op.name)
         assert assoc.group is not None
         ctx = CallContext(env.actor, env.name, iface, opnum, call_id, ctx_id, link.id,
@@ -283,11 +282,11 @@ class Calls:
         except _DECODE_ERRORS as exc:
             link.record("protocol_error", call_id=ctx.call_id, op=op.name,
                         error=f"stub decode: {exc!r}")
-            return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.nca_s_fault_ndr,
+            return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
                               "malformed stub", did_not_execute=False, op=op.name)
         except Exception as exc:  # noqa: BLE001 - an operation bug is a fault, not a crash
             link.internal_error(exc)
-            return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.nca_s_fault_cant_perform,
+            return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_fault_cant_perform,
                               f"internal error {exc!r}", did_not_execute=False, op=op.name)
         if link.env.journal_calls:
             link.record("response", call_id=ctx.call_id, interface=ctx.interface.name,

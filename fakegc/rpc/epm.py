@@ -125,7 +125,7 @@ def _endpoint_map(ctx: CallContext) -> EndpointMap:
     if emap is None:
         emap = getattr(ctx.actor, "endpoint_map", None)
     if not isinstance(emap, EndpointMap):
-        raise RpcFault(RpcStatus.nca_s_fault_cant_perform, "no endpoint map on this server")
+        raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no endpoint map on this server")
     return emap
 
 

@@ -117,7 +117,7 @@ def bind_leg(auth: Mapping[int, AuthCtx], providers: Mapping[int, SecurityProvid
     except AuthError as exc:
         record("auth_failed", call_id=call_id, reason=exc.reason, auth_type=trailer.auth_type)
         if alter:
-            raise LegRefused(exc.reason, status=RpcStatus.ACCESS_DENIED) from None
+            raise LegRefused(exc.reason, status=RpcStatus.rpc_s_access_denied) from None
         raise LegRefused(exc.reason, nak=P.BINDNAK_REASON.INVALID_CHECKSUM) from None
     if step.complete:
         auth_done(auth_ctx, call_id, record)
