@@ -56,6 +56,7 @@ class RpcStatus(IntEnum):
 
     rpc_s_access_denied = 0x00000005
     rpc_s_server_too_busy = 0x000006BB
+    rpc_s_unknown_authn_service = 0x000006D3
     rpc_fault_cant_perform = 0x000006D8
     rpc_x_bad_stub_data = 0x000006F7
     rpc_s_sec_pkg_error = 0x00000721

@@ -23,7 +23,7 @@ from typing import Protocol
 from fakegc.rpc.auth.base import SecurityProvider
 from fakegc.rpc.auth.legs import AuthCtx, LegRefused, Record, bind_leg, split_auth
 from fakegc.rpc.limits import RpcLimits
-from fakegc.rpc.registry import NDR20, AssociationGroup, Interface
+from fakegc.rpc.registry import NDR20, NDR64, AssociationGroup, Interface
 from fakegc.wire import pdu as P
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "negotiate_contexts",
 ]
 
+Syntax = tuple[uuidlib.UUID, int, int]
 _FEATURE_UUID_PREFIX = "6cb71c2c-9812-4540-"
 _NEGOTIATED = 0x8000_0000  # remembered in Association.features once negotiated
 
@@ -47,6 +48,7 @@ class PresContext:
     interface: Interface
     abstract_raw: bytes
     transfer_raw: bytes
+    ndr64: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -112,40 +114,71 @@ class _Negotiated:
 
 
 def _feature_bits(elem: P.ContextElem) -> int | None:
-    """The bitmask of a bind-time feature negotiation context (MS-RPCE 2.2.2.14), else None."""
-    bits = None
-    for t in elem.transfers:
-        if str(t[0]).startswith(_FEATURE_UUID_PREFIX):
-            bits = int.from_bytes(t[0].bytes_le[8:16], "little")
-    return bits
+    """The bitmask of a bind-time feature negotiation context (MS-RPCE 2.2.2.14), else None.
+
+    Only a context whose *first* transfer syntax is the feature syntax counts, and
+    only that first syntax's bits (Samba raw_protocol.py
+    test_no_auth_bind_time_only_first / *_ignore_additional).
+    """
+    first = elem.transfers[0]
+    if str(first[0]).startswith(_FEATURE_UUID_PREFIX):
+        return int.from_bytes(first[0].bytes_le[8:16], "little")
+    return None
 
 
-def check_or_create_context(elem: P.ContextElem, assoc: Association,
-                            env: BindEnv) -> tuple[P.ResultItem, PresContext | None]:
+def _served(elem: P.ContextElem, env: BindEnv) -> Interface | None:
+    iface = env.find_interface(elem.abstract[0], elem.abstract[1])
+    if iface is None or elem.abstract[2] > iface.version[1]:
+        return None
+    return iface
+
+
+def preferred_syntaxes(body: P.BindPdu, env: BindEnv) -> dict[tuple[uuidlib.UUID, int], Syntax]:
+    """The one transfer syntax accepted per abstract syntax in this PDU (MS-RPCE 3.3.1.5.6).
+
+    "The server SHOULD accept, at most, one of the transfer syntaxes": the server's
+    preferred syntax if any context proposes it, else the first proposed one it
+    supports.  Our preference is NDR64 on interfaces that serve it, as the RPC
+    runtime of a 64-bit Windows Server prefers the 64-bit syntax ("Transfer
+    Syntax and NDR64", Windows RPC documentation), and NDR 2.0 elsewhere.
+    """
+    chosen: dict[tuple[uuidlib.UUID, int], Syntax] = {}
+    for elem in body.contexts:
+        iface = _served(elem, env)
+        if iface is None or _feature_bits(elem) is not None:
+            continue
+        key = (elem.abstract[0], elem.abstract[1])
+        if iface.ndr64 and NDR64 in elem.transfers:
+            chosen[key] = NDR64
+        elif key not in chosen and NDR20 in elem.transfers:
+            chosen[key] = NDR20
+    return chosen
+
+
+def check_or_create_context(elem: P.ContextElem, assoc: Association, env: BindEnv,
+                            chosen: dict[tuple[uuidlib.UUID, int], Syntax] | None = None,
+                            ) -> tuple[P.ResultItem, PresContext | None]:
     """One presentation context's result (Samba ``dcesrv_check_or_create_context``).
 
     Unknown interface or a higher minor version → provider rejection reason 1;
-    no NDR 2.0 transfer syntax → reason 2; a context id re-bound to another
-    interface → reason 0 (MS-RPCE 3.3.1.5.3).
+    none of its transfer syntaxes is the one chosen for its interface → reason 2
+    (MS-RPCE 3.3.1.5.6); a context id re-bound to another interface → reason 0.
     """
-    iface = env.find_interface(elem.abstract[0], elem.abstract[1])
-    if iface is None or elem.abstract[2] > iface.version[1]:
+    iface = _served(elem, env)
+    if iface is None:
         return P.ResultItem(P.RESULT.PROVIDER_REJECTION,
                             P.RESULT.ABSTRACT_SYNTAX_NOT_SUPPORTED, None), None
-    chosen = None
-    for t, raw in zip(elem.transfers, elem.raw_transfers):
-        if t == NDR20:
-            chosen = raw
-            break
-    if chosen is None:
+    want = (chosen or {}).get((elem.abstract[0], elem.abstract[1]), NDR20)
+    raw = next((r for t, r in zip(elem.transfers, elem.raw_transfers) if t == want), None)
+    if raw is None:
         return P.ResultItem(P.RESULT.PROVIDER_REJECTION,
                             P.RESULT.TRANSFER_SYNTAXES_NOT_SUPPORTED, None), None
     existing = assoc.contexts.get(elem.ctx_id)
     if existing is not None and existing.interface is not iface:
         return P.ResultItem(P.RESULT.PROVIDER_REJECTION, P.RESULT.REASON_NOT_SPECIFIED,
                             None), None
-    pres = PresContext(iface, P.pack_syntax(elem.abstract), chosen)
-    return P.ResultItem(P.RESULT.ACCEPTANCE, 0, NDR20), pres
+    pres = PresContext(iface, P.pack_syntax(elem.abstract), raw, want == NDR64)
+    return P.ResultItem(P.RESULT.ACCEPTANCE, 0, want), pres
 
 
 def negotiate_contexts(body: P.BindPdu, assoc: Association, env: BindEnv,
@@ -155,10 +188,12 @@ def negotiate_contexts(body: P.BindPdu, assoc: Association, env: BindEnv,
     The first bind-time feature negotiation context gets negotiate_ack with the
     granted bits; a second one on a bind is a bind_nak, on an alter_context a
     provider rejection (MS-RPCE 3.3.1.5.3; Samba raw_protocol.py
-    test_no_auth_bind_time_features*).
+    test_no_auth_bind_time_twice).  For the others see
+    :func:`check_or_create_context` and :func:`preferred_syntaxes`.
     """
     out = _Negotiated([], {}, assoc.features)
     saw_feature = False
+    chosen = preferred_syntaxes(body, env)
     for elem in body.contexts:
         bits = _feature_bits(elem)
         if bits is not None:
@@ -174,7 +209,7 @@ def negotiate_contexts(body: P.BindPdu, assoc: Association, env: BindEnv,
             out.results.append(P.ResultItem(P.RESULT.NEGOTIATE_ACK, granted, None))
             out.features = granted | _NEGOTIATED
             continue
-        result, pres = check_or_create_context(elem, assoc, env)
+        result, pres = check_or_create_context(elem, assoc, env, chosen)
         out.results.append(result)
         if pres is not None:
             out.contexts[elem.ctx_id] = pres

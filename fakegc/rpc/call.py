@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from fakegc.codes import RpcStatus
 from fakegc.journal import Journal
-from fakegc.rpc import verification
+from fakegc.rpc import ndr64, verification
 from fakegc.rpc.auth.base import LEVEL_INTEGRITY, LEVEL_NONE, LEVEL_PKT, AuthError
 from fakegc.rpc.auth.legs import AuthCtx, protect_response, split_auth, unprotect_request
 from fakegc.rpc.bind import Association
@@ -41,6 +41,7 @@ class CallEnv(Protocol):
     limits: RpcLimits
     allow_anonymous: bool
     injector: Callable[[CallContext], Action | None] | None
+    stats: list[int]
 
     @property
     def journal_calls(self) -> bool: ...
@@ -55,7 +56,7 @@ class Link(Protocol):
 
     @property
     def env(self) -> CallEnv: ...
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, pdus: int = 1) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
     def fatal(self, call_id: int, status: int, reason: str) -> None: ...
@@ -71,6 +72,7 @@ class _Pending:
     chunks: list[bytes] = field(default_factory=list)
     size: int = 0
     auth_ctx: AuthCtx | None = None
+    big_endian: bool = False
 
 
 def _u32(data: bytes, off: int) -> int:
@@ -100,8 +102,12 @@ class Calls:
             self.link.close()
 
     # -- one request fragment ------------------------------------------------
-    def _security(self, pdu: bytes, req: P.RequestPdu, call_id: int) -> tuple[bytes, AuthCtx | None] | None:
-        """The stub of a fragment after its auth checks, or None when answered with a fault."""
+    def _security(self, pdu: bytes, raw: bytes, req: P.RequestPdu,
+                  call_id: int) -> tuple[bytes, AuthCtx | None] | None:
+        """The stub of a fragment after its auth checks, or None when answered with a fault.
+
+        ``raw`` is the PDU as received (big-endian PDUs are signed as sent).
+        """
         assoc = self.link.assoc
         trailer, signature, auth_off = split_auth(pdu)
         if trailer is None:
@@ -121,7 +127,7 @@ class Calls:
                        "request with an unknown or failed security context", close=True)
             return None
         try:
-            body = unprotect_request(auth_ctx, pdu, req.stub_offset, auth_off, trailer,
+            body = unprotect_request(auth_ctx, raw, req.stub_offset, auth_off, trailer,
                                      signature, assoc.header_sign)
         except AuthError as exc:
             self.link.record("auth_failed", call_id=call_id, reason=exc.reason)
@@ -130,15 +136,21 @@ class Calls:
             return None
         return body, auth_ctx
 
-    def on_request(self, pdu: bytes) -> None:
-        """One request fragment (C706 §12.6.4.9); reassembles per call_id."""
+    def on_request(self, pdu: bytes, raw: bytes | None = None) -> None:
+        """One request fragment (C706 §12.6.4.9); reassembles per call_id.
+
+        ``pdu`` is little-endian in its header fields; ``raw`` the PDU as received
+        when that differs (a big-endian sender, :mod:`fakegc.wire.drep`).
+        """
+        raw = pdu if raw is None else raw
+        big_endian = raw[4] & 0xF0 == 0
         link = self.link
         flags = pdu[3]
         call_id = _u32(pdu, 12)
         if not link.assoc.bound:
             return link.fatal(call_id, RpcStatus.nca_s_proto_error, "request before bind")
         req = P.parse_request(pdu, flags)
-        checked = self._security(pdu, req, call_id)
+        checked = self._security(pdu, raw, req, call_id)
         if checked is None:
             return None
         body, auth_ctx = checked
@@ -148,12 +160,12 @@ class Calls:
             if call_id in self.pending:
                 return link.fatal(call_id, RpcStatus.nca_s_proto_error, "call_id reused")
             if last:
-                return self.execute(call_id, req.ctx_id, req.opnum, body, auth_ctx)
-            return self._first(call_id, req, body, auth_ctx)
+                return self.execute(call_id, req.ctx_id, req.opnum, body, auth_ctx, big_endian)
+            return self._first(call_id, req, body, auth_ctx, big_endian)
         return self._more(call_id, body, auth_ctx, bool(last))
 
     def _first(self, call_id: int, req: P.RequestPdu, body: bytes,
-               auth_ctx: AuthCtx | None) -> None:
+               auth_ctx: AuthCtx | None, big_endian: bool) -> None:
         limits = self.link.env.limits
         if req.alloc_hint > limits.max_request:
             return self.fault(call_id, req.ctx_id, RpcStatus.nca_s_fault_remote_no_memory,
@@ -162,7 +174,7 @@ class Calls:
             return self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_server_too_busy,
                               "too many calls in flight")
         self.pending[call_id] = _Pending(call_id, req.ctx_id, req.opnum, [body], len(body),
-                                         auth_ctx)
+                                         auth_ctx, big_endian)
         self.in_flight += 1
 
     def _more(self, call_id: int, body: bytes, auth_ctx: AuthCtx | None, last: bool) -> None:
@@ -183,7 +195,8 @@ class Calls:
         if last:
             del self.pending[call_id]
             self.in_flight -= 1
-            self.execute(call_id, pend.ctx_id, pend.opnum, b"".join(pend.chunks), auth_ctx)
+            self.execute(call_id, pend.ctx_id, pend.opnum, b"".join(pend.chunks), auth_ctx,
+                         pend.big_endian)
 
     # -- a complete call -------------------------------------------------------
     def _auth_info(self, main: AuthCtx | None) -> AuthInfo | None:
@@ -194,7 +207,7 @@ class Calls:
         return AuthInfo(main.auth_type, main.level, sec.user, sec.domain, sec.mech)
 
     def execute(self, call_id: int, ctx_id: int, opnum: int, stub: bytes,
-                auth_ctx: AuthCtx | None) -> None:
+                auth_ctx: AuthCtx | None, big_endian: bool = False) -> None:
         """Dispatch a reassembled call to its operation (MS-RPCE 3.3.1.5.7)."""
         link = self.link
         env = link.env
@@ -215,6 +228,10 @@ class Calls:
         if op is None:
             return self.fault(call_id, ctx_id, RpcStatus.nca_s_op_rng_error,
                               f"{iface.name} has no opnum {opnum}")
+        if big_endian and not iface.big_endian:
+            # Not decodable here: refused at once with the call's own id (never a hang).
+            return self.fault(call_id, ctx_id, RpcStatus.rpc_x_bad_stub_data,
+                              f"{iface.name} does not decode big-endian NDR", op=op.name)
         if auth_info is None and not env.allow_anonymous and not getattr(iface, "anonymous_ok",
                                                                          False):
             return self.fault(call_id, ctx_id, RpcStatus.rpc_s_access_denied,
@@ -231,7 +248,9 @@ class Calls:
                                   f"verification trailer: {exc}", op=op.name)
         assert assoc.group is not None
         ctx = CallContext(env.actor, env.name, iface, opnum, call_id, ctx_id, link.id,
-                          assoc.group, auth_info, env.journal, server=env)
+                          assoc.group, auth_info, env.journal, server=env, ndr64=pres.ndr64,
+                          big_endian=big_endian)
+        env.stats[0] += 1
         if env.injector is not None:
             action = env.injector(ctx)
             if action is not None:
@@ -288,9 +307,17 @@ class Calls:
             link.internal_error(exc)
             return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_fault_cant_perform,
                               f"internal error {exc!r}", did_not_execute=False, op=op.name)
+        if ctx.ndr64:
+            try:
+                out = ndr64.response(op, out)
+            except _DECODE_ERRORS as exc:
+                link.internal_error(exc)
+                return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
+                                  f"no NDR64 encoding: {exc!r}", did_not_execute=False, op=op.name)
         if link.env.journal_calls:
             link.record("response", call_id=ctx.call_id, interface=ctx.interface.name,
                         opnum=ctx.opnum, op=op.name, size=len(out), **ctx.notes)
+        link.env.stats[1] += 1
         self.send_response(ctx.call_id, ctx.ctx_id, out, main)
 
     def send_response(self, call_id: int, ctx_id: int, stub: bytes,
@@ -298,10 +325,16 @@ class Calls:
         """Fragment ``stub`` at the negotiated size, protecting each fragment."""
         assoc = self.link.assoc
         if main is not None and main.level >= LEVEL_PKT and main.context.complete:
+            room = assoc.max_xmit - 24 - 8 - main.context.signature_size(main.level)
             self.link.write(protect_response(main, stub, call_id, ctx_id, assoc.max_xmit,
-                                             assoc.header_sign))
+                                             assoc.header_sign), _frags(len(stub), room - room % 16))
             return
-        self.link.write(plain_response(stub, call_id, ctx_id, assoc.max_xmit))
+        self.link.write(plain_response(stub, call_id, ctx_id, assoc.max_xmit),
+                        _frags(len(stub), assoc.max_xmit - 24))
+
+
+def _frags(size: int, room: int) -> int:
+    return max(1, -(-size // max(room, 1)))
 
 
 def plain_response(stub: bytes, call_id: int, ctx_id: int, max_xmit: int) -> bytes:

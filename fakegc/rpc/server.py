@@ -38,6 +38,7 @@ from fakegc.rpc.limits import (
     RpcLimits,
 )
 from fakegc.rpc.registry import AssociationGroup, CallContext, Interface
+from fakegc.wire import drep
 from fakegc.wire import pdu as P
 
 __all__ = [
@@ -117,16 +118,17 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             self.transport.close()
 
-    def write(self, data: bytes) -> None:
-        """Send bytes unless the connection is closed."""
+    def write(self, data: bytes, pdus: int = 1) -> None:
+        """Send ``pdus`` PDUs' bytes unless the connection is closed."""
         if self.transport is not None and not self.closed:
+            self.server.stats[3] += pdus
             self.transport.write(data)
 
     def _frame_error(self, buf: bytearray, frag_len: int) -> str | None:
         """Why the PDU header at the front of ``buf`` is refused (C706 §12.6.3.1), or None."""
         if buf[0] != 5 or buf[1] > 1 or frag_len < 16:
             return "bad header"
-        if buf[4] & 0xF0 != 0x10:
+        if not drep.supported(buf):
             return "unsupported data representation"
         if frag_len > self.assoc.max_recv and self.assoc.bound and buf[2] == P.PTYPE.REQUEST:
             return f"fragment of {frag_len} bytes over the negotiated {self.assoc.max_recv}"
@@ -139,18 +141,23 @@ class _Connection(asyncio.Protocol):
         buf = self.buf
         buf += data
         while len(buf) >= 16 and not self.closed:
-            frag_len = buf[8] | (buf[9] << 8)
+            frag_len = drep.frag_length(buf)
             error = self._frame_error(buf, frag_len)
             if error is not None:
-                call_id = _u32(buf, 12) if error.startswith("fragment") else 0
+                # A header we cannot trust gets call_id 0; otherwise the PDU's own.
+                call_id = 0 if error == "bad header" else drep.call_id(buf)
                 self.fatal(call_id, RpcStatus.nca_s_proto_error, error)
                 return
             if len(buf) < frag_len:
                 return
-            pdu = bytes(buf[:frag_len])
+            raw = bytes(buf[:frag_len])
             del buf[:frag_len]
+            self.server.stats[2] += 1
+            # C706 §12.6.3.1 "receiver makes it right": big-endian PDUs are parsed in
+            # little-endian form; the stub keeps the sender's order (see fakegc.wire.drep).
+            pdu = drep.to_little_endian(raw) if drep.is_big_endian(raw) else raw
             try:
-                self._dispatch(pdu)
+                self._dispatch(pdu, raw)
             except P.PduError as exc:
                 self.fatal(_u32(pdu, 12), RpcStatus.nca_s_proto_error, str(exc))
             except Exception as exc:  # noqa: BLE001 - one connection never takes the server down
@@ -158,10 +165,10 @@ class _Connection(asyncio.Protocol):
                 self.fatal(_u32(pdu, 12), RpcStatus.nca_s_proto_error, f"internal: {exc!r}")
 
     # -- dispatch ------------------------------------------------------------
-    def _dispatch(self, pdu: bytes) -> None:
+    def _dispatch(self, pdu: bytes, raw: bytes) -> None:
         ptype = pdu[2]
         if ptype == P.PTYPE.REQUEST:
-            self.calls.on_request(pdu)
+            self.calls.on_request(pdu, raw)
         elif ptype in (P.PTYPE.BIND, P.PTYPE.ALTER_CONTEXT):
             reply = negotiate(pdu, ptype == P.PTYPE.ALTER_CONTEXT, self.assoc, self.server,
                               self.id, self.record)
@@ -237,6 +244,8 @@ class RpcServer:
         self.admission: Callable[[int, P.BindPdu], int | None] | None = None
         self.errors: list[BaseException] = []
         self._journal_calls = journal_calls
+        #: rpc_mgmt_inq_stats counters (C706 Q.2.3): calls in, calls out, PDUs in, PDUs out.
+        self.stats = [0, 0, 0, 0]
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()
         self._groups: dict[int, AssociationGroup] = {}
