@@ -116,12 +116,19 @@ class Operation:
 class Interface:
     """An RPC interface: abstract syntax (UUID, version) and its opnum table."""
 
-    def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "") -> None:
+    def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "",
+                 *, ndr64: bool = False, big_endian: bool = False) -> None:
         self.name = name
         self.uuid = uuidlib.UUID(uuid)
         self.version = version
         self.spec = spec
         self.operations: dict[int, Operation] = {}
+        #: Operations read NDR64 requests (ctx.ndr64) and the engine offers NDR64 in
+        #: binds (MS-RPCE 3.3.1.5.6); responses go through fakegc.rpc.ndr64.
+        self.ndr64 = ndr64
+        #: Operations read big-endian requests (ctx.big_endian, C706 §14.1 "receiver
+        #: makes it right"); calls of other interfaces from a big-endian client fault.
+        self.big_endian = big_endian
 
     @property
     def syntax(self) -> tuple[uuidlib.UUID, int, int]:
@@ -247,6 +254,10 @@ class CallContext:
     forced_status: int | None = None
     #: The RpcServer serving the call (EPM and the management interface read it).
     server: Any = None
+    #: The presentation context's transfer syntax is NDR64 (MS-RPCE 2.2.5).
+    ndr64: bool = False
+    #: The request stub's integers are big-endian (drep 0x00, C706 §14.1).
+    big_endian: bool = False
 
     @property
     def handles(self) -> HandleTable:
