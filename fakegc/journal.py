@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -288,6 +288,24 @@ class Journal:
             lines.append(f"  {entry}")
             lines += [f"      {m}" for m in misses(entry)]
         return "\n".join(lines)
+
+    # -- awaiting (asyncio; fakegc/journal_async.py) -------------------------
+    async def wait_for(self, kind: str, *, timeout: float, after: Entry | int | None = None,
+                       actor: str | None = None, **fields: Any) -> Entry:
+        """Await the first matching entry (already kept or yet to come, after ``after``);
+        after ``timeout`` seconds raise :class:`JournalAssertionError` with the near misses."""
+        from fakegc import journal_async
+
+        return await journal_async.wait_for(self, kind, timeout=timeout, after=after, actor=actor,
+                                            **fields)
+
+    def follow(self, kind: str | None = None, *, since: Entry | int | None = None,
+               actor: str | None = None, **fields: Any) -> AsyncIterator[Entry]:
+        """``async for entry in journal.follow(kind=...)``: matching entries in recording order
+        as they arrive (``since=0`` first replays those kept); recorded on any thread."""
+        from fakegc import journal_async
+
+        return journal_async.follow(self, kind, since=since, actor=actor, **fields)
 
     def dump(self, limit: int = 50) -> str:
         """The newest ``limit`` entries, one per line (for failure messages)."""
