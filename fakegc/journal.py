@@ -22,9 +22,12 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakegc.journal_async import Follower
 
 __all__ = ["Entry", "Journal", "JournalAssertionError"]
 
@@ -300,7 +303,7 @@ class Journal:
                                             **fields)
 
     def follow(self, kind: str | None = None, *, since: Entry | int | None = None,
-               actor: str | None = None, **fields: Any) -> AsyncIterator[Entry]:
+               actor: str | None = None, **fields: Any) -> Follower:
         """``async for entry in journal.follow(kind=...)``: matching entries in recording order
         as they arrive (``since=0`` first replays those kept); recorded on any thread."""
         from fakegc import journal_async

@@ -11,13 +11,12 @@ listener saw them, which is the order they were recorded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fakegc.journal import Entry, Journal
 
-__all__ = ["follow", "wait_for"]
+__all__ = ["Follower", "follow", "wait_for"]
 
 
 def _matcher(kind: str | None, actor: str | None, fields: dict[str, Any]) -> Any:
@@ -67,31 +66,54 @@ async def wait_for(journal: Journal, kind: str, *, timeout: float, after: Entry 
     return journal.entries(kind, since=since, **criteria)[0]
 
 
-async def follow(journal: Journal, kind: str | None = None, *, since: Entry | int | None = None,
-                 actor: str | None = None, **fields: Any) -> AsyncIterator[Entry]:
-    """Matching entries as they are recorded, in order; with ``since`` (an entry or a
-    sequence number, 0 for the start) the matching entries already kept come first."""
-    from fakegc.journal import Entry
+class Follower:
+    """The async iterator :meth:`Journal.follow` returns; subscribed from its creation, so
+    nothing recorded between ``follow()`` and the first ``anext`` is missed.  ``aclose()``
+    (or leaving an ``async for`` by ``break`` and closing) unsubscribes."""
 
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Entry] = asyncio.Queue()
-    match = _matcher(kind, actor, fields)
+    def __init__(self, journal: Journal, kind: str | None, since: Entry | int | None,
+                 actor: str | None, fields: dict[str, Any]) -> None:
+        from fakegc.journal import Entry
 
-    def listener(entry: Entry) -> None:
-        if match(entry):
-            loop.call_soon_threadsafe(queue.put_nowait, entry)
+        loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Entry] = asyncio.Queue()
+        match = _matcher(kind, actor, fields)
+        put = self._queue.put_nowait
 
-    unsubscribe = journal.subscribe(listener)
-    try:
-        replayed = 0
+        def listener(entry: Entry) -> None:
+            if match(entry):
+                loop.call_soon_threadsafe(put, entry)
+
+        self._unsubscribe = journal.subscribe(listener)
+        self._replay: list[Entry] = []
+        self._replayed = 0
         if since is not None:
             start = since.seq if isinstance(since, Entry) else since
-            for entry in journal.entries(kind, actor=actor, since=start, **fields):
-                replayed = entry.seq
-                yield entry
+            self._replay = journal.entries(kind, actor=actor, since=start, **fields)
+            self._replayed = self._replay[-1].seq if self._replay else 0
+        self._replay.reverse()
+
+    def __aiter__(self) -> Follower:
+        return self
+
+    async def __anext__(self) -> Entry:
+        if self._replay:
+            return self._replay.pop()
         while True:
-            entry = await queue.get()
-            if entry.seq > replayed:  # the replay may already have yielded it
-                yield entry
-    finally:
-        unsubscribe()
+            entry = await self._queue.get()
+            if entry.seq > self._replayed:  # the replay may already have given it
+                return entry
+
+    async def aclose(self) -> None:
+        """Stop following (unsubscribe)."""
+        self._unsubscribe()
+
+    def __del__(self) -> None:
+        self._unsubscribe()
+
+
+def follow(journal: Journal, kind: str | None = None, *, since: Entry | int | None = None,
+           actor: str | None = None, **fields: Any) -> Follower:
+    """Matching entries as they are recorded, in order; with ``since`` (an entry or a
+    sequence number, 0 for the start) the matching entries already kept come first."""
+    return Follower(journal, kind, since, actor, fields)

@@ -70,9 +70,7 @@ async def test_wait_for_an_entry_recorded_on_another_thread():
 async def test_follow_yields_every_entry_in_recording_order_under_load():
     j = Journal(maxlen=100_000)
     total = 20_000
-    follower = j.follow("tick")
-    first = asyncio.ensure_future(anext(follower))  # subscribed once it starts running
-    await asyncio.sleep(0)
+    follower = j.follow("tick")  # subscribed from here on
 
     def producer(actor: str) -> None:
         for n in range(total):
@@ -83,7 +81,7 @@ async def test_follow_yields_every_entry_in_recording_order_under_load():
     threads = [threading.Thread(target=producer, args=(a,)) for a in ("a", "b")]
     for t in threads:
         t.start()
-    got = [await first]
+    got = []
     async for entry in follower:
         got.append(entry)
         if len(got) == 2 * total:

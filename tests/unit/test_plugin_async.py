@@ -19,7 +19,7 @@ STRICT_WARNINGS = ("-W", "error")  # event-loop, unawaited-coroutine, unraisable
 
 
 def readme_async_example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     found = [b for b in blocks if "fake_gc_async" in b and "async def test_" in b]
     assert len(found) == 1, "the README has one asyncio pytest example"
     return found[0]
