@@ -47,13 +47,12 @@ from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.scenario.events import EVENTS
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
 __all__ = ["ClusterConfig", "Cluster", "ClusterThread", "GcActor", "ExchangeActor", "GcState",
            "ClusterState", "EVENTS"]
 
-EVENTS = ("shutdown_begin", "gc_down", "new_gc_ready", "gc_restart", "kdc_skew", "pin_referral",
-          "custom")
 
 
 class GcState(str, Enum):
