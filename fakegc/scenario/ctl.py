@@ -42,7 +42,8 @@ def _convert(key: str, text: str, want: type | None) -> Any:
     try:
         return int(text, 0) if want is int else float(text)
     except ValueError:
-        raise UsageError(f"{key}={text}: {key} is a {want.__name__}") from None
+        kind = "an integer" if want is int else "a number"
+        raise UsageError(f"{key}={text}: {key} is {kind}") from None
 
 
 def parse_pairs(pairs: list[str], declared: dict[str, type] | None) -> dict[str, Any]:
