@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fakegc import __version__
+
 __all__ = ["build_parser", "main"]
 
 
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         **_formatted(epilog="examples:\n  fakegc kb929439\n  fakegc serve --endpoints-json "
                             "fakegc.json\n  fakegc ctl --endpoints-json fakegc.json state\n\n"
                             "`fakegc COMMAND --help` describes each command."))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the fake cluster until interrupted",

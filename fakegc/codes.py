@@ -1,4 +1,4 @@
-"""Status codes used on the wire and by the emulated client (DESIGN.md §4).
+"""Status codes used on the wire and by the emulated client (PROTOCOL.md §4).
 
 One name per code, everywhere in the package.  Sources: MS-NSPI 2.2.1.2 (NSPI
 return values), MAPICode.h (MAPI_E_*), MS-RPCE 2.2.2.11 / C706 appendix E (RPC

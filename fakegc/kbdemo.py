@@ -109,7 +109,7 @@ def article(cell: Cell) -> Statement | None:
 
 
 def expected(cell: Cell) -> tuple[list[str], str, str]:
-    """The emulated provider's designed behaviour in every phase (DESIGN.md §3): codes per
+    """The emulated provider's designed behaviour in every phase (docs/PROTOCOL.md §3): codes per
     phase, final state, a summary; it extends :func:`article` to the cells and phases the
     article leaves open (the cell tests hold the provider to it)."""
     if not cell.reconnect:

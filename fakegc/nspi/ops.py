@@ -1,4 +1,4 @@
-"""NSPI operations, opnums 0–20 (MS-NSPI 3.1.4.1; MS-OXNSPI; DESIGN.md §5, §9, §11).
+"""NSPI operations, opnums 0–20 (MS-NSPI 3.1.4.1; MS-OXNSPI; PROTOCOL.md §5, §9, §11).
 
 Each registered operation decodes its request with impacket's structures, calls a
 pure handler of (request values, session, host), and encodes the answer with the
@@ -77,7 +77,7 @@ def _host(ctx: CallContext) -> NspiHost:
 def _tags(ptr: Any) -> list[int] | None:
     """A PropertyTagArray_r (or pointer) as a list; None when NULL.
 
-    impacket sends cValues one larger than the tags that follow (DESIGN.md §9):
+    impacket sends cValues one larger than the tags that follow (PROTOCOL.md §9):
     the array's own length wins.
     """
     if ptr is None:
@@ -147,7 +147,7 @@ def cached_rows(d: Directory, mids: Sequence[int], columns: Sequence[int], guid:
                 mid_offset: int = 0) -> list[tuple[bytes, bytes]]:
     """Encoded rows, cached per (directory version, object, columns, IDs kind, code page).
 
-    A hot path (DESIGN.md §7): rows of an unchanged directory are encoded once.
+    A hot path (PROTOCOL.md §7): rows of an unchanged directory are encoded once.
     """
     cols = tuple(columns)
     out = []
@@ -613,7 +613,7 @@ def _op_get_props(ctx: CallContext, stub: bytes) -> bytes:
             status, row = ctx.forced_status, None
         else:
             tags = _tags(req["pPropTags"])
-            # impacket's hNspiGetProps sends cValues one larger than the tags (DESIGN.md §9)
+            # impacket's hNspiGetProps sends cValues one larger than the tags (PROTOCOL.md §9)
             status, row = get_props(_host(ctx).directory, session, req["dwFlags"], stat, tags)
     _status(ctx, status)
     cp = (stat.CodePage if stat and stat.CodePage else session.code_page)

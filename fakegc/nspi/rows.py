@@ -1,4 +1,4 @@
-"""Property values of address-book rows (MS-OXNSPI 2.2.x, MS-OXOABK 2.2.3, DESIGN.md §11).
+"""Property values of address-book rows (MS-OXNSPI 2.2.x, MS-OXOABK 2.2.3, PROTOCOL.md §11).
 
 :func:`object_props` answers any tag for an object: stored properties plus the
 ones a GC synthesises (entry IDs, keys, address type, search key, …).
@@ -128,7 +128,7 @@ def all_tags(obj: AbObject) -> list[int]:
 
 
 def hierarchy_row(d: Directory, c: Container, server_guid: uuidlib.UUID, unicode: bool) -> list[tuple[int, Any]]:
-    """One row of the hierarchy table (MS-OXOABK 2.2.2, DESIGN.md §9/§11)."""
+    """One row of the hierarchy table (MS-OXOABK 2.2.2, PROTOCOL.md §9/§11)."""
     stype = P.PT_UNICODE if unicode else P.PT_STRING8
     entry = permanent_entry_id(P.DT_CONTAINER, c.dn)
     row: list[tuple[int, Any]] = [

@@ -1,10 +1,10 @@
-"""Endpoint mapper, EPM v3.0 (C706 appendix O / MS-RPCE 2.2.1.2.5, DESIGN.md §5, §10).
+"""Endpoint mapper, EPM v3.0 (C706 appendix O / MS-RPCE 2.2.1.2.5, PROTOCOL.md §5, §10).
 
 ``ept_map`` (3) answers the tower of a registered interface; ``ept_lookup`` (2)
 walks the registrations with a lookup handle that ``ept_lookup_handle_free`` (4)
 releases.  A walk that has nothing more answers ``ept_s_not_registered`` with a
-NULL handle, so Samba's rpcclient stops (DESIGN.md §10).  Stubs are encoded by
-hand (struct) because ept_map is a hot path (DESIGN.md §7); tests compare them
+NULL handle, so Samba's rpcclient stops (PROTOCOL.md §10).  Stubs are encoded by
+hand (struct) because ept_map is a hot path (PROTOCOL.md §7); tests compare them
 with impacket's ``epm`` structures.
 """
 

@@ -5,7 +5,7 @@ with.  Per connection (:class:`_Connection`, an asyncio Protocol — no streams,
 per-call tasks on the fast path) it implements:
 
 * bind / alter_context negotiation as Windows answers it (MS-RPCE 3.3.1.5.3,
-  DESIGN.md §10): one result per context, NDR accepted, NDR64 provider-rejected
+  PROTOCOL.md §10): one result per context, NDR accepted, NDR64 provider-rejected
   (reason 2), unknown interface (reason 1), bind-time feature negotiation
   (negotiate_ack with the granted bits), a second feature context → bind_nak,
   frag sizes clamped and rounded, secondary address = the port, header signing
@@ -249,7 +249,7 @@ class _Connection(asyncio.Protocol):
         trailer = P.parse_sec_trailer(pdu, off)
         return trailer, pdu[off + 8:], off
 
-    # -- bind / alter_context (MS-RPCE 3.3.1.5.3, DESIGN.md §10) ---------------
+    # -- bind / alter_context (MS-RPCE 3.3.1.5.3, PROTOCOL.md §10) ---------------
     def _on_bind(self, pdu: bytes, alter: bool) -> None:
         srv = self.server
         hdr = P.parse_header(pdu)

@@ -1,4 +1,4 @@
-"""Header signing and the verification trailer with NTLM (DESIGN.md §10, MS-RPCE 2.2.2.13)."""
+"""Header signing and the verification trailer with NTLM (PROTOCOL.md §10, MS-RPCE 2.2.2.13)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hand-built PDUs against the engine: bind negotiation (DESIGN.md §10), framing, errors."""
+"""Hand-built PDUs against the engine: bind negotiation (PROTOCOL.md §10), framing, errors."""
 
 from __future__ import annotations
 
