@@ -34,7 +34,7 @@ def live_line(entry: Entry, t0: float) -> str | None:
         if event == "timeline_done":
             return f"{at} scenario {f.get('scenario')}: timeline done"
         args = " ".join(f"{k}={v}" for k, v in f.items() if k != "event")
-        return f"{at} step fired: {event}{' ' + args if args else ''}"
+        return f"{at} fired {event}{' ' + args if args else ''}"
     if entry.kind == "state" and entry.actor == "scenario" and not f.get("reset"):
         was = f"{f['previous']} -> " if "previous" in f else ""
         return f"{at} state {was}{f.get('state')} (referral {f.get('gc')})"

@@ -141,11 +141,11 @@ def test_serve_runs_a_scenario_timeline(tmp_path):
     # the steps show as they fire, in the scenario's order (fixtures/scenarios/kb929439.toml)
     live = [ln.split("] ", 1)[1] for ln in out.splitlines() if ln.startswith("[")]
     assert live[:7] == ["scenario kb929439 started",
-                        "step fired: shutdown_begin gc=gc01",
+                        "fired shutdown_begin gc=gc01",
                         "state HEALTHY -> SHUTTING_DOWN (referral gc01)",
-                        "step fired: gc_down gc=gc01",
+                        "fired gc_down gc=gc01",
                         "state SHUTTING_DOWN -> DOWN (referral gc01)",
-                        "step fired: new_gc_ready gc=gc02",
+                        "fired new_gc_ready gc=gc02",
                         "state DOWN -> NEW_GC (referral gc02)"]
 
 
@@ -170,7 +170,7 @@ def test_serve_quiet_and_follow(tmp_path):
         return out
 
     quiet = run("--quiet")
-    assert "step fired" not in quiet and "fakegc cluster ready" in quiet
+    assert "fired" not in quiet and "fakegc cluster ready" in quiet
     followed = run("--quiet", "--follow")
     # --follow: every entry, as Entry prints it (#seq t actor kind fields)
     assert re.search(r"^#\d+ \d+\.\d{4} scenario event event=shutdown_begin gc=gc01$", followed, re.M)
