@@ -188,6 +188,14 @@ async def _serve(args: argparse.Namespace) -> int:
         config.rpc_http_port = args.rpc_http_port
     from fakegc import cli_serve
 
+    scenario = None
+    if args.scenario:
+        from fakegc.scenario.model import ScenarioError, load_scenario
+
+        try:  # before anything listens: a wrong name or file is one line, not a traceback
+            scenario = load_scenario(args.scenario)
+        except ScenarioError as exc:
+            return _die(str(exc))
     with cli_serve.loading(config.directory_path):
         cluster = await Cluster.start(config)
     try:
@@ -202,8 +210,8 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.follow or (args.scenario and not args.quiet):
             cli_serve.attach(cluster.journal, follow=args.follow,
                              stream=sys.stderr if args.json else sys.stdout)
-        if args.scenario:
-            await cluster.run_scenario(args.scenario, args.time_scale)
+        if scenario is not None:
+            await cluster.run_scenario(scenario, args.time_scale)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

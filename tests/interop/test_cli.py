@@ -46,6 +46,19 @@ def test_serve_publishes_endpoints_and_ctl_drives_it(tmp_path):
         assert no.returncode == 1 and "no GC named 'tokyo'" in no.stderr
         readable = subprocess.run(ctl + ["state"], capture_output=True, text=True, timeout=30)
         assert readable.stdout.startswith("state SHUTTING_DOWN  referral gc01")
+        # journal --follow: the entries so far, then new ones as they come, until Ctrl-C
+        follower = subprocess.Popen(ctl + ["journal", "state", "--follow"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        first = follower.stdout.readline()
+        assert re.match(r"^#\d+ +\d+\.\d{3} kdc state state=listening", first), first
+        subprocess.run(ctl + ["fire", "gc_down", "gc=gc01"], capture_output=True, timeout=30)
+        while "state=DOWN" not in (line := follower.stdout.readline()) and line:
+            pass
+        assert "scenario state previous=SHUTTING_DOWN state=DOWN gc=gc01" in line
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(30) == 0 and "Traceback" not in follower.stderr.read()
+        follower.stdout.close()
+        follower.stderr.close()
         reset = subprocess.run(ctl + ["reset", "--json"], capture_output=True, text=True, timeout=30)
         assert json.loads(reset.stdout)["state"] == "HEALTHY"
     finally:
