@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fakegc.scenario.cluster import (Cluster, ClusterConfig, ClusterState, ClusterThread,
-                                         GcState)
+    from fakegc.scenario.cluster import Cluster, ClusterConfig, ClusterState, ClusterThread, GcState
 
 __all__ = ["Cluster", "ClusterConfig", "ClusterState", "ClusterThread", "GcState"]
 

@@ -35,7 +35,7 @@ README = ROOT / "README.md"
 VENV = Path(sys.executable).parent.parent
 RUN = {"sh", "bash", "shell", "python", "py"}
 MARK = re.compile(r"<!--\s*readme-test:\s*(?P<what>[\w-]+)(?P<rest>[^>]*?)\s*-->")
-FENCE = re.compile(r"^```(?P<info>[\w+-]*)[^\n]*\n(?P<body>.*?)^```\s*$", re.M | re.S)
+FENCE = re.compile(r"^```(?P<info>[\w+-]*)[^\n]*\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 TIMEOUT = 300
 
 
@@ -110,7 +110,7 @@ class Tour:
     def run(self, block: Block) -> subprocess.CompletedProcess[str]:
         if block.lang == "sh":
             cmd = self.sh(block.body)
-        elif re.search(r"^\s*(async\s+)?def test_", block.body, re.M):
+        elif re.search(r"^\s*(async\s+)?def test_", block.body, re.MULTILINE):
             name = f"test_readme_l{block.line}.py"
             (self.path / name).write_text(block.body)
             cmd = [str(VENV / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",

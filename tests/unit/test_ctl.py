@@ -87,8 +87,8 @@ def test_missing_endpoints_file_is_one_line(tmp_path):
     done = ctl("--endpoints-json", "fakegc.json", "state", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
-        "fakegc ctl: fakegc.json: no such file; start the server with `fakegc serve "
-        "--endpoints-json fakegc.json` (it writes the file)"]
+        ("fakegc ctl: fakegc.json: no such file; start the server with `fakegc serve "
+         "--endpoints-json fakegc.json` (it writes the file)")]
     (tmp_path / "bad.json").write_text("{not json")
     bad = ctl("--endpoints-json", "bad.json", "state", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
