@@ -6,6 +6,9 @@ whole tour (so ``fakegc.json`` written by step 1 is read by step 3).  A ``python
 script run with the venv's python there, or, when it defines ``test_`` functions, a test file
 run by pytest (the plugin loads through its entry point).  Blocks run in README order.
 
+Blocks run in a scratch directory, not in the checkout: a block that needs the checkout
+(``make`` targets) is marked ``skip`` naming the test that covers it.
+
 Conventions (an HTML comment on the line just above the fence; other info strings, e.g.
 ``text``, are output and are not run)::
 
