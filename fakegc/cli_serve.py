@@ -71,11 +71,12 @@ def loading(path: Path | None, stream: IO[str] | None = None) -> Iterator[None]:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    console = Console(file=stream or sys.stderr)
+    out = stream or sys.stderr
+    console = Console(file=out)
     columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                           TimeElapsedColumn()]
     started = time.monotonic()
     with Progress(*columns, console=console, transient=True) as progress:
         progress.add_task(f"loading {path} ({size / 1e6:.0f} MB)", total=None)
         yield
-    console.print(f"loaded {path} in {time.monotonic() - started:.1f}s")
+    print(f"loaded {path} in {time.monotonic() - started:.1f}s", file=out, flush=True)

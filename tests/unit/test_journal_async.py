@@ -107,3 +107,16 @@ async def test_follow_since_replays_then_streams_without_duplicates():
     seen.append((await anext(follower)).get("n"))
     await follower.aclose()
     assert seen == [0, 1, 2, 3]
+
+
+async def test_a_cluster_threads_journal_awaited_from_this_loop(ct):
+    """The sync facade's journal: entries recorded on the ClusterThread's own loop reach a
+    waiter and a follower on the test's loop (a different loop, a different thread)."""
+    states = ct.journal.follow("state", actor="scenario")
+    waiting = asyncio.ensure_future(ct.journal.wait_for("state", state="DOWN", timeout=10))
+    await asyncio.to_thread(ct.fire, "gc_down", gc="gc01")  # blocking call, as a sync test makes
+    down = await waiting
+    assert down.get("gc") == "gc01" and down.actor == "scenario"
+    # PROTOCOL.md §2: gc_down on an UP GC passes through SHUTTING_DOWN first
+    assert [(await anext(states)).get("state") for _ in range(2)] == ["SHUTTING_DOWN", "DOWN"]
+    await states.aclose()
