@@ -35,6 +35,8 @@ def live_line(entry: Entry, t0: float) -> str | None:
             return f"{at} scenario {f.get('scenario')}: timeline done"
         args = " ".join(f"{k}={v}" for k, v in f.items() if k != "event")
         return f"{at} fired {event}{' ' + args if args else ''}"
+    if entry.kind == "event_refused":
+        return f"{at} refused {f.get('event')}: {f.get('error')}"
     if entry.kind == "state" and entry.actor == "scenario" and not f.get("reset"):
         was = f"{f['previous']} -> " if "previous" in f else ""
         return f"{at} state {was}{f.get('state')} (referral {f.get('gc')})"

@@ -405,7 +405,12 @@ class Cluster:
             raise ValueError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
         self.journal.record("scenario", "event", event=event, **{k: v for k, v in args.items()})
         handler = getattr(self, f"_on_{event}")
-        result: dict[str, Any] = await handler(**args)
+        try:
+            result: dict[str, Any] = await handler(**args)
+        except (KeyError, ValueError, TypeError) as exc:  # journaled: the event did not apply
+            self.journal.record("scenario", "event_refused", event=event,
+                                error=str(exc.args[0] if exc.args else exc))
+            raise
         return result
 
     async def _on_shutdown_begin(self, gc: str | None = None, code: int | None = None) -> dict[str, Any]:

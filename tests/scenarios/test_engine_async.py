@@ -88,3 +88,12 @@ on_demand = true
     assert (await runner.fire_next())["gc"] == "gc02"
     assert await runner.fire_next() is None
     assert fake_gc_async.current_gc == "gc02"
+
+
+async def test_a_refused_event_is_journaled_as_refused(fake_gc_async):
+    with pytest.raises(KeyError):
+        await fake_gc_async.fire("shutdown_begin", gc="tokyo")
+    refused = await fake_gc_async.journal.wait_for("event_refused", event="shutdown_begin",
+                                                   timeout=0)
+    assert refused.get("error") == "no GC named 'tokyo' (have gc01, gc02)"
+    assert fake_gc_async.state.value == "HEALTHY"

@@ -23,11 +23,13 @@ def test_live_lines_for_steps_states_and_rule_hits_only():
     j.record("scenario", "rule", action="added", id=1, fault="refuse")  # installing is not a hit
     j.record("gc02", "rule", 7, action="refuse", rule="rule-1")
     j.record("gc01", "request", 3, op="NspiBind")
+    j.record("scenario", "event_refused", event="shutdown_begin", error="no GC named 'tokyo'")
     unsubscribe()
     lines = [ln.split("] ", 1)[1] for ln in out.getvalue().splitlines()]
     assert lines == ["fired shutdown_begin gc=gc01",
                      "state HEALTHY -> SHUTTING_DOWN (referral gc01)",
-                     "rule hit on gc02: refuse rule=rule-1"]
+                     "rule hit on gc02: refuse rule=rule-1",
+                     "refused shutdown_begin: no GC named 'tokyo'"]
 
 
 def test_follow_prints_every_entry_as_the_journal_renders_it():
