@@ -42,7 +42,8 @@ examples:
   fakegc kb929439 --json                   # the same, machine-readable
   fakegc kb929439 --scenario flapping_gc   # codes per phase of another scenario, no verdicts
 
-Exit status: 0 every cell agrees with the article, 1 a cell disagrees (kb929439 only).
+Exit status: 0 every judged cell agrees with the article (always 0 for other scenarios),
+1 a judged cell disagrees, 2 no such scenario (one line naming it).
 """
 
 DIRECTORY_EPILOG = """\

@@ -9,7 +9,8 @@ Kinds used across the package (one name per concept):
 
 ``connect`` ``disconnect`` ``bind`` ``bind_ack`` ``bind_nak`` ``alter_context``
 ``auth`` ``auth_failed`` ``request`` ``response`` ``fault`` ``protocol_error``
-``krb_request`` ``krb_reply`` ``krb_error`` ``state`` ``event`` ``rule`` ``client``.
+``krb_request`` ``krb_reply`` ``krb_error`` ``state`` ``event`` ``event_refused`` ``rule``
+``client``.
 
 It lives at the package top level (not under ``scenario/``) because every layer
 writes to it; it depends on nothing else in the package.
