@@ -317,7 +317,6 @@ class Calls:
         if link.env.journal_calls:
             link.record("response", call_id=ctx.call_id, interface=ctx.interface.name,
                         opnum=ctx.opnum, op=op.name, size=len(out), **ctx.notes)
-        link.env.stats[1] += 1
         self.send_response(ctx.call_id, ctx.ctx_id, out, main)
 
     def send_response(self, call_id: int, ctx_id: int, stub: bytes,
@@ -327,10 +326,11 @@ class Calls:
         if main is not None and main.level >= LEVEL_PKT and main.context.complete:
             room = assoc.max_xmit - 24 - 8 - main.context.signature_size(main.level)
             self.link.write(protect_response(main, stub, call_id, ctx_id, assoc.max_xmit,
-                                             assoc.header_sign), _frags(len(stub), room - room % 16))
+                                             assoc.header_sign),
+                            _frags(len(stub), max(room - room % 16, 16)))
             return
         self.link.write(plain_response(stub, call_id, ctx_id, assoc.max_xmit),
-                        _frags(len(stub), assoc.max_xmit - 24))
+                        _frags(len(stub), max(assoc.max_xmit - 24, 8)))
 
 
 def _frags(size: int, room: int) -> int:
@@ -340,7 +340,7 @@ def _frags(size: int, room: int) -> int:
 def plain_response(stub: bytes, call_id: int, ctx_id: int, max_xmit: int) -> bytes:
     """Unprotected response fragments of ``stub`` (C706 §12.6.4.10)."""
     total = len(stub)
-    room = max_xmit - 24
+    room = max(max_xmit - 24, 8)
     if total <= room:
         return (P.pack_header(P.PTYPE.RESPONSE, 3, 24 + total, 0, call_id)
                 + P.pack_response_header(total, ctx_id) + stub)
