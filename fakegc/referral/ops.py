@@ -9,17 +9,20 @@ impacket's RfrGetNewDSAResponse lacks the return value and is no encoder.
 
 from __future__ import annotations
 
+from typing import Any
+
 from impacket.dcerpc.v5 import oxabref
 
-from fakegc.codes import NspiStatus
+from fakegc.codes import NspiStatus, RpcStatus
 from fakegc.referral.host import ReferralRefused
 from fakegc.rpc.registry import CallContext, Interface, RpcFault
-from fakegc.codes import RpcStatus
 from fakegc.wire.ndr import NdrWriter
+from fakegc.wire.ndr64 import Ndr64Writer
 
-__all__ = ["RFR", "EC_RPC_FORMAT", "referral"]
+__all__ = ["EC_RPC_FORMAT", "RFR", "referral"]
 
-RFR = Interface("rfr", "1544f5e0-613c-11d1-93df-00c04fd7bd09", (1, 0), spec="MS-OXABREF")
+RFR = Interface("rfr", "1544f5e0-613c-11d1-93df-00c04fd7bd09", (1, 0), spec="MS-OXABREF",
+                ndr64=True, ndr64_transcode=False)
 RFR.anonymous_ok = True  # type: ignore[attr-defined]  # refused at the operation with LogonFailed
 
 EC_RPC_FORMAT = 0x000004B6  # ecRpcFormat: a malformed argument
@@ -37,6 +40,18 @@ def _string(value: object) -> str:
     if isinstance(data, bytes):
         data = data.decode("latin-1")
     return str(data).rstrip("\x00")
+
+
+def _decode(cls: Any, ctx: CallContext, stub: bytes) -> Any:
+    """The request through impacket's IDL class, in the context's transfer syntax."""
+    req = cls(isNDR64=ctx.ndr64)
+    req.fromString(stub)
+    return req
+
+
+def _writer(ctx: CallContext) -> NdrWriter:
+    """NDR 2.0 or NDR64 (MS-RPCE 2.2.5) as the presentation context negotiated."""
+    return Ndr64Writer() if ctx.ndr64 else NdrWriter()
 
 
 def _cv_string(w: NdrWriter, text: str) -> None:
@@ -60,7 +75,7 @@ def referral(host: object, user_dn: str, authenticated: bool) -> tuple[int, str 
                spec="MS-OXABREF 3.1.4.1")
 def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
     """FQDN of a responsive GC (the scenario's candidate, after a ticket check); LogonFailed when refused."""
-    req = oxabref.RfrGetNewDSA(stub)
+    req = _decode(oxabref.RfrGetNewDSA, ctx, stub)
     user_dn = _string(req["pUserDN"])
     wants_unused = req.fields["ppszUnused"].fields.get("ReferentID", 0) != 0
     if ctx.forced_status is not None:
@@ -70,17 +85,17 @@ def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
     ctx.notes["status"] = status
     ctx.notes["server"] = server
     ctx.notes["user_dn"] = user_dn
-    w = NdrWriter()
+    w = _writer(ctx)
     # ppszUnused: [in,out,unique] char**: we never fill it
     if wants_unused:
-        w.top_pointer(lambda w: w.u32(0))
+        w.top_pointer(lambda w: w.pointer(None))
     else:
-        w.u32(0)
+        w.pointer(None)
     # ppszServer: outer referent, inner referent, conformant-varying string with its NUL
     if server is not None:
         w.top_pointer(lambda w: w.top_pointer(lambda w: _cv_string(w, server)))
     else:
-        w.top_pointer(lambda w: w.u32(0))
+        w.top_pointer(lambda w: w.pointer(None))
     w.u32(status)
     return w.getvalue()
 
@@ -89,7 +104,7 @@ def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
                response=oxabref.RfrGetFQDNFromServerDNResponse, spec="MS-OXABREF 3.1.4.2")
 def _op_get_fqdn(ctx: CallContext, stub: bytes) -> bytes:
     """FQDN of the Exchange server with this legacy DN (10 <= cbMailboxServerDN <= 1024)."""
-    req = oxabref.RfrGetFQDNFromServerDN(stub)
+    req = _decode(oxabref.RfrGetFQDNFromServerDN, ctx, stub)
     cb = req["cbMailboxServerDN"]
     dn = _string(req["szMailboxServerDN"])
     fqdn = None
@@ -104,10 +119,10 @@ def _op_get_fqdn(ctx: CallContext, stub: bytes) -> bytes:
         status = 0 if fqdn else NspiStatus.NotFound
     ctx.notes["status"] = status
     ctx.notes["dn"] = dn
-    w = NdrWriter()
+    w = _writer(ctx)
     if fqdn is not None:
         w.top_pointer(lambda w: _cv_string(w, fqdn))
     else:
-        w.u32(0)
+        w.pointer(None)
     w.u32(status)
     return w.getvalue()

@@ -326,7 +326,7 @@ class Calls:
             link.internal_error(exc)
             return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_fault_cant_perform,
                               f"internal error {exc!r}", did_not_execute=False, op=op.name)
-        if ctx.ndr64:
+        if ctx.ndr64 and ctx.interface.ndr64_transcode:
             try:
                 out = ndr64.response(op, out)
             except _DECODE_ERRORS as exc:

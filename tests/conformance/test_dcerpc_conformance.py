@@ -12,7 +12,7 @@ the rule it checks.
 from __future__ import annotations
 
 import pytest
-from impacket.dcerpc.v5 import epm, mgmt, nspi, transport
+from impacket.dcerpc.v5 import epm, mgmt, nspi, oxabref, transport
 from impacket.dcerpc.v5.rpcrt import (
     RPC_C_AUTHN_GSS_NEGOTIATE,
     RPC_C_AUTHN_LEVEL_CONNECT,
@@ -206,3 +206,27 @@ def test_eight_byte_response_fragments(make_server, syntax):
     uuids = {bin_to_uuidtup(i["Data"].getData())[0].lower()
              for i in decoded["if_id_vector"]["if_id"]}
     assert MGMT_UUID in uuids and EPM_UUID in uuids and decoded["status"] == 0
+
+
+@pytest.mark.parametrize("syntax", [NDR, NDR64], ids=["ndr", "ndr64"])
+@pytest.mark.parametrize("level", ["connect", "privacy"])
+def test_rfr_in_both_syntaxes(ct, syntax, level):
+    """MS-OXABREF over NDR and NDR64: impacket's oxabref helpers decode both answers
+    (MS-RPCE 2.2.5: 8-byte referents and string counts in NDR64)."""
+    ep = ct.endpoints()
+    ex = ep["actors"]["ex01"]
+    t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{ex['rfr']}]")
+    t.set_credentials("alice", "Passw0rd!", "CONTOSO")
+    d = t.get_dce_rpc()
+    d.set_auth_level(LEVELS[level])
+    d.connect()
+    d.bind(oxabref.MSRPC_UUID_OXABREF, transfer_syntax=syntax)
+    # MS-OXABREF 3.1.4.1: the FQDN of an NSPI server.
+    assert oxabref.hRfrGetNewDSA(d, "/o=Contoso/cn=alice")["ppszServer"] in {
+        "gc01.contoso.test", "gc02.contoso.test"}
+    server_dn = ct.cluster.directory.server_dn("ex01")
+    # MS-OXABREF 3.1.4.2: the FQDN of the server named by its DN.
+    assert oxabref.hRfrGetFQDNFromServerDN(d, server_dn)["ppszServerFQDN"] == "ex01.contoso.test"
+    with pytest.raises(oxabref.DCERPCSessionError):
+        oxabref.hRfrGetFQDNFromServerDN(d, "/o=x")  # MS-OXABREF 3.1.4.2: cb < 10 → error
+    d.disconnect()

@@ -13,7 +13,7 @@ import struct
 import uuid as uuidlib
 
 import pytest
-from impacket.dcerpc.v5 import epm, mgmt, transport
+from impacket.dcerpc.v5 import epm, mgmt, oxabref, transport
 from impacket.uuid import bin_to_uuidtup
 
 from fakegc.testing.capture import capture, tshark_available
@@ -140,4 +140,22 @@ def test_big_endian_and_ndr64_captures_dissect_cleanly(make_server):
             d.disconnect()
     report = cap.check(password="Passw0rd!")
     assert {"dcerpc", "mgmt"} <= report.protocols, report.protocols
+    assert report.clean, (report.malformed, report.errors)  # Wireshark's DCE/RPC dissector
+
+
+@needs_tshark
+def test_rfr_ndr64_capture_dissects_cleanly(ct):
+    ep = ct.endpoints()
+    port = ep["actors"]["ex01"]["rfr"]
+    with capture([port]) as cap:
+        t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{port}]")
+        t.set_credentials("alice", "Passw0rd!", "CONTOSO")
+        d = t.get_dce_rpc()
+        d.set_auth_level(2)  # connect: the stubs stay readable for the dissector
+        d.connect()
+        d.bind(oxabref.MSRPC_UUID_OXABREF, transfer_syntax=NDR64)
+        assert oxabref.hRfrGetNewDSA(d, "/o=Contoso/cn=alice")["ppszServer"].endswith(".test")
+        d.disconnect()
+    report = cap.check(password="Passw0rd!")
+    assert {"dcerpc", "rfr"} <= report.protocols, report.protocols
     assert report.clean, (report.malformed, report.errors)  # Wireshark's DCE/RPC dissector
