@@ -143,6 +143,27 @@ def test_big_endian_and_ndr64_captures_dissect_cleanly(make_server):
     assert report.clean, (report.malformed, report.errors)  # Wireshark's DCE/RPC dissector
 
 
+def test_big_endian_rfr_request_is_read_in_the_senders_order(ct):
+    """RfrGetNewDSA (MS-OXABREF 3.1.4.1) from a big-endian sender, written by hand per C706
+    §14: the DN string's counts are big-endian; the answer comes back little-endian."""
+    port = ct.endpoints()["actors"]["ex01"]["rfr"]
+    dn = b"/o=Contoso/ou=Exchange/cn=Recipients/cn=alice\x00"
+    stub = (struct.pack(">I", 0) + struct.pack(">III", len(dn), 0, len(dn)) + dn
+            + b"\0" * (-len(dn) % 4) + struct.pack(">I", 0)  # ppszUnused NULL
+            + struct.pack(">II", 0x20000, 0x20004) + struct.pack(">III", 1, 0, 1) + b"\0")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(_be_bind(("1544f5e0-613c-11d1-93df-00c04fd7bd09", 1, 0)))
+        assert _recv(sock)[2] == 12
+        sock.sendall(_be_request(9, 0, stub))
+        reply = _recv(sock)
+    assert reply[2] == 2 and int.from_bytes(reply[12:16], "little") == 9
+    # Unauthenticated: MS-OXABREF's LogonFailed (0x80040111) as the return value; the DN
+    # was read whole, so the sender's order was honoured.
+    assert int.from_bytes(reply[-4:], "little") == 0x80040111
+    answer = ct.journal.expect("response", op="RfrGetNewDSA")[-1]
+    assert answer.fields["user_dn"] == dn[:-1].decode()
+
+
 @needs_tshark
 def test_rfr_ndr64_capture_dissects_cleanly(ct):
     ep = ct.endpoints()
