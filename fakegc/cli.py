@@ -22,6 +22,14 @@ from typing import Any
 __all__ = ["main", "build_parser"]
 
 
+def _port(text: str) -> int:
+    """A TCP port number (16 bits, RFC 793), for argparse."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not 0..65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every subcommand has its own ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -40,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="multiply the scenario's step times (0.1 runs it ten times faster)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--endpoints-json", type=Path, help="write the endpoints document here")
-    serve.add_argument("--admin-port", type=int, default=None,
+    serve.add_argument("--admin-port", type=_port, default=None,
                        help="admin HTTP port (default: the config's, else ephemeral)")
-    serve.add_argument("--rpc-http-port", type=int, default=None,
+    serve.add_argument("--rpc-http-port", type=_port, default=None,
                        help="RPC over HTTP v2 front port (0: ephemeral; off when omitted)")
     serve.add_argument("--directory", type=Path, help="directory fixture (YAML or LDIF)")
     serve.add_argument("--journal", type=Path, help="mirror the journal to this JSON Lines file")
@@ -103,23 +111,31 @@ def _print_endpoints(doc: dict[str, Any]) -> None:
 
 async def _serve(args: argparse.Namespace) -> int:
     from fakegc.scenario.cluster import Cluster, ClusterConfig
+    from fakegc.scenario.model import load_scenario
 
-    config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
-    config.host = args.host
-    if args.directory:
-        config.directory_path = args.directory
-    if args.journal:
-        config.journal_path = args.journal
-    if args.admin_port is not None:
-        config.admin_port = args.admin_port
-    elif config.admin_port is None:
-        config.admin_port = 0
-    if args.rpc_http_port is not None:
-        config.rpc_http_port = args.rpc_http_port
-    cluster = await Cluster.start(config)
+    try:  # every file is read and type-checked before anything listens: one line, status 2
+        config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
+        config.host = args.host
+        if args.directory:
+            config.directory_path = args.directory
+        if args.journal:
+            config.journal_path = args.journal
+        if args.admin_port is not None:
+            config.admin_port = args.admin_port
+        elif config.admin_port is None:
+            config.admin_port = 0
+        if args.rpc_http_port is not None:
+            config.rpc_http_port = args.rpc_http_port
+        scenario = load_scenario(args.scenario) if args.scenario else None
+        cluster = Cluster(config)
+        if scenario is not None:
+            scenario.check_actors(cluster.gcs)
+    except (ValueError, OSError) as exc:
+        return _die(str(exc).splitlines()[0] if str(exc) else repr(exc), 2)
+    await cluster._start()
     try:
-        if args.scenario:
-            await cluster.run_scenario(args.scenario, args.time_scale)
+        if scenario is not None:
+            await cluster.run_scenario(scenario, args.time_scale)
         doc = cluster.endpoints()
         if args.endpoints_json:
             cluster.write_endpoints(args.endpoints_json)
@@ -158,8 +174,8 @@ def _directory(args: argparse.Namespace) -> int:
 
         try:
             directory = Directory.load(args.path)
-        except Exception as exc:  # the loader's message names file and line
-            return _die(str(exc), 1)
+        except (ValueError, OSError) as exc:  # the loader's message names file:line: key
+            return _die(str(exc).splitlines()[0], 2)
         summary = directory.summary() if hasattr(directory, "summary") else {"objects": len(directory)}
         print(json.dumps(summary) if args.json else f"{args.path}: ok, {summary}")
         return 0

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tomllib
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -47,6 +46,7 @@ from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.scenario.configcheck import check_table, read_toml
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
 __all__ = ["ClusterConfig", "Cluster", "ClusterThread", "GcActor", "ExchangeActor", "GcState",
@@ -101,12 +101,11 @@ class ClusterConfig:
     service_etypes: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> ClusterConfig:
-        """Build from a ``[cluster]`` table; unknown keys are an error naming the key."""
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
+        """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
+        check_table(cls, data, source, text, skip=("limits",))
         cfg = cls()
         for key, value in data.items():
-            if not hasattr(cfg, key) or key == "limits":
-                raise ValueError(f"{source}: unknown [cluster] key {key!r}")
             if key in ("directory_path", "journal_path") and value is not None:
                 value = Path(value)
             setattr(cfg, key, value)
@@ -117,9 +116,8 @@ class ClusterConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
         """From a TOML file with a ``[cluster]`` table."""
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        return cls.from_dict(data.get("cluster", data), str(path))
+        data, text = read_toml(path)
+        return cls.from_dict(data.get("cluster", data), str(path), text)
 
 
 class GcActor:
