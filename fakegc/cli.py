@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--directory", type=Path, help="directory fixture (YAML or LDIF)")
     serve.add_argument("--journal", type=Path, help="mirror the journal to this JSON Lines file")
     serve.add_argument("--json", action="store_true", help="print the endpoints as JSON only")
+    serve.add_argument("--require-admin-token", action="store_true",
+                       help="refuse to start unless FAKEGC_ADMIN_TOKEN is set (the Docker image)")
 
     kb = sub.add_parser("kb929439", help="run the KB 929439 matrix demo",
                         description="Run the emulated MAPI client in every cell of R x U x mode "
@@ -126,6 +129,8 @@ async def _serve(args: argparse.Namespace) -> int:
             config.admin_port = 0
         if args.rpc_http_port is not None:
             config.rpc_http_port = args.rpc_http_port
+        if args.require_admin_token and not (os.environ.get("FAKEGC_ADMIN_TOKEN") or config.admin_token):
+            raise ValueError("FAKEGC_ADMIN_TOKEN: set it to the control plane's bearer token")
         scenario = load_scenario(args.scenario) if args.scenario else None
         cluster = Cluster(config)
         if scenario is not None:
@@ -185,13 +190,17 @@ def _directory(args: argparse.Namespace) -> int:
 def _ctl(args: argparse.Namespace) -> int:
     from fakegc.scenario import ctl
 
-    url = args.url
-    if not url and args.endpoints_json:
-        url = json.loads(args.endpoints_json.read_text())["admin"]
+    url, token = args.url, None
+    if args.endpoints_json:
+        try:
+            doc = json.loads(args.endpoints_json.read_text())
+        except (OSError, ValueError) as exc:
+            return _die(f"{args.endpoints_json}: {exc}", 2)
+        url, token = url or doc.get("admin"), doc.get("admin_token")
     if not url:
         return _die("ctl needs --url or --endpoints-json")
     try:
-        result = ctl.command(url, args.action, args.args)
+        result = ctl.command(url, args.action, args.args, token=token)
     except Exception as exc:
         return _die(f"ctl {args.action}: {exc}", 1)
     print(json.dumps(result, indent=None if args.json else 2))

@@ -87,6 +87,8 @@ class ClusterConfig:
     journal_path: Path | None = None
     journal_size: int = 200_000
     admin_port: int | None = None
+    admin_host: str = "127.0.0.1"  # the control plane stays on loopback unless asked
+    admin_token: str | None = None  # None: FAKEGC_ADMIN_TOKEN, else generated at start
     rpc_http_port: int | None = None
     allow_anonymous: bool = False
     read_only: bool = False
@@ -283,7 +285,8 @@ class Cluster:
         if self.config.admin_port is not None:
             from fakegc.scenario.admin import AdminServer
 
-            self.admin = AdminServer(self, self.config.host, self.config.admin_port)
+            self.admin = AdminServer(self, self.config.admin_host, self.config.admin_port,
+                                     token=self.config.admin_token)
             await self.admin.start()
         if self.config.rpc_http_port is not None:
             try:
@@ -379,12 +382,16 @@ class Cluster:
         }
         if self.admin is not None:
             doc["admin"] = self.admin.url
+            doc["admin_token"] = self.admin.token
         return doc
 
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`endpoints` as JSON."""
-        p = Path(path)
-        p.write_text(json.dumps(self.endpoints(), indent=2))
+        p = Path(path)  # mode 0600: it holds the admin token and test passwords
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(self.endpoints(), indent=2))
         return p
 
     def krb5_env(self, directory: str | os.PathLike[str], udp_preference_limit: int | None = None) -> dict[str, str]:
@@ -492,14 +499,17 @@ class Cluster:
                             op=rule.op, value=rule.value, name=rule.name)
         return rule
 
-    def remove_rule(self, rule_id: int) -> None:
-        """Remove a fault rule by id."""
+    def remove_rule(self, rule_id: int) -> bool:
+        """Remove a fault rule by id; False when there is no such rule."""
+        found = False
         for rule in list(self.rules):
             if rule.id == rule_id:
+                found = True
                 self.rules.remove(rule)
                 if rule.kind == "krb_error":
                     self.kdc.remove_rule(getattr(rule, "kdc_rule_id", 0))
-        self.journal.record("scenario", "rule", action="removed", id=rule_id)
+        self.journal.record("scenario", "rule", action="removed" if found else "not_found", id=rule_id)
+        return found
 
     # -- reset -------------------------------------------------------------------------------
     async def reset(self, clear_journal: bool = True) -> None:

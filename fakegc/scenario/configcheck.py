@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "check_table", "key_line", "read_toml"]
+__all__ = ["ConfigError", "check_table", "describe", "key_line", "read_toml", "value_ok"]
 
 MAX_PORT = 65535
 
@@ -58,22 +58,22 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{p}:1: not valid TOML: {str(exc).splitlines()[0][:120]}") from None
 
 
-def _describe(hint: Any) -> str:
+def describe(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(hint))
+        return " or ".join(describe(a) for a in typing.get_args(hint))
     if origin is list:
-        return f"a list of {_describe(typing.get_args(hint)[0])}"
+        return f"a list of {describe(typing.get_args(hint)[0])}"
     if origin is dict:
-        return f"a table of {_describe(typing.get_args(hint)[1])}"
+        return f"a table of {describe(typing.get_args(hint)[1])}"
     return {str: "text", int: "a whole number", float: "a number", bool: "true/false",
             Path: "a path", type(None): "absent"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 
-def _ok(value: Any, hint: Any) -> bool:
+def value_ok(value: Any, hint: Any) -> bool:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return any(_ok(value, a) for a in typing.get_args(hint))
+        return any(value_ok(value, a) for a in typing.get_args(hint))
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -86,10 +86,10 @@ def _ok(value: Any, hint: Any) -> bool:
         return isinstance(value, str)
     if origin is list:
         (item,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_ok(v, item) for v in value)
+        return isinstance(value, list) and all(value_ok(v, item) for v in value)
     if origin is dict:
         key_t, val_t = typing.get_args(hint)
-        return isinstance(value, dict) and all(_ok(k, key_t) and _ok(v, val_t)
+        return isinstance(value, dict) and all(value_ok(k, key_t) and value_ok(v, val_t)
                                                for k, v in value.items())
     return True  # a type this checker does not know: leave it to the consumer
 
@@ -103,8 +103,8 @@ def check_table(cls: type, data: Any, source: str, text: str = "",
     for key, value in data.items():
         if key not in hints or key in skip:
             raise ConfigError(f"{where(source, text, key)}: {key}: unknown [cluster] key")
-        if not _ok(value, hints[key]):
-            raise ConfigError(f"{where(source, text, key)}: {key}: must be {_describe(hints[key])}, "
+        if not value_ok(value, hints[key]):
+            raise ConfigError(f"{where(source, text, key)}: {key}: must be {describe(hints[key])}, "
                               f"not {type(value).__name__} {str(value)[:40]!r}")
         ports = value.values() if key == "ports" else [value] if key.endswith("_port") else []
         for port in ports:
