@@ -193,7 +193,7 @@ class AdminServer:
 
 def _health(cluster: Any) -> dict[str, Any]:
     """``health``: ``ok`` or ``degraded`` with the reasons (a journal that cannot write …)."""
-    problems = list(getattr(cluster.journal, "health_problems", list)())
+    problems = cluster.journal.health_problems()
     return {"health": "degraded" if problems else "ok", "problems": problems}
 
 

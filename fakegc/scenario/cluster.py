@@ -86,6 +86,8 @@ class ClusterConfig:
     directory_path: Path | None = None
     journal_path: Path | None = None
     journal_size: int = 200_000
+    journal_rotate_bytes: int = 64 << 20  # the JSON Lines mirror rotates at this size
+    journal_keep: int = 3  # rotated mirror files kept (path.1 … path.N)
     admin_port: int | None = None
     admin_host: str = "127.0.0.1"  # the control plane stays on loopback unless asked
     admin_token: str | None = None  # None: FAKEGC_ADMIN_TOKEN, else generated at start
@@ -207,7 +209,9 @@ class Cluster:
     def __init__(self, config: ClusterConfig | None = None) -> None:
         self.config = config or ClusterConfig()
         self.journal = Journal(self.config.journal_size,
-                               str(self.config.journal_path) if self.config.journal_path else None)
+                               str(self.config.journal_path) if self.config.journal_path else None,
+                               rotate_bytes=self.config.journal_rotate_bytes,
+                               keep=self.config.journal_keep)
         self._pristine = (Directory.load(self.config.directory_path) if self.config.directory_path
                           else Directory.default())
         self.directory = self._pristine.copy()
