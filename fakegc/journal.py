@@ -152,8 +152,8 @@ class Journal:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Entry], None]] = []
         self.path = jsonl if isinstance(jsonl, str) else None
-        self._file: IO[str] | None = (open(jsonl, "a", encoding="utf-8") if isinstance(jsonl, str)
-                                      else jsonl)
+        self._file: IO[str] | None = (open(jsonl, "a", encoding="utf-8")  # noqa: SIM115 (long-lived)
+                                      if isinstance(jsonl, str) else jsonl)
         self.rotate_bytes = rotate_bytes
         self.keep = keep
         self._size = os.path.getsize(jsonl) if isinstance(jsonl, str) else 0
@@ -223,7 +223,7 @@ class Journal:
                 os.replace(self.path, f"{self.path}.1")
             else:
                 os.unlink(self.path)
-            self._file = open(self.path, "a", encoding="utf-8")
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (long-lived)
             self._size = 0
             self.rotations += 1
         except OSError as exc:
@@ -231,7 +231,7 @@ class Journal:
             self.last_write_error = f"rotate: {type(exc).__name__}: {exc}"[:200]
             self.mirror_ok = False
             try:
-                self._file = open(self.path, "a", encoding="utf-8")
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (long-lived)
             except OSError:
                 self._file = None
 
