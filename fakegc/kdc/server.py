@@ -25,6 +25,7 @@ from typing import Any
 
 from fakegc.codes import KrbError
 from fakegc.firing import Firing
+from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
 from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
@@ -167,7 +168,7 @@ class Kdc:
         self._ids = itertools.count(1)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
-        self.errors: list[BaseException] = []
+        self.errors = ErrorLog()  # counters + last summaries, no tracebacks
 
     @property
     def clock_offset(self) -> float:

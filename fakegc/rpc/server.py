@@ -28,12 +28,12 @@ import itertools
 import os
 import random
 import struct
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fakegc.codes import RpcStatus
+from fakegc.errorlog import ErrorLog, summarize
 from fakegc.journal import Journal
 from fakegc.rpc.auth.base import (
     LEVEL_CONNECT,
@@ -46,6 +46,7 @@ from fakegc.rpc.auth.base import (
     SecurityProvider,
 )
 from fakegc.rpc.faults import Action
+from fakegc.rpc.limits import is_decode_failure
 from fakegc.rpc.registry import (
     NDR20,
     AssociationGroup,
@@ -65,8 +66,6 @@ FEATURE_KEEP_CONNECTION_ON_ORPHAN = 0x02
 _FEATURE_PREFIX = P.pack_syntax(None)  # placeholder, real prefix check below
 _FEATURE_UUID_PREFIX = "6cb71c2c-9812-4540-"
 RPC_S_SERVER_TOO_BUSY = 0x000006BB
-_DECODE_ERRORS = (struct.error, IndexError, ValueError, KeyError, TypeError, UnicodeError,
-                  OverflowError, AttributeError)
 
 
 @dataclass(slots=True)
@@ -616,12 +615,12 @@ class _Connection(asyncio.Protocol):
         except RpcFault as fault:
             return self._fault(ctx.call_id, ctx.ctx_id, fault.status, str(fault),
                                did_not_execute=False, op=op.name)
-        except _DECODE_ERRORS as exc:
-            srv._record("protocol_error", self.id, call_id=ctx.call_id, op=op.name,
-                        error=f"stub decode: {exc!r}")
-            return self._fault(ctx.call_id, ctx.ctx_id, RpcStatus.nca_s_fault_ndr,
-                               "malformed stub", did_not_execute=False, op=op.name)
         except Exception as exc:
+            if is_decode_failure(exc):  # MS-RPCE 3.1.1.5.5: nca_s_fault_ndr
+                srv._record("protocol_error", self.id, call_id=ctx.call_id, op=op.name,
+                            error=f"stub decode: {summarize(exc, 120)}")
+                return self._fault(ctx.call_id, ctx.ctx_id, RpcStatus.nca_s_fault_ndr,
+                                   "malformed stub", did_not_execute=False, op=op.name)
             srv._internal_error(self.id, exc)
             return self._fault(ctx.call_id, ctx.ctx_id, RpcStatus.nca_s_fault_cant_perform,
                                f"internal error {exc!r}", did_not_execute=False, op=op.name)
@@ -730,7 +729,7 @@ class RpcServer:
         self.injector: Callable[[CallContext], Action | None] | None = None
         self.on_connect: Callable[[int, Any], Action | None] | None = None
         self.admission: Callable[[int, P.BindPdu], int | None] | None = None
-        self.errors: list[BaseException] = []
+        self.errors = ErrorLog()
         self._journal_calls = journal_calls
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()
@@ -848,6 +847,5 @@ class RpcServer:
         self.journal.record(self.name, kind, conn, **fields)
 
     def _internal_error(self, conn: int, exc: BaseException) -> None:
-        self.errors.append(exc)
-        self._record("protocol_error", conn, error=f"internal error: {exc!r}",
-                     traceback="".join(traceback.format_exception(exc))[-2000:])
+        record = self.errors.append(exc)  # a summary: no traceback or frames are kept
+        self._record("protocol_error", conn, error=f"internal error: {record.summary}")

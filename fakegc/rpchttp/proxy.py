@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.ntlm import NtlmProvider
@@ -158,7 +159,7 @@ class RpcHttpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
-        self.errors: list[BaseException] = []
+        self.errors = ErrorLog()  # counters + last summaries, no tracebacks
 
     async def start(self) -> RpcHttpProxy:
         """Listen (TLS with a generated certificate unless one is given)."""
