@@ -83,17 +83,18 @@ async def read_head(reader: asyncio.StreamReader, limits: HttpLimits) -> Request
     return RequestHead(method, target, headers, len(head))
 
 
-def content_length(headers: dict[str, str], limits: HttpLimits) -> int:
-    """The declared body length (0 when absent); 400 when not digits, 413 when over the limit."""
+def content_length(headers: dict[str, str], limits: HttpLimits, max_body: int | None = None) -> int:
+    """The declared body length (0 when absent); 400 when not digits, 413 when over
+    ``max_body`` (default ``limits.max_body``)."""
+    cap = limits.max_body if max_body is None else max_body
     raw = headers.get("content-length")
     if raw is None or raw == "":
         return 0
     if not raw.isdigit() or not raw.isascii() or len(raw) > 19:
         raise HttpError(400, "Bad Request", f"invalid Content-Length {raw[:24]!r}")
     length = int(raw)
-    if length > limits.max_body:
-        raise HttpError(413, "Content Too Large",
-                        f"Content-Length {length} over the {limits.max_body}-byte limit")
+    if length > cap:
+        raise HttpError(413, "Content Too Large", f"Content-Length {length} over the {cap}-byte limit")
     return length
 
 
