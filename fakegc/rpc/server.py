@@ -46,7 +46,7 @@ from fakegc.rpc.auth.base import (
     SecurityProvider,
 )
 from fakegc.rpc.faults import Action
-from fakegc.rpc.limits import is_decode_failure
+from fakegc.rpc.guard import is_decode_failure
 from fakegc.rpc.registry import (
     NDR20,
     AssociationGroup,

@@ -1,4 +1,4 @@
-"""Resource accounting for the RPC engine (issue #18): what counts as a stub decode failure.
+"""Hostile-input guards for the RPC engine (issue #18): what counts as a stub decode failure.
 
 MS-RPCE 3.1.1.5.5 / C706 appendix E: a stub the server cannot unmarshal is answered
 with the fault ``nca_s_fault_ndr`` (0x000006F7, rpc_x_bad_stub_data), not an internal
