@@ -114,8 +114,6 @@ def test_endpoints_file_is_private_and_ctl_uses_its_token(
     assert json.loads(capsys.readouterr().out)["state"] == "HEALTHY"
     assert cli.main(["ctl", "--url", ct.cluster.admin.url, "state"]) == 1  # no token: 401
     assert "401" in capsys.readouterr().err
-    assert cli.main(["ctl", "--endpoints-json", str(path), "fire", "shutdown_begin", "gc01"]) == 1
-    assert "gc=gc01" in capsys.readouterr().err
 
 
 def test_docker_requires_the_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
