@@ -68,7 +68,7 @@ def test_token_required(ct: ClusterThread) -> None:
     (b'{"event": "nope"}', "unknown event 'nope'"),
     (b'{"gc": "gc01"}', "unknown event None"),
     (b'{"event": "gc_down", "gc": 5}', "gc must be"),
-    (b'{"event": "gc_down", "gc": "gc99"}', "unknown GC 'gc99'"),
+    (b'{"event": "gc_down", "gc": "gc99"}', "no GC named 'gc99'"),
 ])
 def test_fire_bad_bodies_are_400(ct: ClusterThread, body: bytes, needle: str) -> None:
     status, payload = _json(ct, "POST", "/fire", body)
