@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fakegc.codes import RpcStatus
+from fakegc.errorlog import summarize
 from fakegc.journal import Journal
 from fakegc.rpc import ndr64, verification
 from fakegc.rpc.auth.base import LEVEL_INTEGRITY, LEVEL_NONE, LEVEL_PKT, AuthError
 from fakegc.rpc.auth.legs import AuthCtx, protect_response, split_auth, unprotect_request
 from fakegc.rpc.bind import Association
 from fakegc.rpc.faults import Action
+from fakegc.rpc.guard import is_decode_failure
 from fakegc.rpc.limits import RpcLimits
 from fakegc.rpc.registry import AuthInfo, CallContext, Interface, Operation, RpcFault
 from fakegc.wire import pdu as P
@@ -317,12 +319,12 @@ class Calls:
         except RpcFault as fault:
             return self.fault(ctx.call_id, ctx.ctx_id, fault.status, str(fault),
                               did_not_execute=False, op=op.name)
-        except _DECODE_ERRORS as exc:
-            link.record("protocol_error", call_id=ctx.call_id, op=op.name,
-                        error=f"stub decode: {exc!r}")
-            return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
-                              "malformed stub", did_not_execute=False, op=op.name)
         except Exception as exc:  # noqa: BLE001 - an operation bug is a fault, not a crash
+            if is_decode_failure(exc):  # MS-RPCE 3.1.1.5.5: nca_s_fault_ndr (rpc_x_bad_stub_data)
+                link.record("protocol_error", call_id=ctx.call_id, op=op.name,
+                            error=f"stub decode: {summarize(exc, 120)}")
+                return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
+                                  "malformed stub", did_not_execute=False, op=op.name)
             link.internal_error(exc)
             return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_fault_cant_perform,
                               f"internal error {exc!r}", did_not_execute=False, op=op.name)
