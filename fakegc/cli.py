@@ -47,12 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--directory", type=Path, help="directory fixture (YAML or LDIF)")
     serve.add_argument("--journal", type=Path, help="mirror the journal to this JSON Lines file")
     serve.add_argument("--json", action="store_true", help="print the endpoints as JSON only")
+    serve.add_argument("--lab", nargs="?", const="", default=None, metavar="NET",
+                       help="lab mode: every actor at its own address of NET (default "
+                            "127.29.39.0/24) on the standard ports (135, 88, 53, 443); needs "
+                            "root or a namespace (see `fakegc lab`)")
 
     kb = sub.add_parser("kb929439", help="run the KB 929439 matrix demo",
                         description="Run the emulated MAPI client in every cell of R x U x mode "
                                     "against the embedded cluster and compare with the KB.")
     kb.add_argument("--json", action="store_true", help="machine-readable output")
     kb.add_argument("--scenario", type=str, default="kb929439", help="scenario name or path")
+    kb.add_argument("--lab", nargs="?", const="", default=None, metavar="NET",
+                    help="run on the lab network in a private namespace; the client resolves "
+                         "every host through the lab DNS")
+
+    sub.add_parser("lab", help="run a command where the lab cluster serves (names, ports 135/88/53)",
+                   usage="fakegc lab [OPTIONS] -- CMD [ARGS...]", add_help=False)
 
     directory = sub.add_parser("directory", help="directory fixtures")
     dsub = directory.add_subparsers(dest="directory_command", metavar="ACTION")
@@ -106,6 +116,11 @@ async def _serve(args: argparse.Namespace) -> int:
 
     config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
     config.host = args.host
+    if args.lab is not None:
+        from fakegc.lab.command import lab_config
+
+        config = lab_config(args.config, args.lab or None)  # type: ignore[assignment]
+        config.host = args.host
     if args.directory:
         config.directory_path = args.directory
     if args.journal:
@@ -184,6 +199,11 @@ def _ctl(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fakegc`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["lab"]:
+        from fakegc.lab import command
+
+        return command.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -201,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         from fakegc import kbdemo
 
         argv2 = ["--scenario", args.scenario] + (["--json"] if args.json else [])
+        if args.lab is not None:
+            argv2 += ["--lab", args.lab] if args.lab else ["--lab"]
         return int(kbdemo.main(argv2))
     if args.command == "directory":
         return _directory(args)

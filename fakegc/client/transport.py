@@ -19,6 +19,7 @@ from impacket.dcerpc.v5 import epm, nspi, oxabref, transport
 from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCException
 from impacket.krb5.kerberosv5 import KerberosError
 
+from fakegc.client.resolve import DnsResolver, NameNotFound
 from fakegc.kdc.client import get_tgs, get_tgt
 
 __all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
@@ -42,14 +43,32 @@ class Endpoints:
     rfr: tuple[str, int]
     kdc: tuple[str, int]
     gc_epm: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # lab mode: hosts are names, resolved through this DNS resolver before each connection
+    resolver: DnsResolver | None = None
 
     @classmethod
-    def from_cluster(cls, doc: dict[str, Any]) -> Endpoints:
-        """From a fake cluster's endpoints document."""
-        host = doc["host"]
+    def from_cluster(cls, doc: dict[str, Any], by_name: bool | None = None) -> Endpoints:
+        """From a fake cluster's endpoints document; ``by_name`` (default: when the cluster
+        serves DNS, i.e. lab mode) keeps host names and resolves them through its DNS."""
         ex = next(a for a in doc["actors"].values() if a["role"] == "exchange")
-        gcs = {a["fqdn"]: (a["host"], a["epm"]) for a in doc["actors"].values() if a["role"] == "gc"}
-        return cls(doc["realm"], (host, ex["rfr"]), (doc["kdc"]["host"], doc["kdc"]["tcp"]), gcs)
+        gcs = [a for a in doc["actors"].values() if a["role"] == "gc"]
+        if by_name is None:
+            by_name = "dns" in doc
+        if by_name:
+            dns = doc["dns"]
+            return cls(doc["realm"], (ex["fqdn"], ex["rfr"]), ("", 0),
+                       {a["fqdn"]: (a["fqdn"], a["epm"]) for a in gcs},
+                       DnsResolver(dns["address"], dns.get("port", 53)))
+        return cls(doc["realm"], (ex["host"], ex["rfr"]), (doc["kdc"]["host"], doc["kdc"]["tcp"]),
+                   {a["fqdn"]: (a["host"], a["epm"]) for a in gcs})
+
+    def address(self, host: str) -> str:
+        """``host`` itself, or in lab mode its address from DNS (NameNotFound otherwise)."""
+        return self.resolver.address(host) if self.resolver is not None else host
+
+    def kdc_address(self) -> tuple[str, int]:
+        """The KDC: fixed, or in lab mode found by SRV (RFC 4120 §7.2.3.2)."""
+        return self.resolver.kdc(self.realm) if self.resolver is not None else self.kdc
 
 
 class RpcFailure(Exception):
@@ -87,6 +106,8 @@ class RfrFailure(Exception):
 
 def _rpc_status(exc: BaseException) -> int:
     text = str(exc)
+    if isinstance(exc, NameNotFound):  # the RPC runtime cannot reach a server it cannot resolve
+        return 1722
     if isinstance(exc, ConnectionRefusedError) or "Connection refused" in text or \
             getattr(exc, "errno", None) == errno.ECONNREFUSED:
         return 1722
@@ -135,7 +156,7 @@ class AbTransport:
         t.set_connect_timeout(self.timeout)
         t.set_credentials(creds.user, creds.password, self.ep.realm,
                           TGS={"KDC_REP": tgs[0], "cipher": tgs[1], "sessionKey": tgs[3]})
-        t.set_kerberos(True, kdcHost=self.ep.kdc[0])
+        t.set_kerberos(True, kdcHost=self.ep.kdc_address()[0])
         d = t.get_dce_rpc()
         d.set_auth_type(RPC_C_AUTHN_GSS_NEGOTIATE)
         d.set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
@@ -156,7 +177,8 @@ class AbTransport:
     def get_new_dsa(self, creds: Credentials, user_dn: str = "") -> str:
         """RfrGetNewDSA → the FQDN of a GC (RfrFailure / RpcFailure otherwise)."""
         try:
-            d = self._dce(*self.ep.rfr, oxabref.MSRPC_UUID_OXABREF, creds)
+            d = self._dce(self.ep.address(self.ep.rfr[0]), self.ep.rfr[1], oxabref.MSRPC_UUID_OXABREF,
+                          creds)
             try:
                 resp = oxabref.hRfrGetNewDSA(d, user_dn)
             finally:
@@ -170,8 +192,8 @@ class AbTransport:
     # -- Kerberos ---------------------------------------------------------------------
     def get_ticket(self, creds: Credentials, fqdn: str) -> None:
         """A service ticket for exchangeAB/<fqdn> (KdcFailure on a KRB-ERROR)."""
-        host, port = self.ep.kdc
         try:
+            host, port = self.ep.kdc_address()
             tgt = self._tgt.get(creds.user)
             if tgt is None:
                 tgt = get_tgt(creds.user, creds.password, self.ep.realm, host, port)
@@ -191,6 +213,7 @@ class AbTransport:
             raise RpcFailure(1722, f"no address for {fqdn}")
         host, epm_port = self.ep.gc_epm[fqdn]
         try:
+            host = self.ep.address(host)
             t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{epm_port}]")
             t.set_connect_timeout(self.timeout)
             d = t.get_dce_rpc()

@@ -45,7 +45,7 @@ __all__ = ["Scenario", "Step", "ScenarioError", "load_scenario", "parse_scenario
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 _STEP_KEYS = {"event", "at", "after", "on_demand", "expect", "note", "gc", "code", "keep_guid",
-              "seconds", "label"}
+              "seconds", "label", "deregister"}
 _AFTER_KEYS = {"kind", "count", "op", "actor", "interface", "code", "event", "msg", "service"}
 _FAULT_KEYS = {"kind", "actor", "interface", "opnum", "op", "principal", "service", "msg", "value",
                "delay", "after", "times", "probability", "seed", "name"}
@@ -162,7 +162,8 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         if at is not None and (not isinstance(at, (int, float)) or at < 0):
             raise fail(f"[[step]] #{i + 1}: at must be a non-negative number of seconds",
                        _line_of(text, "step", i, "at"))
-        args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label")}
+        args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label",
+                                                       "deregister")}
         sc.steps.append(Step(event, args, float(at) if at is not None else None, after,
                              bool(raw.get("on_demand", False)), raw.get("expect"),
                              str(raw.get("note", ""))))
