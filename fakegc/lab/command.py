@@ -17,9 +17,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fakegc.lab import netns
-from fakegc.lab.plan import DEFAULT_NETWORK, LabConfig
+from fakegc.lab.plan import DEFAULT_NETWORK, LabConfig, LabPlan
 
 __all__ = ["build_parser", "lab_config", "main"]
 
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--journal", type=Path, help="mirror the journal to this JSON Lines file")
     ap.add_argument("--endpoints-json", type=Path, help="also write the endpoints document here")
     ap.add_argument("--shell", action="store_true", help="open $SHELL (default /bin/sh) there")
+    ap.add_argument("--no-cluster", action="store_true",
+                    help="prepare the namespace (lo up, hosts, resolv.conf, krb5.conf) but start "
+                         "no cluster: CMD starts one in lab mode (pytest --fakegc-lab)")
     return ap
 
 
@@ -86,6 +90,8 @@ def _run_inside(args: argparse.Namespace, cmd: list[str]) -> int:
         config.journal_path = args.journal  # type: ignore[attr-defined]
     netns.loopback_up()
     work = Path(tempfile.mkdtemp(prefix="fakegc-lab-"))
+    if args.no_cluster:
+        return _run_bare(config, work, cmd)
     try:
         ct = ClusterThread(config)  # type: ignore[arg-type]
     except OSError as exc:
@@ -115,4 +121,22 @@ def _run_inside(args: argparse.Namespace, cmd: list[str]) -> int:
             return 130
     finally:
         ct.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_bare(config: Any, work: Path, cmd: list[str]) -> int:
+    """``--no-cluster``: the namespace's files only; CMD serves the lab itself."""
+    plan = LabPlan(config.lab, config.dns_domain, config.exchange, list(config.gcs))
+    try:
+        netns.bind_files(work, plan.hosts_file(config.netbios), plan.resolv_conf())
+        krb5 = work / "krb5.conf"
+        krb5.write_text(plan.krb5_conf(config.realm))
+        env = {**os.environ, "KRB5_CONFIG": str(krb5), "FAKEGC_LAB": config.lab.network}
+        env.pop(netns.INSIDE_ENV, None)
+        try:
+            return subprocess.run(cmd, check=False, env=env).returncode
+        except FileNotFoundError:
+            print(f"fakegc lab: {cmd[0]}: command not found", file=sys.stderr)
+            return 127
+    finally:
         shutil.rmtree(work, ignore_errors=True)
