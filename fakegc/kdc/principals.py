@@ -3,7 +3,7 @@
 Implements :class:`fakegc.rpc.auth.base.Credentials` so NTLM and Kerberos share
 one source of secrets.  Keys (RFC 3962 AES string-to-key, RFC 4757 RC4 = NT hash)
 are derived on first use and cached, with ``hashlib.pbkdf2_hmac`` for the
-PBKDF2 step (DESIGN.md §6.10: impacket's pure-Python path takes 130–380 ms a
+PBKDF2 step (PROTOCOL.md §6.10: impacket's pure-Python path takes 130–380 ms a
 key), so a cluster with hundreds of users starts in milliseconds.  Salt = realm +
 name components (``CONTOSO.TESTalice``); rc4-hmac has none (§6.3).
 """
@@ -114,7 +114,7 @@ class PrincipalDb:
         return [p.name for p in self._principals.values()]
 
     def salt(self, p: Principal) -> bytes:
-        """RFC 4120 default salt: realm + components (DESIGN.md §6.3)."""
+        """RFC 4120 default salt: realm + components (PROTOCOL.md §6.3)."""
         return (self.realm + "".join(p.components)).encode()
 
     def key(self, p: Principal, etype: int) -> Key | None:

@@ -1,4 +1,4 @@
-"""impacket's Kerberos client against the fake KDC (issue #4; DESIGN.md §6)."""
+"""impacket's Kerberos client against the fake KDC (issue #4; PROTOCOL.md §6)."""
 
 from __future__ import annotations
 
