@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lab mode: every actor at its own address of NET (default "
                             "127.29.39.0/24) on the standard ports (135, 88, 53, 443); needs "
                             "root or a namespace (see `fakegc lab`)")
+    serve.add_argument("--add-addresses", action="store_true",
+                       help="with --lab: first add the lab addresses to this host's first "
+                            "non-loopback interface (lo when there is none); needs CAP_NET_ADMIN "
+                            "(docker/compose.yaml)")
+    serve.add_argument("--run-as", metavar="UID[:GID]",
+                       help="after --add-addresses, drop root for this user before serving")
 
     kb = sub.add_parser("kb929439", help="run the KB 929439 matrix demo",
                         description="Run the emulated MAPI client in every cell of R x U x mode "
@@ -124,17 +130,37 @@ async def _serve(args: argparse.Namespace) -> int:
 
         config = lab_config(args.config, args.lab or None)  # type: ignore[assignment]
         config.host = args.host
+        if args.add_addresses:
+            from fakegc.lab.addresses import add_addresses
+
+            try:
+                add_addresses(config.lab, config.dns_domain, config.exchange, config.gcs)
+            except OSError as exc:
+                return _die(f"--add-addresses: {exc} (needs CAP_NET_ADMIN)", 1)
+        if args.run_as:
+            import os
+
+            uid, _, gid = args.run_as.partition(":")
+            os.setgroups([])
+            os.setgid(int(gid or uid))
+            os.setuid(int(uid))
     if args.directory:
         config.directory_path = args.directory
     if args.journal:
         config.journal_path = args.journal
     if args.admin_port is not None:
         config.admin_port = args.admin_port
-    elif config.admin_port is None:
+    elif config.admin_port is None and config.lab is None:  # lab mode: the [lab] admin_port
         config.admin_port = 0
     if args.rpc_http_port is not None:
         config.rpc_http_port = args.rpc_http_port
-    cluster = await Cluster.start(config)
+    try:
+        cluster = await Cluster.start(config)
+    except OSError as exc:
+        if config.lab is None:
+            raise
+        return _die(f"serve --lab: {exc} (ports 53/88/135 need root or a namespace: "
+                    "`fakegc lab -- ...`)", 1)
     try:
         if args.scenario:
             await cluster.run_scenario(args.scenario, args.time_scale)

@@ -1,6 +1,6 @@
 """Name resolution the way a Windows client does it, through one DNS server (lab mode).
 
-docs/PROTOCOL.md "Lab network": a host name is resolved with an A query before each
+PROTOCOL.md §12: a host name is resolved with an A query before each
 connection (so a GC that moved or went away is noticed), the KDC of a realm with an
 SRV query for ``_kerberos._tcp.<realm>`` (RFC 4120 §7.2.3.2, RFC 2782) and then the
 target's A record.  A name that does not resolve is reported as RPC_S_SERVER_UNAVAILABLE

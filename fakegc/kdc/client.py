@@ -25,7 +25,7 @@ _ORIGINAL = kerberosv5.sendReceive
 def kdc_port(port: int) -> Iterator[None]:
     """Make impacket's Kerberos client use ``port`` instead of 88 inside the block.
 
-    Port 88 (lab mode, docs/PROTOCOL.md "Lab network") needs no patch and gets none.
+    Port 88 (lab mode, PROTOCOL.md §12) needs no patch and gets none.
     """
     if port == 88:
         yield

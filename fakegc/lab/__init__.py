@@ -1,4 +1,4 @@
-"""Lab network: every actor at its own address on the standard ports (docs/PROTOCOL.md "Lab network")."""
+"""Lab network: every actor at its own address on the standard ports (PROTOCOL.md §12)."""
 
 from fakegc.lab.plan import LabConfig, LabPlan
 

@@ -1,6 +1,6 @@
 """``fakegc lab [OPTIONS] -- CMD [ARGS...]``: run CMD where the lab cluster serves.
 
-docs/PROTOCOL.md "Lab network".  The command re-executes itself in private network
+PROTOCOL.md §12.  The command re-executes itself in private network
 and mount namespaces (:mod:`fakegc.lab.netns`), brings ``lo`` up, starts the cluster
 in lab mode (every actor at its own address on the standard ports), bind-mounts a
 hosts file and a resolv.conf naming the lab DNS, and runs CMD with

@@ -1,6 +1,6 @@
 """The lab DNS server: the records a DC's netlogon registers, on dnspython's wire format.
 
-docs/PROTOCOL.md "Lab network" lists the records (after MS-ADTS, the DC DNS records
+PROTOCOL.md §12 lists the records (after MS-ADTS, the DC DNS records
 section).  Names in the lab zone (and its reverse zone) are answered authoritatively:
 a known name with another type gets NOERROR and no answer, an unknown name NXDOMAIN,
 both with the zone's SOA in the authority section (RFC 2308 §2).  Anything outside

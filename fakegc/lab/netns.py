@@ -1,4 +1,4 @@
-"""Private network and mount namespaces for the lab (docs/PROTOCOL.md "Lab network").
+"""Private network and mount namespaces for the lab (PROTOCOL.md §12).
 
 :func:`reexec_in_namespace` runs this Python again under util-linux ``unshare --net
 --mount`` (with ``--map-root-user`` when not root, where the kernel allows user

@@ -1,6 +1,6 @@
 """A cluster's lab network: address plan, DNS zone and server, per-host events.
 
-docs/PROTOCOL.md "Lab network".  :class:`LabNetwork` is built by
+PROTOCOL.md §12.  :class:`LabNetwork` is built by
 :class:`fakegc.scenario.cluster.Cluster` when ``ClusterConfig.lab`` is set: it
 fills ``ClusterConfig.hosts`` and ``ports`` from the :class:`LabPlan`, serves the
 zone on the DNS host's port 53, and removes a GC's netlogon records when the GC
@@ -50,7 +50,7 @@ class LabNetwork:
 
     # -- the zone -------------------------------------------------------------------
     def build_zone(self) -> None:
-        """Every record of docs/PROTOCOL.md "Lab network" for the current registrations."""
+        """Every record of PROTOCOL.md §12 for the current registrations."""
         z, plan, lab = self.zone, self.plan, self.config
         d = plan.domain
         ns, dc = plan.fqdn(lab.dns_name), plan.fqdn(lab.kdc_name)

@@ -1,4 +1,4 @@
-"""The lab address plan: which actor listens where (docs/PROTOCOL.md "Lab network").
+"""The lab address plan: which actor listens where (PROTOCOL.md §12).
 
 A lab cluster gives the DNS server, the DC (KDC), the control plane, the Exchange
 server and every GC an address of their own inside one network (default

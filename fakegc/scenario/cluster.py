@@ -102,7 +102,7 @@ class ClusterConfig:
     service_etypes: dict[str, list[int]] = field(default_factory=dict)
     # actor (or "kdc", "admin", "rpc_http") -> listening address; default ``host``
     hosts: dict[str, str] = field(default_factory=dict)
-    lab: Any = None  # a fakegc.lab.LabConfig: lab mode (TOML [lab]; docs/PROTOCOL.md "Lab network")
+    lab: Any = None  # a fakegc.lab.LabConfig: lab mode (TOML [lab]; PROTOCOL.md §12)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> ClusterConfig:

@@ -31,7 +31,7 @@ own address on the standard ports (135, 88, 53), so clients dial names
 (``gc01.contoso.test``) and impacket needs no ``kdc_port`` patch.  It binds ports below
 1024, so the suite must run where it may: in a network namespace such as
 ``fakegc lab --no-cluster -- pytest --fakegc-lab`` gives (names resolve through the lab
-DNS there), or as root in a CI container of its own (docs/PROTOCOL.md "Lab network").
+DNS there), or as root in a CI container of its own (PROTOCOL.md §12).
 """
 
 from __future__ import annotations
