@@ -148,16 +148,18 @@ async def _serve(args: argparse.Namespace) -> int:
         config.directory_path = args.directory
     if args.journal:
         config.journal_path = args.journal
-    if args.admin_port is not None:
+    if args.admin_port is not None and config.lab is not None and config.lab.enabled:
+        config.lab.admin_port = args.admin_port
+    elif args.admin_port is not None:
         config.admin_port = args.admin_port
-    elif config.admin_port is None and config.lab is None:  # lab mode: the [lab] admin_port
+    elif config.admin_port is None and (config.lab is None or not config.lab.enabled):
         config.admin_port = 0
     if args.rpc_http_port is not None:
         config.rpc_http_port = args.rpc_http_port
     try:
         cluster = await Cluster.start(config)
     except OSError as exc:
-        if config.lab is None:
+        if config.lab is None or not config.lab.enabled:
             raise
         return _die(f"serve --lab: {exc} (ports 53/88/135 need root or a namespace: "
                     "`fakegc lab -- ...`)", 1)

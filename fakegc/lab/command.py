@@ -52,6 +52,7 @@ def lab_config(config_path: Path | None, net: str | None) -> object:
     config = ClusterConfig.load(config_path) if config_path else ClusterConfig()
     if config.lab is None:
         config.lab = LabConfig()
+    config.lab.enabled = True
     if net:
         config.lab = LabConfig.from_dict({**vars(config.lab), "network": net}, "--net")
     return config

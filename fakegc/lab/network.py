@@ -35,12 +35,11 @@ class LabNetwork:
         cfg = cluster.config
         self.config: LabConfig = cfg.lab
         self.plan = LabPlan(self.config, cfg.dns_domain, cfg.exchange, list(cfg.gcs))
+        # the lab's standard ports win over [cluster] ports (those are the loopback layout's)
         cfg.hosts = {**self.plan.hosts(), **cfg.hosts}
-        cfg.ports = {**self.plan.ports(), **cfg.ports}
-        if cfg.admin_port is None:
-            cfg.admin_port = self.config.admin_port
-        if cfg.rpc_http_port is None and self.config.rpc_http:
-            cfg.rpc_http_port = HTTPS_PORT
+        cfg.ports = {**cfg.ports, **self.plan.ports()}
+        cfg.admin_port = self.config.admin_port
+        cfg.rpc_http_port = HTTPS_PORT if self.config.rpc_http else None
         self.registered: set[str] = set(cfg.gcs)  # GCs whose netlogon records are in the zone
         self.zone = Zone(self.plan.domain + ".", reverse_zone(str(self.plan.network)),
                          self.config.ttl)

@@ -26,6 +26,7 @@ HTTPS_PORT = 443  # MS-RPCH 2.1.2: RPC over HTTP v2 through the RPC proxy
 class LabConfig:
     """The ``[lab]`` TOML table (every key optional)."""
 
+    enabled: bool = True  # false: settings kept for `serve --lab`, loopback layout otherwise
     network: str = DEFAULT_NETWORK
     dns_name: str = "ns1"  # the lab DNS server's host name
     kdc_name: str = "dc01"  # the DC that runs the KDC (the zone apex points at it)

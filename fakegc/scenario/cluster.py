@@ -236,7 +236,7 @@ class Cluster:
         self.db.add_service(self.exchange.principal_name, etypes=etypes)
         self.db.add_service(f"host/{self.exchange.fqdn}", etypes=etypes)
         self.lab: Any = None
-        if self.config.lab is not None:
+        if self.config.lab is not None and self.config.lab.enabled:
             from fakegc.lab.network import LabNetwork
 
             self.lab = LabNetwork(self)  # fills config.hosts and config.ports
