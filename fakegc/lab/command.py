@@ -103,8 +103,12 @@ def _run_inside(args: argparse.Namespace, cmd: list[str]) -> int:
         if args.scenario:
             ct.run_scenario(args.scenario)
         lab = ct.cluster.lab
-        netns.bind_files(work, lab.plan.hosts_file(ct.cluster.config.netbios),
-                         lab.plan.resolv_conf())
+        try:
+            netns.bind_files(work, lab.plan.hosts_file(ct.cluster.config.netbios),
+                             lab.plan.resolv_conf())
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"fakegc lab: cannot bind-mount the lab's /etc files: {exc}", file=sys.stderr)
+            return 2
         endpoints = ct.cluster.write_endpoints(work / "endpoints.json")
         if args.endpoints_json:
             ct.cluster.write_endpoints(args.endpoints_json)
@@ -129,7 +133,11 @@ def _run_bare(config: Any, work: Path, cmd: list[str]) -> int:
     """``--no-cluster``: the namespace's files only; CMD serves the lab itself."""
     plan = LabPlan(config.lab, config.dns_domain, config.exchange, list(config.gcs))
     try:
-        netns.bind_files(work, plan.hosts_file(config.netbios), plan.resolv_conf())
+        try:
+            netns.bind_files(work, plan.hosts_file(config.netbios), plan.resolv_conf())
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"fakegc lab: cannot bind-mount the lab's /etc files: {exc}", file=sys.stderr)
+            return 2
         krb5 = work / "krb5.conf"
         krb5.write_text(plan.krb5_conf(config.realm))
         env = {**os.environ, "KRB5_CONFIG": str(krb5), "FAKEGC_LAB": config.lab.network}

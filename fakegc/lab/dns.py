@@ -11,7 +11,8 @@ Every query is journaled (``kind="dns"``).  Reads are bounded: a UDP query large
 than :data:`MAX_QUERY` is dropped, a UDP answer larger than 512 bytes (or the
 client's EDNS payload size, RFC 6891 §6.2.3) is truncated with TC set so the client
 retries over TCP; a TCP query must announce at most :data:`MAX_QUERY` bytes and
-arrive within :data:`TCP_TIMEOUT` seconds.
+arrive within :data:`TCP_TIMEOUT` seconds, and at most :data:`MAX_TCP_CONNECTIONS`
+are open at once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = ["MAX_QUERY", "TCP_TIMEOUT", "DnsServer", "Zone"]
 MAX_QUERY = 4096  # bytes: a DNS query is one question (RFC 1035 §4.1), far below this
 TCP_TIMEOUT = 10.0  # seconds to get a whole length-prefixed query, or between queries
 MAX_UDP_ANSWER = 4096  # cap on the EDNS payload size a client may announce
+MAX_TCP_CONNECTIONS = 128  # open TCP connections at once; more are closed at accept
 
 
 class Zone:
@@ -141,6 +143,7 @@ class DnsServer:
         self.zone, self.journal, self.host, self.port, self.actor = zone, journal, host, port, actor
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        self._open = 0
 
     async def start(self) -> DnsServer:
         """Bind TCP then UDP on the same port number."""
@@ -192,6 +195,12 @@ class DnsServer:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """RFC 1035 §4.2.2 / RFC 7766: 2-byte length-prefixed messages, bounded in size and time."""
         peer = writer.get_extra_info("peername")
+        if self._open >= MAX_TCP_CONNECTIONS:
+            self.journal.record(self.actor, "dns", transport="tcp", peer=str(peer),
+                                rcode="dropped", error="max_connections")
+            writer.close()
+            return
+        self._open += 1
         try:
             for _ in range(100):
                 head = await asyncio.wait_for(reader.readexactly(2), TCP_TIMEOUT)
@@ -209,6 +218,7 @@ class DnsServer:
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._open -= 1
             writer.close()
 
 

@@ -144,3 +144,17 @@ def test_kb929439_matrix_passes_on_the_lab_network():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     cells = json.loads(proc.stdout)
     assert len(cells) == 9 and all(c["passed"] for c in cells)
+
+
+def test_shell_runs_there_and_its_status_is_returned():
+    """`fakegc lab --shell`: $SHELL in the lab namespace, its exit status passed through."""
+    if not netns.can_create():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must be able to create network namespaces (root)")
+        pytest.skip("cannot create a network namespace here")
+    env = {**os.environ, "SHELL": "/bin/sh"}
+    proc = subprocess.run([str(BIN / "fakegc"), "lab", "--shell"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False,
+                          input="getent hosts ex01.contoso.test; exit 5\n")
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stdout.split()[:2] == ["127.29.39.10", "ex01.contoso.test"]
