@@ -58,6 +58,28 @@ def lab_config(config_path: Path | None, net: str | None) -> object:
     return config
 
 
+def serve_config(args: argparse.Namespace) -> Any:
+    """``fakegc serve --lab [NET]``: the lab config, addresses added (``--add-addresses``, an
+    OSError naming CAP_NET_ADMIN otherwise) and root dropped (``--run-as``) before serving."""
+    config: Any = lab_config(args.config, args.lab or None)
+    config.host = args.host
+    if args.admin_port is not None:
+        config.lab.admin_port = args.admin_port
+    if args.add_addresses:
+        from fakegc.lab.addresses import add_addresses
+
+        try:
+            add_addresses(config.lab, config.dns_domain, config.exchange, config.gcs)
+        except OSError as exc:
+            raise OSError(f"--add-addresses: {exc.strerror or exc} (needs CAP_NET_ADMIN)") from None
+    if args.run_as:
+        uid, _, gid = args.run_as.partition(":")
+        os.setgroups([])
+        os.setgid(int(gid or uid))
+        os.setuid(int(uid))
+    return config
+
+
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
     if "--" in argv:
         i = argv.index("--")

@@ -40,19 +40,27 @@ class LabConfig:
     addresses: dict[str, str] = field(default_factory=dict)  # actor -> address overrides
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> LabConfig:
-        """Build from a ``[lab]`` table; an unknown key or bad network is one line naming it."""
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> LabConfig:
+        """Build from a ``[lab]`` table; an unknown key, a wrong type or a bad network is one
+        line naming file:line and the key."""
+        from fakegc.scenario.configcheck import where
+
         cfg = cls()
         for key, value in data.items():
             if not hasattr(cfg, key):
-                raise ValueError(f"{source}: unknown [lab] key {key!r}")
+                raise ValueError(f"{where(source, text, key)}: {key}: unknown [lab] key")
+            want = type(getattr(cfg, key))
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise ValueError(f"{where(source, text, key)}: {key}: must be {want.__name__}, "
+                                 f"not {type(value).__name__}")
             setattr(cfg, key, value)
         try:
             net = ipaddress.ip_network(cfg.network, strict=False)
         except ValueError as exc:
-            raise ValueError(f"{source}: [lab] network: {exc}") from None
+            raise ValueError(f"{where(source, text, 'network')}: network: {exc}") from None
         if net.version != 4 or net.num_addresses < 16:
-            raise ValueError(f"{source}: [lab] network must be IPv4 with room for 16 hosts")
+            raise ValueError(f"{where(source, text, 'network')}: network: must be IPv4 with "
+                             "room for 16 hosts")
         return cfg
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tomllib
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -48,13 +47,13 @@ from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.scenario.configcheck import check_table, read_toml
+from fakegc.scenario.events import EVENTS
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
 __all__ = ["ClusterConfig", "Cluster", "ClusterThread", "GcActor", "ExchangeActor", "GcState",
            "ClusterState", "EVENTS"]
 
-EVENTS = ("shutdown_begin", "gc_down", "new_gc_ready", "gc_restart", "kdc_skew", "pin_referral",
-          "custom")
 
 
 class GcState(str, Enum):
@@ -87,7 +86,11 @@ class ClusterConfig:
     directory_path: Path | None = None
     journal_path: Path | None = None
     journal_size: int = 200_000
+    journal_rotate_bytes: int = 64 << 20  # the JSON Lines mirror rotates at this size
+    journal_keep: int = 3  # rotated mirror files kept (path.1 … path.N)
     admin_port: int | None = None
+    admin_host: str = "127.0.0.1"  # the control plane stays on loopback unless asked
+    admin_token: str | None = None  # None: FAKEGC_ADMIN_TOKEN, else generated at start
     rpc_http_port: int | None = None
     allow_anonymous: bool = False
     read_only: bool = False
@@ -105,12 +108,11 @@ class ClusterConfig:
     lab: Any = None  # a fakegc.lab.LabConfig: lab mode (TOML [lab]; PROTOCOL.md §12)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> ClusterConfig:
-        """Build from a ``[cluster]`` table; unknown keys are an error naming the key."""
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
+        """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
+        check_table(cls, data, source, text, skip=("limits", "lab"))
         cfg = cls()
         for key, value in data.items():
-            if not hasattr(cfg, key) or key in ("limits", "lab"):
-                raise ValueError(f"{source}: unknown [cluster] key {key!r}")
             if key in ("directory_path", "journal_path") and value is not None:
                 value = Path(value)
             setattr(cfg, key, value)
@@ -121,13 +123,12 @@ class ClusterConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
         """From a TOML file with a ``[cluster]`` table."""
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        cfg = cls.from_dict(data.get("cluster", {} if "lab" in data else data), str(path))
+        data, text = read_toml(path)
+        cfg = cls.from_dict(data.get("cluster", {} if "lab" in data else data), str(path), text)
         if "lab" in data:
             from fakegc.lab.plan import LabConfig
 
-            cfg.lab = LabConfig.from_dict(data["lab"], str(path))
+            cfg.lab = LabConfig.from_dict(data["lab"], str(path), text)
         return cfg
 
 
@@ -216,7 +217,9 @@ class Cluster:
     def __init__(self, config: ClusterConfig | None = None) -> None:
         self.config = config or ClusterConfig()
         self.journal = Journal(self.config.journal_size,
-                               str(self.config.journal_path) if self.config.journal_path else None)
+                               str(self.config.journal_path) if self.config.journal_path else None,
+                               rotate_bytes=self.config.journal_rotate_bytes,
+                               keep=self.config.journal_keep)
         self._pristine = (Directory.load(self.config.directory_path) if self.config.directory_path
                           else Directory.default())
         self.directory = self._pristine.copy()
@@ -305,7 +308,8 @@ class Cluster:
         if self.config.admin_port is not None:
             from fakegc.scenario.admin import AdminServer
 
-            self.admin = AdminServer(self, self.addr("admin"), self.config.admin_port)
+            self.admin = AdminServer(self, self.config.hosts.get("admin", self.config.admin_host),
+                                     self.config.admin_port, token=self.config.admin_token)
             await self.admin.start()
         if self.config.rpc_http_port is not None:
             try:
@@ -408,14 +412,18 @@ class Cluster:
         }
         if self.admin is not None:
             doc["admin"] = self.admin.url
+            doc["admin_token"] = self.admin.token
         if self.lab is not None:
             self.lab.annotate(doc)
         return doc
 
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`endpoints` as JSON."""
-        p = Path(path)
-        p.write_text(json.dumps(self.endpoints(), indent=2))
+        p = Path(path)  # mode 0600: it holds the admin token and test passwords
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(self.endpoints(), indent=2))
         return p
 
     def krb5_env(self, directory: str | os.PathLike[str], udp_preference_limit: int | None = None) -> dict[str, str]:
@@ -435,7 +443,12 @@ class Cluster:
             raise ValueError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
         self.journal.record("scenario", "event", event=event, **{k: v for k, v in args.items()})
         handler = getattr(self, f"_on_{event}")
-        result: dict[str, Any] = await handler(**args)
+        try:
+            result: dict[str, Any] = await handler(**args)
+        except (KeyError, ValueError, TypeError) as exc:  # journaled: the event did not apply
+            self.journal.record("scenario", "event_refused", event=event,
+                                error=str(exc.args[0] if exc.args else exc))
+            raise
         return result
 
     async def _on_shutdown_begin(self, gc: str | None = None, code: int | None = None) -> dict[str, Any]:
@@ -527,14 +540,17 @@ class Cluster:
                             op=rule.op, value=rule.value, name=rule.name)
         return rule
 
-    def remove_rule(self, rule_id: int) -> None:
-        """Remove a fault rule by id."""
+    def remove_rule(self, rule_id: int) -> bool:
+        """Remove a fault rule by id; False when there is no such rule."""
+        found = False
         for rule in list(self.rules):
             if rule.id == rule_id:
+                found = True
                 self.rules.remove(rule)
                 if rule.kind == "krb_error":
                     self.kdc.remove_rule(getattr(rule, "kdc_rule_id", 0))
-        self.journal.record("scenario", "rule", action="removed", id=rule_id)
+        self.journal.record("scenario", "rule", action="removed" if found else "not_found", id=rule_id)
+        return found
 
     # -- reset -------------------------------------------------------------------------------
     async def reset(self, clear_journal: bool = True) -> None:
@@ -601,17 +617,17 @@ class ClusterThread:
         """Apply an event (blocking)."""
         return self.loop.run(self.cluster.fire(event, **args))
 
-    def add_rule(self, **kw: Any) -> FaultRule:
+    def add_rule(self, rule: FaultRule | None = None, **kw: Any) -> FaultRule:
         """Install a fault rule."""
-        return self.loop.call(lambda: self.cluster.add_rule(**kw))  # type: ignore[no-any-return]
+        return self.loop.call(lambda: self.cluster.add_rule(rule, **kw))  # type: ignore[no-any-return]
 
     def remove_rule(self, rule_id: int) -> None:
         """Remove a fault rule."""
         self.loop.call(self.cluster.remove_rule, rule_id)
 
-    def reset(self) -> None:
+    def reset(self, clear_journal: bool = True) -> None:
         """Back to HEALTHY (blocking)."""
-        self.loop.run(self.cluster.reset())
+        self.loop.run(self.cluster.reset(clear_journal))
 
     def endpoints(self) -> dict[str, Any]:
         """The endpoints document."""
@@ -620,6 +636,47 @@ class ClusterThread:
     def run_scenario(self, scenario: Any, time_scale: float = 1.0) -> Any:
         """Start a scenario's timeline."""
         return self.loop.run(self.cluster.run_scenario(scenario, time_scale))
+
+    # -- the rest of Cluster's surface, across the thread (a test keeps the two equal) ------
+    def all_servers(self) -> list[RpcServer]:
+        """Every RPC server of every actor."""
+        return self.cluster.all_servers()
+
+    def resolve_rpc_server(self, server: str, port: int) -> RpcServer | None:
+        """RPC-over-HTTP target resolution (see :meth:`Cluster.resolve_rpc_server`)."""
+        return self.cluster.resolve_rpc_server(server, port)
+
+    def gc(self, name: str | None = None) -> GcActor:
+        """A GC by name (default: the referral's current one)."""
+        return self.cluster.gc(name)
+
+    def referral_candidate(self) -> GcActor | None:
+        """The GC the referral service would name now."""
+        return self.cluster.referral_candidate()
+
+    def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
+        """Write the endpoints document as JSON."""
+        return self.loop.call(self.cluster.write_endpoints, path)  # type: ignore[no-any-return]
+
+    def krb5_env(self, directory: str | os.PathLike[str],
+                 udp_preference_limit: int | None = None) -> dict[str, str]:
+        """A krb5.conf in ``directory`` and the env dict MIT tools need."""
+        return self.loop.call(self.cluster.krb5_env, directory,  # type: ignore[no-any-return]
+                              udp_preference_limit)
+
+    config = property(lambda self: self.cluster.config, doc="The cluster's configuration.")
+    directory = property(lambda self: self.cluster.directory, doc="The current directory.")
+    db = property(lambda self: self.cluster.db, doc="The principal database.")
+    gcs = property(lambda self: self.cluster.gcs, doc="The GCs by name.")
+    exchange = property(lambda self: self.cluster.exchange, doc="The Exchange actor.")
+    kdc = property(lambda self: self.cluster.kdc, doc="The KDC.")
+    rules = property(lambda self: self.cluster.rules, doc="The fault rules installed.")
+    state = property(lambda self: self.cluster.state, doc="The cluster state.")
+    current_gc = property(lambda self: self.cluster.current_gc, doc="The referral's GC.")
+    pinned_gc = property(lambda self: self.cluster.pinned_gc, doc="The pinned GC, if any.")
+    admin = property(lambda self: self.cluster.admin, doc="The control plane, if started.")
+    rpc_http = property(lambda self: self.cluster.rpc_http, doc="The RPC over HTTP proxy, if any.")
+    started = property(lambda self: self.cluster.started, doc="True once every actor listens.")
 
     def close(self) -> None:
         """Stop the cluster and its loop."""

@@ -133,7 +133,7 @@ def test_gc_down_refuses_135_and_nspi_at_gc01_while_gc02_serves(lab):
 
 
 def test_kb929439_matrix_passes_on_the_lab_network():
-    """`fakegc kb929439 --lab`: every cell agrees with KB 929439 (the KB's table) while the
+    """`fakegc kb929439 --lab`: every cell the article states agrees with KB 929439 while the
     emulated provider resolves ex01, gc01, gc02 and the KDC (SRV) through the lab DNS."""
     if not netns.can_create():
         if os.environ.get("CI") == "true":
@@ -142,8 +142,10 @@ def test_kb929439_matrix_passes_on_the_lab_network():
     proc = subprocess.run([str(BIN / "fakegc"), "kb929439", "--lab", "--json"], capture_output=True,
                           text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    cells = json.loads(proc.stdout)
-    assert len(cells) == 9 and all(c["passed"] for c in cells)
+    cells = json.loads(proc.stdout)["cells"]
+    judged = [c for c in cells if c["verdict"] is not None]  # cells the article states
+    assert len(cells) == 9 and len(judged) >= 3, cells
+    assert all(c["verdict"] == "PASS" for c in judged), judged
 
 
 def test_shell_runs_there_and_its_status_is_returned():

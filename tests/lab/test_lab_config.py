@@ -17,10 +17,13 @@ def test_bad_lab_table_is_one_line_naming_file_and_key(tmp_path):
     """Bad config: one line naming the file and the key, never a traceback (project rule)."""
     bad = tmp_path / "c.toml"
     bad.write_text("[lab]\nnetwrok = '10.0.0.0/24'\n")
-    with pytest.raises(ValueError, match=r"c\.toml: unknown \[lab\] key 'netwrok'"):
+    with pytest.raises(ValueError, match=r"c\.toml:2: netwrok: unknown \[lab\] key"):
         ClusterConfig.load(bad)
     bad.write_text("[lab]\nnetwork = '10.0.0.300/24'\n")
-    with pytest.raises(ValueError, match=r"c\.toml: \[lab\] network"):
+    with pytest.raises(ValueError, match=r"c\.toml:2: network: "):
+        ClusterConfig.load(bad)
+    bad.write_text("[lab]\n\nttl = 'long'\n")
+    with pytest.raises(ValueError, match=r"c\.toml:3: ttl: must be int"):
         ClusterConfig.load(bad)
 
 

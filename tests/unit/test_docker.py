@@ -77,6 +77,8 @@ def test_compose_gives_each_actor_its_own_address():
     ctl = plan.addresses[cfg.lab.ctl_name]
     assert f"http://{ctl}:80" in service["healthcheck"]["test"]
     assert "NET_ADMIN" in service["cap_add"]
+    assert "--require-admin-token" in service["entrypoint"]
+    assert "FAKEGC_ADMIN_TOKEN" in service["environment"]
 
 
 def test_entrypoint_serves_every_address_on_standard_ports(tmp_path):
@@ -102,8 +104,9 @@ def test_entrypoint_serves_every_address_on_standard_ports(tmp_path):
     probe.write_text(PROBE.replace("@ENDPOINTS@", str(tmp_path / "endpoints.json")))
     script = (f"{shlex.join(argv)} > {tmp_path}/serve.log 2>&1 & pid=$!\n"
               f"{shlex.quote(sys.executable)} {probe}; rc=$?\nkill $pid; wait $pid; exit $rc\n")
+    env = {**os.environ, "FAKEGC_ADMIN_TOKEN": "lab-test-token"}  # compose's environment
     proc = subprocess.run([*netns.unshare_argv(), "bash", "-c", script], capture_output=True,
-                          text=True, timeout=120, check=False)
+                          text=True, timeout=120, check=False, env=env)
     log = (tmp_path / "serve.log").read_text() if (tmp_path / "serve.log").exists() else ""
     assert proc.returncode == 0, proc.stdout + proc.stderr + log
     assert proc.stdout.split() == ["ok"] * 11, proc.stdout
@@ -125,6 +128,21 @@ for host, port in [("ex01", 135), ("gc01", 135), ("gc02", 135), ("gc01", 6004), 
     print("ok")
 r = dns.query.udp(dns.message.make_query("gc01.contoso.test", "A"), a["ns1"], timeout=3)
 print("ok" if r.answer and r.answer[0][0].address == a["gc01"] else "bad dns")
-state = json.load(urllib.request.urlopen(f"http://{a['ctl']}:80/state", timeout=3))
+req = urllib.request.Request(f"http://{a['ctl']}:80/state",
+                             headers={"Authorization": "Bearer lab-test-token"})
+state = json.load(urllib.request.urlopen(req, timeout=3))
 print("ok" if state["state"] == "HEALTHY" else "bad ctl")
 """
+
+
+def test_container_config_serves_on_its_fixed_ports():
+    """Without --lab the image's cluster.toml keeps its loopback-style fixed ports."""
+    from fakegc.scenario.cluster import ClusterConfig, ClusterThread
+    from fakegc.scenario.ctl import request
+
+    cfg = ClusterConfig.load(DOCKER / "cluster.toml")
+    with ClusterThread(cfg) as ct:
+        ep = ct.endpoints()
+        assert ep["actors"]["gc01"]["nspi"] == 6004 and ep["actors"]["ex01"]["rfr"] == 6002
+        assert ep["kdc"]["tcp"] == 1088 and ep["admin"] == "http://127.0.0.1:8080"
+        assert request(ep["admin"], "GET", "/state", token=ep["admin_token"])["state"] == "HEALTHY"
