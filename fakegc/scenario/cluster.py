@@ -654,6 +654,10 @@ class ClusterThread:
         """The GC the referral service would name now."""
         return self.cluster.referral_candidate()
 
+    def addr(self, key: str) -> str:
+        """The address ``key`` listens on (see :meth:`Cluster.addr`)."""
+        return self.cluster.addr(key)
+
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
         """Write the endpoints document as JSON."""
         return self.loop.call(self.cluster.write_endpoints, path)  # type: ignore[no-any-return]
@@ -677,6 +681,7 @@ class ClusterThread:
     admin = property(lambda self: self.cluster.admin, doc="The control plane, if started.")
     rpc_http = property(lambda self: self.cluster.rpc_http, doc="The RPC over HTTP proxy, if any.")
     started = property(lambda self: self.cluster.started, doc="True once every actor listens.")
+    lab = property(lambda self: self.cluster.lab, doc="The lab network (lab mode), else None.")
 
     def close(self) -> None:
         """Stop the cluster and its loop."""

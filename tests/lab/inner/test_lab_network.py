@@ -209,7 +209,7 @@ def test_kb929439_cell_resolves_gc02_before_rebinding(fake_gc_cluster):
     sc = load_scenario("kb929439")
     cell = next(c for c in kbdemo.CELLS if c.reconnect and c.user_auth_credentials)
     result = kbdemo.run_cell(fake_gc_cluster, cell, sc, keep_journal=True)
-    assert result.passed, result
+    assert result.verdict == "PASS", result  # the article states this cell
     journal = result.journal
     lookup = next(i for i, e in enumerate(journal)
                   if e["kind"] == "dns" and e.get("qname") == GC02 and e.get("qtype") == "A")
