@@ -208,7 +208,7 @@ async def _serve(args: argparse.Namespace) -> int:
         config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
         config.host = args.host
         if args.lab is not None:  # PROTOCOL.md §12
-            from fakegc.lab.command import serve_config
+            from fakegc.cli_lab import serve_config
 
             config = serve_config(args)
         if args.directory:
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fakegc`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["lab"]:
-        from fakegc.lab import command
+        from fakegc import cli_lab as command
 
         return command.main(argv[1:])
     parser = build_parser()

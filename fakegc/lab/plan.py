@@ -10,6 +10,7 @@ endpoint mapper 135 on each RPC host, Kerberos 88, DNS 53, RPC over HTTP 443.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +41,11 @@ class LabConfig:
     addresses: dict[str, str] = field(default_factory=dict)  # actor -> address overrides
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> LabConfig:
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "",
+                  where: Callable[[str, str, str], str] | None = None) -> LabConfig:
         """Build from a ``[lab]`` table; an unknown key, a wrong type or a bad network is one
-        line naming file:line and the key."""
-        from fakegc.scenario.configcheck import where
-
+        line naming the source and the key (``where(source, text, key)`` gives file:line)."""
+        where = where or (lambda src, _text, _key: src)
         cfg = cls()
         for key, value in data.items():
             if not hasattr(cfg, key):

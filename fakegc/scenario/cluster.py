@@ -47,7 +47,7 @@ from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
-from fakegc.scenario.configcheck import check_table, read_toml
+from fakegc.scenario.configcheck import check_table, read_toml, where
 from fakegc.scenario.events import EVENTS
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
@@ -128,7 +128,7 @@ class ClusterConfig:
         if "lab" in data:
             from fakegc.lab.plan import LabConfig
 
-            cfg.lab = LabConfig.from_dict(data["lab"], str(path), text)
+            cfg.lab = LabConfig.from_dict(data["lab"], str(path), text, where)
         return cfg
 
 

@@ -1,4 +1,4 @@
-"""``fakegc lab [OPTIONS] -- CMD [ARGS...]``: run CMD where the lab cluster serves.
+"""``fakegc lab [OPTIONS] -- CMD [ARGS...]``: run CMD where the lab cluster serves (front layer).
 
 PROTOCOL.md §12.  The command re-executes itself in private network
 and mount namespaces (:mod:`fakegc.lab.netns`), brings ``lo`` up, starts the cluster
