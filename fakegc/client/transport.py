@@ -41,7 +41,7 @@ class Endpoints:
     """Where things are: FQDN → (host, EPM port) for GCs; the RFR and KDC addresses."""
 
     realm: str
-    rfr: tuple[str, int]
+    rfr: tuple[str, int]  # (host, port); port 0: ask the host's endpoint mapper (lab mode)
     kdc: tuple[str, int]
     gc_epm: dict[str, tuple[str, int]] = field(default_factory=dict)
     # lab mode: hosts are names, resolved through this DNS resolver before each connection
@@ -57,7 +57,7 @@ class Endpoints:
             by_name = "dns" in doc
         if by_name:
             dns = doc["dns"]
-            return cls(doc["realm"], (ex["fqdn"], ex["rfr"]), ("", 0),
+            return cls(doc["realm"], (ex["fqdn"], 0), ("", 0),  # RFR port: from ex01's EPM
                        {a["fqdn"]: (a["fqdn"], a["epm"]) for a in gcs},
                        DnsResolver(dns["address"], dns.get("port", 53)))
         return cls(doc["realm"], (ex["host"], ex["rfr"]), (doc["kdc"]["host"], doc["kdc"]["tcp"]),
@@ -175,11 +175,26 @@ class AbTransport:
         self.dce, self.handle, self.gc = None, None, None
 
     # -- referral ------------------------------------------------------------------
-    def get_new_dsa(self, creds: Credentials, user_dn: str = "") -> str:
-        """RfrGetNewDSA → the FQDN of a GC (RfrFailure / RpcFailure otherwise)."""
+    def _ept_map(self, host: str, epm_port: int, iface: bytes) -> int:
+        """The port ``host``'s endpoint mapper names for ``iface`` (MS-RPCE 2.2.1.2.5 ept_map)."""
+        t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{epm_port}]")
+        t.set_connect_timeout(self.timeout)
+        d = t.get_dce_rpc()
+        d.connect()
         try:
-            d = self._dce(self.ep.address(self.ep.rfr[0]), self.ep.rfr[1], oxabref.MSRPC_UUID_OXABREF,
-                          creds)
+            binding = epm.hept_map(host, iface, protocol="ncacn_ip_tcp", dce=d)
+        finally:
+            d.disconnect()
+        return int(binding.rsplit("[", 1)[1].rstrip("]"))
+
+    def get_new_dsa(self, creds: Credentials, user_dn: str = "") -> str:
+        """RfrGetNewDSA → the FQDN of a GC (RfrFailure / RpcFailure otherwise); in lab mode
+        the Exchange server is resolved by name and its endpoint mapper (135) names the port."""
+        try:
+            host, port = self.ep.address(self.ep.rfr[0]), self.ep.rfr[1]
+            if port == 0:
+                port = self._ept_map(host, 135, oxabref.MSRPC_UUID_OXABREF)
+            d = self._dce(host, port, oxabref.MSRPC_UUID_OXABREF, creds)
             try:
                 resp = oxabref.hRfrGetNewDSA(d, user_dn)
             finally:
@@ -215,15 +230,7 @@ class AbTransport:
         host, epm_port = self.ep.gc_epm[fqdn]
         try:
             host = self.ep.address(host)
-            t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{epm_port}]")
-            t.set_connect_timeout(self.timeout)
-            d = t.get_dce_rpc()
-            d.connect()
-            try:
-                binding = epm.hept_map(host, nspi.MSRPC_UUID_NSPI, protocol="ncacn_ip_tcp", dce=d)
-            finally:
-                d.disconnect()
-            port = int(binding.rsplit("[", 1)[1].rstrip("]"))
+            port = self._ept_map(host, epm_port, nspi.MSRPC_UUID_NSPI)
             if self.auth == "kerberos":
                 self.dce = self._kerberos_dce(host, port, fqdn, creds)
             else:
