@@ -89,7 +89,8 @@ def test_dnspython_gets_srv_and_a(lab):
 @pytest.mark.parametrize("who", ["CONTOSO.TEST", "CONTOSO"])
 def test_impacket_gettgt_by_realm_and_netbios_domain(lab, who):
     """impacket getTGT.py with no -dc-ip dials the domain name on 88 (impacket
-    kerberosv5.sendReceive); CONTOSO is accepted as the realm's alias (MS-KILE 3.3.5.1)."""
+    kerberosv5.sendReceive); CONTOSO is accepted as the realm's alias (Samba's AD KDC,
+    lpcfg_is_my_domain_or_realm, lib/param/util.c)."""
     _need("getTGT.py")
     assert _rc(lab, f"gettgt-{who}") == 0, _read(lab, f"gettgt-{who}.txt")
     assert "Saving ticket in alice.ccache" in _read(lab, f"gettgt-{who}.txt")
