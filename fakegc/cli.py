@@ -183,11 +183,14 @@ def _print_endpoints(doc: dict[str, Any]) -> None:
     print(f"  realm      {doc.get('realm', '')}")
     for name, actor in sorted(doc.get("actors", {}).items()):
         ports = ", ".join(f"{k}={v}" for k, v in sorted(actor.items())
-                          if k not in ("host", "fqdn", "role", "server_guid", "state"))
+                          if k not in ("host", "address", "fqdn", "role", "server_guid", "state"))
         print(f"  {name:<10} {actor.get('fqdn', '')} {actor.get('host', '')} {ports}")
     kdc = doc.get("kdc")
     if kdc:
-        print(f"  kdc        udp={kdc.get('udp')} tcp={kdc.get('tcp')}")
+        where = f"{kdc['fqdn']} {kdc['address']} " if "fqdn" in kdc else ""  # lab mode
+        print(f"  kdc        {where}udp={kdc.get('udp')} tcp={kdc.get('tcp')}")
+    if doc.get("dns"):
+        print(f"  dns        {doc['dns']['fqdn']} {doc['dns']['address']} port={doc['dns']['port']}")
     if doc.get("admin"):
         print(f"  admin      {doc['admin']}")
     users = doc.get("users") or []
