@@ -215,3 +215,29 @@ def test_kb929439_cell_resolves_gc02_before_rebinding(fake_gc_cluster):
                   if e["kind"] == "dns" and e.get("qname") == GC02 and e.get("qtype") == "A")
     bind = next(i for i, e in enumerate(journal) if e["kind"] == "bind" and e["actor"] == "gc02")
     assert lookup < bind
+
+
+@pytest.mark.fakegc(lab="127.29.40.0/24")
+def test_marker_gives_a_lab_cluster_of_its_own(fake_gc_cluster, fake_gc_endpoints):
+    """@pytest.mark.fakegc(lab=NET): a second lab cluster on other addresses, same ports."""
+    gc01 = fake_gc_endpoints["actors"]["gc01"]
+    assert gc01["address"] == "127.29.40.11" and gc01["epm"] == 135
+    binding = epm.hept_map(gc01["address"], nspi.MSRPC_UUID_NSPI, protocol="ncacn_ip_tcp")
+    assert binding == "ncacn_ip_tcp:127.29.40.11[6004]"
+    r = dns.query.udp(dns.message.make_query("gc01.contoso.test", "A"),
+                      fake_gc_endpoints["dns"]["address"], timeout=3)
+    assert r.answer[0][0].address == "127.29.40.11"
+
+
+def test_unresolvable_gc_is_server_unavailable(fake_gc_cluster, fake_gc_endpoints):
+    """A name the DNS does not know (NXDOMAIN, RFC 1035 §4.1.1) is RPC_S_SERVER_UNAVAILABLE
+    (1722) to the emulated provider, as the Windows RPC runtime reports an unreachable name."""
+    from fakegc.client.transport import AbTransport, Credentials, Endpoints, RpcFailure
+
+    ep = Endpoints.from_cluster(fake_gc_endpoints)
+    ep.gc_epm["gc09.contoso.test"] = ("gc09.contoso.test", 135)
+    io = AbTransport(ep)
+    with pytest.raises(RpcFailure) as err:
+        io.bind(Credentials("alice", "Passw0rd!"), "gc09.contoso.test")
+    assert err.value.status == 1722
+    fake_gc_cluster.journal.expect("dns", qname="gc09.contoso.test", rcode="NXDOMAIN")
