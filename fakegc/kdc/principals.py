@@ -59,7 +59,7 @@ class PrincipalDb:
         self.realm = realm.upper()
         self.netbios_domain = netbios_domain
         # the names a client may give for this realm: the DNS realm and the NetBIOS domain
-        # (AD KDCs accept both, docs/PROTOCOL.md "Lab network"); compared upper-case
+        # (AD KDCs accept both, PROTOCOL.md §12); compared upper-case
         self.realm_names = frozenset({self.realm, netbios_domain.upper()})
         self._principals: dict[str, Principal] = {}
         self.add_service(f"krbtgt/{self.realm}")

@@ -46,7 +46,7 @@ __all__ = ["Scenario", "Step", "ScenarioError", "load_scenario", "parse_scenario
 
 SHIPPED_DIR = shipped_data("scenarios")
 _STEP_KEYS = {"event", "at", "after", "on_demand", "expect", "note", "gc", "code", "keep_guid",
-              "seconds", "label"}
+              "seconds", "label", "deregister"}
 _AFTER_KEYS = {"kind", "count", "op", "actor", "interface", "code", "event", "msg", "service"}
 _FAULT_KEYS = {"kind", "actor", "interface", "opnum", "op", "principal", "service", "msg", "value",
                "delay", "after", "times", "probability", "seed", "name"}
@@ -190,11 +190,13 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         for key, types_, what in (("gc", str, "text"), ("code", int, "a whole number"),
                                   ("keep_guid", bool, "true/false"), ("seconds", (int, float), "a number"),
                                   ("label", str, "text"), ("on_demand", bool, "true/false"),
-                                  ("expect", str, "text"), ("note", str, "text")):
+                                  ("expect", str, "text"), ("note", str, "text"),
+                                  ("deregister", bool, "true/false")):
             if key in raw and (not isinstance(raw[key], types_)
                                or (types_ is not bool and isinstance(raw[key], bool))):
                 raise fail(f"{key}: [[step]] #{i + 1}: must be {what}", _line_of(text, "step", i, key))
-        args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label")}
+        args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label",
+                                                       "deregister")}
         sc.steps.append(Step(event, args, float(at) if at is not None else None, after,
                              bool(raw.get("on_demand", False)), raw.get("expect"),
                              str(raw.get("note", "")),
