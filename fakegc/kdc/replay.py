@@ -44,9 +44,9 @@ class ReplayCache:
     def _expire(self, now: float) -> None:
         """Forget entries older than the lifetime, oldest first, stopping at the first live one."""
         seen = self._seen
-        cutoff = now - self.lifetime
+        lifetime = self.lifetime
         while seen:
             key = next(iter(seen))
-            if seen[key] > cutoff:
+            if now - seen[key] < lifetime:
                 return
             del seen[key]
