@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import yaml
 
 from fakegc.directory import props as P
-from fakegc.directory.model import Directory
+from fakegc.directory.model import Directory, gc_paused
 
 __all__ = ["load", "load_yaml_text", "load_json_text", "load_ldif_text", "load_default", "FixtureError", "DEFAULT_PATH"]
 
@@ -88,7 +89,8 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
     is parsed again as YAML (JSON is YAML) so the error can name the line.
     """
     try:
-        doc = json.loads(text)
+        with gc_paused():
+            doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(source, exc.lineno, f"not valid JSON: {exc.msg}") from None
     try:
@@ -98,6 +100,11 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
 
 
 def _build(doc: Any, source: str) -> Directory:
+    with gc_paused():
+        return _build_unpaused(doc, source)
+
+
+def _build_unpaused(doc: Any, source: str) -> Directory:
     if not isinstance(doc, dict):
         raise _fail(source, 1, "the top level must be a mapping")
     directory = Directory(str(doc.get("organization", "Contoso")),
@@ -134,7 +141,9 @@ def _build(doc: Any, source: str) -> Directory:
             props: dict[int, Any] = {}
             for key, tag in _USER_FIELDS.items():
                 if key in entry and entry[key] is not None:
-                    props[tag] = str(entry[key])
+                    # titles, departments, offices, names repeat across thousands of entries:
+                    # one string object each (directory memory, issue #19)
+                    props[tag] = sys.intern(str(entry[key]))
             if "proxies" in entry:
                 if not isinstance(entry["proxies"], list):
                     raise _fail(source, line, "proxies must be a list")
@@ -156,8 +165,7 @@ def _build(doc: Any, source: str) -> Directory:
             if kind in ("user", "room", "equipment"):
                 server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
                 if server is not None:
-                    obj.props[P.PR_EMS_AB_HOME_MDB] = (
-                        f"{server.dn}/cn=Microsoft Private MDB")
+                    obj.props[P.PR_EMS_AB_HOME_MDB] = sys.intern(f"{server.dn}/cn=Microsoft Private MDB")
                     obj.props[P.PR_EMS_AB_HOME_SERVER] = server.dn
             if kind == "group":
                 members = entry.get("members") or []
