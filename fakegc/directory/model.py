@@ -12,10 +12,11 @@ directory's life, which is longer).  Properties that depend on the serving GC
 from __future__ import annotations
 
 import contextlib
-import copy
+import dataclasses
 import functools
 import gc
 import hashlib
+import itertools
 import unicodedata
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,7 @@ from typing import Any
 
 from fakegc.directory import props as P
 
-__all__ = ["AbObject", "Container", "Directory", "sort_key", "KIND_TYPES", "FIRST_MID", "gc_paused"]
+__all__ = ["FIRST_MID", "KIND_TYPES", "AbObject", "Container", "Directory", "gc_paused", "sort_key"]
 
 FIRST_MID = 0x10  # 0..15 are reserved positioning / resolution MIds (MS-NSPI 2.2.8, 2.2.9)
 
@@ -62,6 +63,9 @@ def gc_paused() -> Iterator[None]:
 
 
 _DNS_NAMESPACE = uuidlib.NAMESPACE_DNS.bytes
+#: directory versions are unique across all directories of the process, so a cache keyed by
+#: version can never confuse a changed copy with its pristine source or another copy
+_VERSIONS = itertools.count(1)
 
 
 def uuid5_le(name: str) -> bytes:
@@ -179,12 +183,14 @@ class Directory:
         self.by_container_id: dict[int, Container] = {}
         self.servers: dict[str, AbObject] = {}
         self.source: str = "<memory>"
-        self.version = 1
+        self.version = next(_VERSIONS)
         self._next_mid = FIRST_MID
         self._exact_index: dict[str, list[AbObject]] | None = None
         self._exact_version = -1
         #: derived structures (fakegc.directory.index), each rebuilt when ``version`` moves on
         self.indexes: dict[str, Any] = {}
+        #: MIds of objects this directory may change in place; None: no copy shares them
+        self._owned: set[int] | None = None
         self.gal = self._add_container(0, "Global Address List", "/", P.AB_RECIPIENTS | P.AB_UNMODIFIABLE,
                                        0, None, lambda o: o.in_gal, is_master=True)
 
@@ -267,6 +273,8 @@ class Directory:
             p[P.PR_EMS_AB_PROXY_ADDRESSES] = proxies
         p[P.PR_EMS_AB_OBJECT_GUID] = obj.guid_le
         self.objects[obj.mid] = obj
+        if self._owned is not None:
+            self._owned.add(obj.mid)
         self.by_alias[key] = obj.mid
         self.by_dn[dn.lower()] = obj.mid
         if kind == "server":
@@ -278,18 +286,20 @@ class Directory:
         """Make ``member`` a member of ``group`` (PR_EMS_AB_MEMBER)."""
         if group.kind != "group":
             raise ValueError(f"{group.alias} is not a group")
+        group, member = self.writable(group), self.writable(member)
         if member.mid not in group.members:
             group.members.append(member.mid)
             member.member_of.append(group.mid)
 
     def remove_member(self, group: AbObject, member: AbObject) -> None:
         """Drop ``member`` from ``group``."""
+        group, member = self.writable(group), self.writable(member)
         if member.mid in group.members:
             group.members.remove(member.mid)
             member.member_of.remove(group.mid)
 
     def _invalidate(self) -> None:
-        self.version += 1
+        self.version = next(_VERSIONS)
         for c in self.containers:
             c._sorted.clear()
             c._index.clear()
@@ -317,7 +327,7 @@ class Directory:
         mid = self.by_dn.get(low)
         if mid is not None:
             return self.objects.get(mid)
-        if low.startswith("/guid=") or low.startswith("/o=nt5/ou=00000000000000000000000000000000/cn="):
+        if low.startswith(("/guid=", "/o=nt5/ou=00000000000000000000000000000000/cn=")):
             raw = low.rsplit("=", 1)[1]
             try:
                 guid = uuidlib.UUID(bytes_le=bytes.fromhex(raw))
@@ -400,8 +410,53 @@ class Directory:
         return out
 
     def copy(self) -> Directory:
-        """A deep copy (the cluster keeps a pristine one to reset to)."""
-        return copy.deepcopy(self)
+        """A copy-on-write view (the cluster keeps a pristine directory to reset to).
+
+        The copy shares every :class:`AbObject` with this directory and copies only the
+        maps and container tables (O(n) pointer copies, no object copied: 100k users in
+        milliseconds instead of seconds of ``deepcopy``).  Sorted tables and indexes are
+        shared too while the contents are the same (same ``version``).  An object is copied
+        the first time it is written through :meth:`writable`; code that changes an object
+        must go through it (NspiModProps, NspiModLinkAtt, :meth:`add_member`).
+        """
+        new = Directory.__new__(Directory)
+        new.__dict__.update(self.__dict__)
+        new.objects = dict(self.objects)
+        new.by_dn = dict(self.by_dn)
+        new.by_alias = dict(self.by_alias)
+        new.servers = dict(self.servers)
+        mapped: dict[int, Container] = {}
+        new.containers = []
+        for c in self.containers:
+            nc = dataclasses.replace(c, parent=mapped[id(c.parent)] if c.parent is not None else None,
+                                     members=list(c.members), _sorted=dict(c._sorted),
+                                     _index=dict(c._index), _keys=dict(c._keys))
+            mapped[id(c)] = nc
+            new.containers.append(nc)
+        new.by_container_id = {c.container_id: c for c in new.containers}
+        new.gal = mapped[id(self.gal)]
+        new.indexes = dict(self.indexes)
+        new._owned = set()
+        self._owned = set()  # our objects are shared from now on too
+        return new
+
+    def writable(self, obj: AbObject) -> AbObject:
+        """``obj`` as this directory's own object, safe to change (copied on first write when
+        it is shared with another copy of the directory); use the returned object."""
+        mine = self.objects.get(obj.mid)
+        if mine is None:
+            raise KeyError(f"MId {obj.mid} is not in this directory")
+        if self._owned is None or mine.mid in self._owned:
+            return mine
+        clone = AbObject(mine.mid, mine.kind, mine.alias, mine.dn, mine.display_name, mine.guid_le,
+                         {k: list(v) if isinstance(v, list) else v for k, v in mine.props.items()},
+                         list(mine.members), list(mine.member_of), mine.password, mine.in_gal,
+                         mine.line, mine.fqdn)
+        self.objects[mine.mid] = clone
+        if mine.kind == "server":
+            self.servers[mine.alias.lower()] = clone
+        self._owned.add(mine.mid)
+        return clone
 
     # -- loading (see fakegc.directory.loader) --------------------------------------
     @classmethod

@@ -667,6 +667,7 @@ def _op_mod_props(ctx: CallContext, stub: bytes) -> bytes:
         status = S.InvalidParameter
     else:
         changed = []
+        obj = d.writable(obj)  # copy-on-write directory: this GC's own copy of the object
         for pv in req["pRow"]["lpProps"]:
             tag, value = _prop_value(pv)
             if value is None:
@@ -786,7 +787,7 @@ def _op_mod_link_att(ctx: CallContext, stub: bytes) -> bytes:
             else:
                 d.add_member(group, member)
         d.touch()
-        ctx.notes["members"] = len(group.members)
+        ctx.notes["members"] = len(d.writable(group).members)
     _status(ctx, status)
     return _encode(_u32(status))
 
