@@ -8,7 +8,7 @@ client), KDC_ERR_PREAUTH_REQUIRED (no pre-authentication), AS-REP (valid
 PA-ENC-TIMESTAMP), TGS-REP (valid TGT) and TGS S_PRINCIPAL_UNKNOWN (the shutdown
 scenario: a scripted rule at fakegc, a missing principal at MIT).  Every request is distinct (fresh
 nonce, fresh authenticator) so MIT's lookaside cache cannot answer from memory
-(DESIGN.md §7).  Each KDC is pinned to CPU 1, the generator to CPU 0.  Without
+(PROTOCOL.md §7).  Each KDC is pinned to CPU 1, the generator to CPU 0.  Without
 MIT installed (`make bench-deps`) only fakegc is measured.  The three servers run side by side
 for the whole script and are measured in interleaved rounds (A-B-C-C-B-A...); requests are made
 lazily by benchmarks/kdcgen.py.

@@ -1,6 +1,6 @@
 """fakegc: a protocol-level fake Active Directory Global Catalog for testing MAPI clients.
 
-Layers (DESIGN.md §8): ``wire`` codecs → ``rpc`` engine → interface handlers
+Layers (docs/ARCHITECTURE.md): ``wire`` codecs → ``rpc`` engine → interface handlers
 (``nspi``, ``referral``, EPM/management in ``rpc``) → ``directory`` state →
 ``scenario`` (cluster, timeline, faults) → ``client`` (emulated MAPI provider) →
 ``cli`` / ``testing`` (pytest plugin, hypothesis strategies).

@@ -1,6 +1,6 @@
 """The journal: every request, answer, fault, connection event and state change.
 
-It is the test's eyes (STYLE.md §5).  Every actor (RPC servers, the KDC, the
+It is the test's eyes (docs/ARCHITECTURE.md, Journal).  Every actor (RPC servers, the KDC, the
 scenario engine, the emulated client) appends :class:`Entry` records to one shared
 :class:`Journal`.  It is bounded (oldest entries fall off), cheap to append to from
 the hot path, queryable from Python, and can mirror itself to a JSON Lines file.

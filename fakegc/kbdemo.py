@@ -48,7 +48,7 @@ CELLS.append(Cell(True, False, "interactive", cancel=True))
 
 
 def expected(cell: Cell) -> tuple[list[str], str, str]:
-    """What KB 929439 (and DESIGN.md §3) says: codes per phase, final state, the article's words."""
+    """What KB 929439 (and PROTOCOL.md §3) says: codes per phase, final state, the article's words."""
     if not cell.reconnect:
         return ([OK, NE, NE, NE, NE], State.DEAD.value,
                 "without reconnect: MAPI_E_NETWORK_ERROR until the program restarts")

@@ -2,7 +2,7 @@
 
 impacket's RPC and Kerberos clients block; a test that drives them runs fakegc's
 servers on a :class:`BackgroundLoop` and calls into it with :meth:`BackgroundLoop.run`.
-uvloop is used when installed (DESIGN.md §7).
+uvloop is used when installed (PROTOCOL.md §7).
 """
 
 from __future__ import annotations

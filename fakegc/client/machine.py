@@ -1,4 +1,4 @@
-"""The address-book provider's reconnect logic as a pure state machine (DESIGN.md §3, KB 929439).
+"""The address-book provider's reconnect logic as a pure state machine (PROTOCOL.md §3, KB 929439).
 
 Inputs: R = PR_PROFILE_ABP_ALLOW_RECONNECT, U = EMSAB_UserAuth_Credentials, mode =
 service | interactive.  States: BOUND(gc, credentials) · RECOVERING · USERCRED
@@ -32,7 +32,7 @@ from fakegc.codes import MapiCode
 
 __all__ = ["State", "Happening", "Decision", "decide", "RPC_FAILURES", "Mode"]
 
-#: Win32/RPC statuses that make the provider reconnect (DESIGN.md §3).
+#: Win32/RPC statuses that make the provider reconnect (PROTOCOL.md §3).
 RPC_FAILURES = frozenset({1722, 1726, 1727, 0x1C00001A})
 
 

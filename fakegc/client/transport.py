@@ -288,7 +288,7 @@ def get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[i
 
 
 class OutlookFlows:
-    """Outlook's call sequences (DESIGN.md §11, issue #12) on an :class:`AbTransport`."""
+    """Outlook's call sequences (PROTOCOL.md §11, issue #12) on an :class:`AbTransport`."""
 
     def __init__(self, io: AbTransport) -> None:
         self.io = io

@@ -201,7 +201,7 @@ class Directory:
         return mid
 
     def recipients_dn(self, alias: str) -> str:
-        """legacyExchangeDN of a recipient (DESIGN.md §11)."""
+        """legacyExchangeDN of a recipient (PROTOCOL.md §11)."""
         return f"{self.site_dn}/cn=Recipients/cn={alias}"
 
     def server_dn(self, name: str) -> str:

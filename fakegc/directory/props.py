@@ -27,7 +27,7 @@ PT_MV_STRING8 = 0x101E
 PT_MV_UNICODE = 0x101F
 PT_MV_BINARY = 0x1102
 
-#: Types Outlook's provider cannot take over RPC: answered as PR_NULL (DESIGN.md §11).
+#: Types Outlook's provider cannot take over RPC: answered as PR_NULL (PROTOCOL.md §11).
 RPC_UNSAFE_TYPES = frozenset({PT_FLOAT, PT_DOUBLE, PT_CURRENCY, PT_I8})
 STRING_TYPES = frozenset({PT_STRING8, PT_UNICODE})
 MV_STRING_TYPES = frozenset({PT_MV_STRING8, PT_MV_UNICODE})
@@ -109,7 +109,7 @@ NAMES: dict[int, str] = {
     v: k for k, v in globals().items() if k.startswith("PR_") and isinstance(v, int)
 }
 
-#: Default columns when a caller asks for none (MS-OXNSPI 3.1.4.1.8, DESIGN.md §11).
+#: Default columns when a caller asks for none (MS-OXNSPI 3.1.4.1.8, PROTOCOL.md §11).
 DEFAULT_COLUMNS = (
     PR_EMS_AB_CONTAINERID, PR_OBJECT_TYPE, PR_DISPLAY_TYPE, PR_DISPLAY_NAME,
     PR_PRIMARY_TELEPHONE_NUMBER, PR_DEPARTMENT_NAME, PR_OFFICE_LOCATION,

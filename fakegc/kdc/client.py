@@ -1,4 +1,4 @@
-"""Reaching the fake KDC with impacket's Kerberos client (DESIGN.md §6.9).
+"""Reaching the fake KDC with impacket's Kerberos client (PROTOCOL.md §6.9).
 
 impacket's ``kerberosv5.sendReceive`` is TCP-only on port 88; :func:`kdc_port`
 points it at another port for the duration of a block, and :func:`get_tgt` /

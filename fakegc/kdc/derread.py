@@ -1,6 +1,6 @@
 """A strict DER reader for the Kerberos messages a KDC receives (RFC 4120 §5).
 
-The KDC's hot path (DESIGN.md §7) reads requests without pyasn1: :func:`parse_kdc_req`
+The KDC's hot path (PROTOCOL.md §7) reads requests without pyasn1: :func:`parse_kdc_req`
 walks an AS-REQ/TGS-REQ (§5.4.1) into a :class:`Request`, and the readers below
 take apart what sits inside one — EncryptedData (§5.2.9), PA-ENC-TS-ENC (§5.2.7.2),
 AP-REQ with its Ticket (§5.5.1, §5.3), EncTicketPart (§5.3) and Authenticator

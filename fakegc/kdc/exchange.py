@@ -1,13 +1,13 @@
 """AS and TGS exchanges (RFC 4120 §3.1, §3.3) as pure functions of (request bytes, database, now).
 
-The hot path touches no pyasn1 (DESIGN.md §7): requests are read by
+The hot path touches no pyasn1 (PROTOCOL.md §7): requests are read by
 :mod:`fakegc.kdc.derread`, replies built by :mod:`fakegc.kdc.fastder`, AES runs
 through :mod:`fakegc.kdc.kcrypto`.  pyasn1 (with impacket's ASN.1 classes) stays
 as the reference codec: input the strict reader does not take is decoded by
 pyasn1 and re-encoded to DER before it is read (or refused when pyasn1 refuses
 it too), and the property tests compare every encoder and reader with it.
 
-The interop facts of DESIGN.md §6 are implemented here and each is tested:
+The interop facts of PROTOCOL.md §6 are implemented here and each is tested:
 PA-FX-FAST ignored, PREAUTH_REQUIRED with ETYPE-INFO2 + empty PA-ENC-TIMESTAMP,
 realm+name salts, AS-REP encrypted with the timestamp's etype under EncASRepPart
 tag 25, TGS reply key = the authenticator subkey (usage 9) else the session key
@@ -216,7 +216,7 @@ def peek_pyasn1(data: bytes) -> Request:
 def krb_error(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_INST,
               e_text: str | None = None, e_data: bytes | None = None, offset: float = 0.0,
               cname: list[str] | None = None, crealm: str | None = None) -> bytes:
-    """A KRB-ERROR with every field MIT needs (DESIGN.md §6.7): the requested sname echoed.
+    """A KRB-ERROR with every field MIT needs (PROTOCOL.md §6.7): the requested sname echoed.
 
     Hand-encoded (:func:`fakegc.kdc.fastder.encode_krb_error`); :func:`krb_error_pyasn1`
     is the reference it is proven byte-identical to.
@@ -277,7 +277,7 @@ class KdcCore:
 
     def error(self, req: Request, code: int, text: str | None = None,
               e_data: bytes | None = None) -> Outcome:
-        """KRB-ERROR for ``req``: its sname (and an AS-REQ's cname) echoed (DESIGN.md §6.7)."""
+        """KRB-ERROR for ``req``: its sname (and an AS-REQ's cname) echoed (PROTOCOL.md §6.7)."""
         realm = self.db.realm
         if req.sname_der is not None:
             sname_der = req.sname_der
@@ -369,7 +369,7 @@ class KdcCore:
 
         Opened tickets are cached by their exact bytes and the key that opened them: a
         client presents the same TGT with every TGS-REQ for hours, and the plaintext of
-        an authenticated ciphertext under one key never changes (DESIGN.md §7).  Every
+        an authenticated ciphertext under one key never changes (PROTOCOL.md §7).  Every
         per-request check (expiry, renewal, authenticator) still runs on each request.
         """
         hit = self._tickets.get(ticket_der)
@@ -405,7 +405,7 @@ class KdcCore:
             return self.error(req, KrbError.KDC_ERR_BAD_PVNO, "protocol version must be 5")
         if req.msg == "?" or not req.ok:
             return self.error(req, KrbError.KRB_ERR_GENERIC, "could not decode the request")
-        if req.realm and req.realm.upper() != self.db.realm:
+        if req.realm and not self.db.is_local(req.realm):
             return self.error(req, KrbError.KDC_ERR_WRONG_REALM, f"unknown realm {req.realm}")
         try:
             if req.msg == "AS":
@@ -415,7 +415,7 @@ class KdcCore:
             return self.error(req, KrbError.KRB_ERR_GENERIC, f"malformed request: {type(exc).__name__}")
 
     def _preauth_required(self, req: Request, client: Principal) -> Outcome:
-        """KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA {ETYPE-INFO2, empty ENC-TIMESTAMP} (DESIGN.md §6.2)."""
+        """KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA {ETYPE-INFO2, empty ENC-TIMESTAMP} (PROTOCOL.md §6.2)."""
         cache_key = (client.name, client.kvno, tuple(req.etypes))
         e_data = self._method_data.get(cache_key)
         if e_data is None:
@@ -472,7 +472,7 @@ class KdcCore:
 
     def _tgs(self, req: Request) -> Outcome:
         db = self.db
-        pa = req.pa_value(PA_TGS_REQ)  # PA-FX-FAST (136) and anything else: ignored (DESIGN.md §6.1)
+        pa = req.pa_value(PA_TGS_REQ)  # PA-FX-FAST (136) and anything else: ignored (PROTOCOL.md §6.1)
         if pa is None:
             return self.error(req, KrbError.KDC_ERR_PADATA_TYPE_NOSUPP, "no PA-TGS-REQ")
         ap = reread(read_ap_req, AP_REQ, pa)
@@ -498,7 +498,9 @@ class KdcCore:
             ctime = epoch_of(auth.ctime)
         except Exception:
             return self.error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
-        if auth.cname != client_names or auth.crealm.upper() != etp.crealm.upper():
+        if auth.cname != client_names or not (
+                auth.crealm.upper() == etp.crealm.upper()
+                or (self.db.is_local(auth.crealm) and self.db.is_local(etp.crealm))):
             return self.error(req, KrbError.KRB_AP_ERR_BADMATCH, "authenticator names another client")
         if abs(ctime - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")

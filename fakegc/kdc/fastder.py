@@ -1,4 +1,4 @@
-"""Hand-written DER for everything the KDC sends (DESIGN.md §7): no pyasn1 on the hot path.
+"""Hand-written DER for everything the KDC sends (PROTOCOL.md §7): no pyasn1 on the hot path.
 
 Each encoder is byte-identical to pyasn1's encoding of the matching impacket class
 (proven by property tests in tests/unit/test_kdc_fastder.py):

@@ -1,4 +1,4 @@
-"""Requests shaped like one already read: layout caches for the KDC's hot path (DESIGN.md §7).
+"""Requests shaped like one already read: layout caches for the KDC's hot path (PROTOCOL.md §7).
 
 A client sends the same shape of KDC-REQ, AP-REQ and Authenticator again and again (same
 options, realm, etypes, name lengths, ticket).  After one full read by
@@ -166,7 +166,7 @@ class _Shapes:
 
 
 class LayoutCache:
-    """Layouts of requests already read, by length (DESIGN.md §7).
+    """Layouts of requests already read, by length (PROTOCOL.md §7).
 
     A client sends the same shape of request again and again (same options, realm,
     etypes, name lengths); once one has been read in full, the next is recognised

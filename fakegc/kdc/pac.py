@@ -1,4 +1,4 @@
-"""An optional PAC for issued tickets (MS-PAC 2.3–2.8; off by default, DESIGN.md §6.10, §10).
+"""An optional PAC for issued tickets (MS-PAC 2.3–2.8; off by default, PROTOCOL.md §6.10, §10).
 
 Buffers: KERB_VALIDATION_INFO (logon info, NDR type serialization 1 through impacket's
 structures), PAC_CLIENT_INFO, the server checksum (service key) and the KDC checksum

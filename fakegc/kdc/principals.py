@@ -3,7 +3,7 @@
 Implements :class:`fakegc.rpc.auth.base.Credentials` so NTLM and Kerberos share
 one source of secrets.  Keys (RFC 3962 AES string-to-key, RFC 4757 RC4 = NT hash)
 are derived on first use and cached, with ``hashlib.pbkdf2_hmac`` for the
-PBKDF2 step (DESIGN.md §6.10: impacket's pure-Python path takes 130–380 ms a
+PBKDF2 step (PROTOCOL.md §6.10: impacket's pure-Python path takes 130–380 ms a
 key), so a cluster with hundreds of users starts in milliseconds.  Salt = realm +
 name components (``CONTOSO.TESTalice``); rc4-hmac has none (§6.3).
 """
@@ -58,6 +58,9 @@ class PrincipalDb:
     def __init__(self, realm: str = "CONTOSO.TEST", netbios_domain: str = "CONTOSO") -> None:
         self.realm = realm.upper()
         self.netbios_domain = netbios_domain
+        # the names a client may give for this realm: the DNS realm and the NetBIOS domain
+        # (AD KDCs accept both, docs/PROTOCOL.md "Lab network"); compared upper-case
+        self.realm_names = frozenset({self.realm, netbios_domain.upper()})
         self._principals: dict[str, Principal] = {}
         self.add_service(f"krbtgt/{self.realm}")
 
@@ -88,10 +91,20 @@ class PrincipalDb:
         self._principals.pop(name.lower(), None)
 
     # -- lookups -----------------------------------------------------------------
+    def is_local(self, realm: str) -> bool:
+        """Does ``realm`` name this realm (DNS name or NetBIOS alias, any case)?"""
+        return realm.upper() in self.realm_names
+
     def get(self, name: str) -> Principal | None:
-        """The principal ``name`` (``alice``, ``exchangeAB/gc01.contoso.test``), realm stripped."""
+        """The principal ``name`` (``alice``, ``exchangeAB/gc01.contoso.test``), realm stripped.
+
+        ``krbtgt/<NetBIOS domain>`` is the realm's own krbtgt (the alias of :meth:`is_local`).
+        """
         base = name.split("@", 1)[0]
-        return self._principals.get(base.lower())
+        hit = self._principals.get(base.lower())
+        if hit is None and base[:7].lower() == "krbtgt/" and self.is_local(base[7:]):
+            hit = self._principals.get(f"krbtgt/{self.realm}".lower())
+        return hit
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
@@ -101,7 +114,7 @@ class PrincipalDb:
         return [p.name for p in self._principals.values()]
 
     def salt(self, p: Principal) -> bytes:
-        """RFC 4120 default salt: realm + components (DESIGN.md §6.3)."""
+        """RFC 4120 default salt: realm + components (PROTOCOL.md §6.3)."""
         return (self.realm + "".join(p.components)).encode()
 
     def key(self, p: Principal, etype: int) -> Key | None:

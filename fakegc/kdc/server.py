@@ -1,6 +1,6 @@
 """The KDC's transports (RFC 4120 §7.2.1 UDP, §7.2.2 TCP), scripted rules and exports.
 
-UDP replies larger than ``udp_max`` (1465 bytes, DESIGN.md §6.8) become
+UDP replies larger than ``udp_max`` (1465 bytes, PROTOCOL.md §6.8) become
 KRB_ERR_RESPONSE_TOO_BIG so the client retries over TCP.  TCP frames carry a
 4-byte big-endian length; a length with the high bit set or over the limit is
 answered with KRB_ERR_FIELD_TOOLONG and the connection is closed.
@@ -313,7 +313,7 @@ class Kdc:
         if udp_preference_limit is not None:
             lines.append(f"  udp_preference_limit = {udp_preference_limit}")
         # UDP and TCP share the port number (start() arranges it); udp_preference_limit = 1
-        # makes MIT use TCP (DESIGN.md §6.8)
+        # makes MIT use TCP (PROTOCOL.md §6.8)
         port = self.tcp_port if udp_preference_limit == 1 else self.udp_port
         lines += ["", "[realms]", f"  {realm} = {{", f"    kdc = {self.host}:{port}",
                   "  }", "", "[domain_realm]", f"  .{realm.lower()} = {realm}",

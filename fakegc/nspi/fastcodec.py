@@ -1,4 +1,4 @@
-"""Hand-written decoders for the hottest NSPI requests (DESIGN.md §7, issue #8).
+"""Hand-written decoders for the hottest NSPI requests (PROTOCOL.md §7, issue #8).
 
 NspiQueryRows (MS-NSPI 3.1.4.1.8) and NspiResolveNamesW (3.1.4.1.20) requests decoded
 with :mod:`struct`; anything unexpected raises :class:`ValueError` and the caller falls

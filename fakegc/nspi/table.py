@@ -3,7 +3,7 @@
 A STAT names a table (ContainerID, SortType, SortLocale) and a position in it
 (CurrentRec + Delta, approximated by NumPos).  ``CurrentRec`` is a MId or one of
 MID_BEGINNING_OF_TABLE (0), MID_CURRENT (1), MID_END_OF_TABLE (2).  A bookmark
-the table does not hold reads as row 0 (DESIGN.md §11).
+the table does not hold reads as row 0 (PROTOCOL.md §11).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 RfrGetNewDSA answers the FQDN of a responsive NSPI server chosen by the scenario
 (never a GC that is down); RfrGetFQDNFromServerDN maps a server's legacy DN to its
 FQDN, enforcing 10 <= cbMailboxServerDN <= 1024.  Unauthenticated callers get
-LogonFailed (DESIGN.md §11).  Answers are encoded from the IDL (DESIGN.md §9):
+LogonFailed (PROTOCOL.md §11).  Answers are encoded from the IDL (PROTOCOL.md §9):
 impacket's RfrGetNewDSAResponse lacks the return value and is no encoder.
 """
 
@@ -28,7 +28,7 @@ MIN_DN, MAX_DN = 10, 1024
 
 def _host(ctx: CallContext):  # type: ignore[no-untyped-def]
     if ctx.actor is None or not hasattr(ctx.actor, "referral_target"):
-        raise RpcFault(RpcStatus.nca_s_fault_cant_perform, "no referral host behind this server")
+        raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no referral host behind this server")
     return ctx.actor
 
 

@@ -1,4 +1,4 @@
-"""The closed set of injectable faults at the RPC layer (STYLE.md §3).
+"""The closed set of injectable faults at the RPC layer (docs/ARCHITECTURE.md, Faults).
 
 A fault injector (``RpcServer.injector``) is a cheap synchronous function of the
 :class:`~fakegc.rpc.registry.CallContext` returning an :class:`Action` or None;

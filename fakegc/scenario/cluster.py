@@ -1,6 +1,6 @@
 """The fake cluster: one Exchange server (referral), N GCs (EPM + NSPI), one KDC, one directory.
 
-DESIGN.md §1–§2.  Every actor listens on its own loopback ports (ephemeral by
+PROTOCOL.md §1–§2.  Every actor listens on its own loopback ports (ephemeral by
 default).  State changes go through :meth:`Cluster.fire` and are journaled:
 
 ==================  ===========================================================
@@ -65,7 +65,7 @@ class GcState(str, Enum):
 
 
 class ClusterState(str, Enum):
-    """The scenario states of DESIGN.md §2."""
+    """The scenario states of PROTOCOL.md §2."""
 
     HEALTHY = "HEALTHY"
     SHUTTING_DOWN = "SHUTTING_DOWN"

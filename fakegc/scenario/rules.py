@@ -1,4 +1,4 @@
-"""Fault rules: the closed set of injectable faults and how they match (STYLE.md §3).
+"""Fault rules: the closed set of injectable faults and how they match (docs/ARCHITECTURE.md, Faults).
 
 A :class:`FaultRule` matches actor / interface / opnum (or operation name) /
 principal / count with a seeded probability, and does one of:

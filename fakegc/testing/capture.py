@@ -1,6 +1,6 @@
 """Capture loopback traffic with tshark and check that Wireshark dissects it cleanly.
 
-DESIGN.md §9: a clean capture (no malformed packet, no error-level expert info) is
+PROTOCOL.md §9: a clean capture (no malformed packet, no error-level expert info) is
 part of every interop test.  :func:`capture` records the given TCP/UDP ports on
 ``lo``; :meth:`Capture.check` dissects the file with DCE/RPC decoding forced on
 those ports (``-d tcp.port==N,dcerpc``), NTLM decryption with the given password,

@@ -1,6 +1,6 @@
 """Connection-oriented DCE/RPC PDU codec (C706 §12.6, MS-RPCE 2.2.2).
 
-Hand-written with :mod:`struct` for speed (DESIGN.md §7); impacket's
+Hand-written with :mod:`struct` for speed (PROTOCOL.md §7); impacket's
 ``rpcrt`` structures are the reference these are tested against.
 """
 

@@ -1,4 +1,4 @@
-"""MIT's kinit / kvno against the fake KDC (issue #4 "must show"; DESIGN.md §6)."""
+"""MIT's kinit / kvno against the fake KDC (issue #4 "must show"; PROTOCOL.md §6)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_principal_unknown_rule_makes_kvno_fail(kdc, tmp_path):
     # §6.7: the requested sname is echoed, so MIT names the server
     assert "Server not found in Kerberos database" in done.stderr
     assert "exchangeAB/gc01.contoso.test@CONTOSO.TEST" in done.stderr
-    # MIT asks twice (referrals on, then off: DESIGN.md §6.9); both get principal-unknown
+    # MIT asks twice (referrals on, then off: PROTOCOL.md §6.9); both get principal-unknown
     assert kdc.journal.count("krb_error", code=7) >= 1
     assert run(["kvno", "exchangeAB/gc02.contoso.test"], env).returncode == 0
 
@@ -119,7 +119,7 @@ def test_fact9_cached_tickets_skip_the_kdc_and_refused_ones_are_asked_twice(kdc,
     kdc.add_rule(msg="TGS", service="exchangeAB/gc02.contoso.test")
     assert run(["kvno", "exchangeAB/gc02.contoso.test"], env).returncode != 0
     asked = kdc.journal.count("krb_request", msg="TGS", service="exchangeAB/gc02.contoso.test")
-    assert asked == 2  # referrals on, then off (DESIGN.md §6.9)
+    assert asked == 2  # referrals on, then off (PROTOCOL.md §6.9)
 
 
 @needs_mit

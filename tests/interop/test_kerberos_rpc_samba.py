@@ -1,7 +1,7 @@
 """Samba's DCE/RPC client (python3-samba) against SpnegoProvider / KerberosProvider (issue #4).
 
 Samba is the strict client here: over SPNEGO it sends a mechListMIC with its NTLM
-AUTHENTICATE and checks ours (DESIGN.md §10); with krb5 it runs DCE-style Kerberos
+AUTHENTICATE and checks ours (PROTOCOL.md §10); with krb5 it runs DCE-style Kerberos
 and verifies every CFX token we send.
 """
 

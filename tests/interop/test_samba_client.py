@@ -2,7 +2,7 @@
 
 Samba's client is strict where impacket is lenient: it offers bind-time feature
 negotiation, asks for header signing, appends verification trailers at integrity
-and privacy, and checks every signature of our answers (DESIGN.md §10).
+and privacy, and checks every signature of our answers (PROTOCOL.md §10).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The provider's reconnect state machine, cell by cell, without servers (DESIGN.md §3)."""
+"""The provider's reconnect state machine, cell by cell, without servers (PROTOCOL.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DESIGN.md §6: the ten Kerberos interop facts, each checked against the KDC core directly."""
+"""PROTOCOL.md §6: the ten Kerberos interop facts, each checked against the KDC core directly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hand-written DER of the KDC's hot paths agrees with impacket + pyasn1 (DESIGN.md §7)."""
+"""The hand-written DER of the KDC's hot paths agrees with impacket + pyasn1 (PROTOCOL.md §7)."""
 
 from __future__ import annotations
 

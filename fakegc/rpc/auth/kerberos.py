@@ -5,7 +5,7 @@ authentication) is answered with an AP-REP carrying a fresh subkey; the client's
 third leg is its own AP-REP (in alter_context or auth3).  Per-PDU protection uses
 the subkey: RFC 4121 CFX tokens for AES (RRC 28, EC 16 as Windows sends them) and
 RFC 4757 tokens for rc4-hmac.  With DCE header signing the PDU header and sec_trailer
-enter the checksum (CFX and RC4 alike) as sign-only buffers (DESIGN.md §10).  Our sequence numbers
+enter the checksum (CFX and RC4 alike) as sign-only buffers (PROTOCOL.md §10).  Our sequence numbers
 start at the AP-REP's seq-number (RFC 4121 §4.2.6).  impacket's client wraps Kerberos
 in SPNEGO (type 9); Samba and Windows may send a bare AP-REQ with type 16.  Service
 keys come from the cluster's principal database.
@@ -64,7 +64,7 @@ def _iov_encrypt(profile: Any, key: Key, usage: int, header: bytes, body: bytes,
                  tail: bytes) -> bytes:
     """RFC 3961 simplified-profile encryption with sign-only buffers (MIT's krb5_k_encrypt_iov).
 
-    DCE header signing (MS-RPCE 3.3.1.5.2.2, DESIGN.md §10): the PDU header and the
+    DCE header signing (MS-RPCE 3.3.1.5.2.2, PROTOCOL.md §10): the PDU header and the
     sec_trailer enter the HMAC between confounder and body, but are not encrypted.
     ``tail`` is the CFX filler plus the token-header copy (RFC 4121 §4.2.4).  Ke/Ki come
     from :mod:`fakegc.kdc.kcrypto`'s cache and AES-CTS runs on OpenSSL there.

@@ -6,7 +6,7 @@ Kerberos), run the inner context (:mod:`fakegc.rpc.auth.ntlm`,
 :mod:`fakegc.rpc.auth.kerberos`) on the wrapped tokens, and answer NegTokenResps:
 
 * NTLM (Samba, Windows): NEGOTIATE → CHALLENGE (accept-incomplete); AUTHENTICATE with
-  a mechListMIC → accept-completed with our mechListMIC (DESIGN.md §10).  The MICs are
+  a mechListMIC → accept-completed with our mechListMIC (PROTOCOL.md §10).  The MICs are
   NTLM signatures over the DER MechTypeList; afterwards both RC4 handles restart
   (MS-SPNG 3.3.5.1) while sequence numbers go on (the first RPC PDU uses 1).
 * Kerberos (impacket's ``set_kerberos(True)``, Samba with krb5): DCE style, AP-REQ →
