@@ -219,7 +219,8 @@ def test_mod_props(gc: StaticGc, session: NspiSession) -> None:
     assert HP.mod_props(req, session, gc).status == S.AccessDenied  # MS-OXNSPI 3.1.4.1.14
     gc.read_only = False
     assert HP.mod_props(req, session, gc).status == S.Success  # MS-OXNSPI 3.1.4.1.14
-    assert bob.props[P.canonical(P.PR_TITLE)] == "Chief"
+    # re-read: the directory is copy-on-write, the handler wrote the GC's own copy
+    assert gc.directory.get(bob.mid).props[P.canonical(P.PR_TITLE)] == "Chief"
 
 
 # -- 12 / 13 / 14 -----------------------------------------------------------------------
@@ -252,9 +253,9 @@ def test_mod_link_att(gc: StaticGc, session: NspiSession) -> None:
     add = HP.mod_link_att(M.NspiModLinkAtt(H0, 0, P.PR_EMS_AB_MEMBER, group.mid, [entry]),
                           session, gc)
     # MS-OXNSPI 3.1.4.1.15: the entry IDs become members of the DL
-    assert add.status == S.Success and bob.mid in group.members
+    assert add.status == S.Success and bob.mid in d.get(group.mid).members  # re-read (copy-on-write)
     HP.mod_link_att(M.NspiModLinkAtt(H0, 1, P.PR_EMS_AB_MEMBER, group.mid, [entry]), session, gc)
-    assert bob.mid not in group.members  # MS-OXNSPI 3.1.4.1.15: fDelete removes
+    assert bob.mid not in d.get(group.mid).members  # MS-OXNSPI 3.1.4.1.15: fDelete removes
     # MS-OXNSPI 3.1.4.1.15: a MId that names no object -> NotFound
     assert HP.mod_link_att(M.NspiModLinkAtt(H0, 0, P.PR_EMS_AB_MEMBER, 0x7FFFFF, [entry]),
                            session, gc).status == S.NotFound
