@@ -17,12 +17,13 @@ Both are rebuilt lazily when the directory's version changes; the property tests
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import Any
 
 from fakegc.directory import props as P
 from fakegc.directory.model import AbObject, Container, Directory, gc_paused, sort_key
 
-__all__ = ["AnrIndex", "anr_index", "anr_mids", "seek"]
+__all__ = ["AnrIndex", "RowCache", "anr_index", "anr_mids", "row_cache", "seek"]
 
 
 def anr_candidates(obj: AbObject) -> set[str]:
@@ -130,3 +131,41 @@ def seek(d: Directory, container: Container, target: str, locale: int = 0x409) -
     keys = container._keys[locale]
     i = bisect_left(keys, sort_key(target, locale))
     return i if i < len(keys) else None
+
+
+class RowCache:
+    """Values derived per object (e.g. a protocol layer's encoded rows), per "view" (the
+    columns and options they were made for), valid for one directory version.
+
+    A view's entries are never dropped while the directory is unchanged, whatever the
+    directory's size (a whole-cache clear at a fixed size made every row of a 100k table
+    re-encode in turn); only whole views fall out, least recently used first, once more than
+    ``max_views`` are kept.  The key per row is the MId alone.
+    """
+
+    __slots__ = ("_views", "max_views", "version")
+
+    def __init__(self, version: int, max_views: int = 32) -> None:
+        self.version = version
+        self.max_views = max_views
+        self._views: dict[Hashable, dict[int, Any]] = {}
+
+    def view(self, key: Hashable) -> dict[int, Any]:
+        """The MId -> value map of one view (created empty; most recently used kept)."""
+        views = self._views
+        found = views.pop(key, None)
+        if found is None:
+            found = {}
+            if len(views) >= self.max_views:
+                del views[next(iter(views))]
+        views[key] = found
+        return found
+
+
+def row_cache(d: Directory) -> RowCache:
+    """The directory's row cache, emptied when its version has moved on."""
+    cache = d.indexes.get("rows")
+    if not isinstance(cache, RowCache) or cache.version != d.version:
+        cache = RowCache(d.version)
+        d.indexes["rows"] = cache
+    return cache

@@ -16,6 +16,7 @@ from typing import Any
 
 from impacket.dcerpc.v5 import nspi as inspi
 
+from fakegc.directory.index import row_cache
 from fakegc.nspi import fastcodec as F
 from fakegc.nspi import messages as M
 from fakegc.nspi import ndr as N
@@ -226,29 +227,23 @@ def decode_resolve_names_w(stub: bytes) -> M.NspiResolveNamesW:
 
 
 # -- row cache ---------------------------------------------------------------------------
-_ROW_CACHE: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
-_ROW_CACHE_MAX = 100_000
-
-
 def cached_rows(gc: NspiHost, session: NspiSession, refs: M.RowRefs,
                 code_page: int) -> list[tuple[bytes, bytes]]:
-    """Encoded rows, cached per (directory version, object, columns, IDs kind, code page).
+    """Encoded rows, kept on the directory per view (columns, IDs kind, container, code page,
+    GC) for as long as the directory is unchanged (fakegc.directory.index.RowCache).
 
-    A hot path: rows of an unchanged directory are encoded once.
+    A hot path: rows of an unchanged directory are encoded once, at any directory size.
     """
     d, guid = gc.directory, session.server_guid
     cols = tuple(refs.columns)
+    view = row_cache(d).view((cols, guid, refs.ephemeral, refs.container_id, code_page,
+                              session.mid_offset))
     out = []
     for mid in refs.mids:
-        key = (id(d), d.version, mid, cols, guid, refs.ephemeral, refs.container_id, code_page,
-               session.mid_offset)
-        blob = _ROW_CACHE.get(key)
+        blob = view.get(mid)
         if blob is None:
-            if len(_ROW_CACHE) >= _ROW_CACHE_MAX:
-                _ROW_CACHE.clear()
-            blob = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
-                                         refs.container_id, session.mid_offset), code_page)
-            _ROW_CACHE[key] = blob
+            blob = view[mid] = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
+                                                     refs.container_id, session.mid_offset), code_page)
         out.append(blob)
     return out
 

@@ -112,3 +112,19 @@ def test_uuid5_fast_path_agrees_with_uuid_module(name) -> None:
     from fakegc.directory.model import uuid5_le
 
     assert uuid5_le(name) == uuid.uuid5(uuid.NAMESPACE_DNS, name).bytes_le
+
+
+def test_row_cache_keeps_views_until_the_directory_changes() -> None:
+    # oracle: the cache's contract (no whole-cache clear at any size; a change empties it)
+    from fakegc.directory.index import row_cache
+
+    d = _directory([("Alice Wonder", "Alice", "Wonder")], set())
+    view = row_cache(d).view(("cols", 1))
+    for mid in range(200_000):
+        view[mid] = b"x"
+    assert len(row_cache(d).view(("cols", 1))) == 200_000  # nothing dropped at any size
+    for i in range(40):
+        row_cache(d).view(("other", i))
+    assert ("cols", 1) not in row_cache(d)._views  # only whole views fall out, LRU first
+    d.touch()
+    assert row_cache(d).view(("other", 39)) == {}  # a new version starts empty

@@ -118,6 +118,15 @@ def test_seek_entries(gc: StaticGc, session: NspiSession) -> None:
     # MS-OXNSPI 3.1.4.1.9: positioned on the first row sorting at or after the target
     assert res.status == S.Success and res.stat.CurrentRec == bob.mid
     assert res.rows is not None and dict(res.rows[0])[P.PR_DISPLAY_NAME] == "Bob Builder"
+    # gromox nsp_interface_seek_entries: a container's table answers the row at the new
+    # position only; an Explicit Table its rows from the position to its end
+    assert len(res.rows) == 1
+    alice = d.find_alias("alice")
+    assert alice is not None
+    et = H.seek_entries(M.NspiSeekEntries(H0, stat(), (P.PR_DISPLAY_NAME, "B"), [alice.mid, bob.mid],
+                                          [P.PR_DISPLAY_NAME]), session, gc)
+    assert et.status == S.Success and et.rows is not None and len(et.rows) == 1
+    assert et.stat.CurrentRec == bob.mid and et.stat.NumPos == 1
     none = H.seek_entries(M.NspiSeekEntries(H0, stat(), (P.PR_DISPLAY_NAME, "Bob Builder"), None,
                                             None), session, gc)
     # MS-OXNSPI 3.1.4.1.9: pPropTags NULL -> no rows returned
