@@ -317,15 +317,26 @@ def load(path: str | os.PathLike[str]) -> Directory:
     return load_yaml_text(text, str(p))
 
 
-_DEFAULT_CACHE: dict[tuple[str, float], Directory] = {}
+_DEFAULT_CACHE: dict[tuple[str, float, int], Directory] = {}
+
+
+_CACHE_MAX = 4  # parsed fixtures kept per process (a 100k-user one is ~200 MB)
 
 
 def load_default(path: str | os.PathLike[str] | None = None) -> Directory:
-    """The fixture at ``path`` (default: contoso.yaml), parsed once, returned as a fresh copy."""
+    """The fixture at ``path`` (default: contoso.yaml), parsed once per process (while the
+    file is unchanged), returned as a fresh copy-on-write copy: a cluster per test costs a
+    copy of the maps, not a parse."""
     p = Path(path) if path else DEFAULT_PATH
-    key = (str(p), p.stat().st_mtime)
-    pristine = _DEFAULT_CACHE.get(key)
+    try:
+        st = p.stat()
+    except OSError:
+        return load(p)  # the loader's own error names the file
+    key = (str(p), st.st_mtime, st.st_size)
+    pristine = _DEFAULT_CACHE.pop(key, None)
     if pristine is None:
         pristine = load(p)
-        _DEFAULT_CACHE[key] = pristine
+        while len(_DEFAULT_CACHE) >= _CACHE_MAX:
+            del _DEFAULT_CACHE[next(iter(_DEFAULT_CACHE))]
+    _DEFAULT_CACHE[key] = pristine  # most recently used last
     return pristine.copy()

@@ -467,6 +467,14 @@ class Directory:
         return load(path)
 
     @classmethod
+    def load_shared(cls, path: Any) -> Directory:
+        """:meth:`load`, parsed once per process while the file is unchanged; each call gets
+        a copy-on-write copy (what a cluster per test wants)."""
+        from fakegc.directory.loader import load_default
+
+        return load_default(path)
+
+    @classmethod
     def default(cls) -> Directory:
         """The shipped contoso fixture (parsed once per process, copied per call)."""
         from fakegc.directory.loader import load_default

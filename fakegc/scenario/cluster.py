@@ -208,7 +208,7 @@ class Cluster:
         self.config = config or ClusterConfig()
         self.journal = Journal(self.config.journal_size,
                                str(self.config.journal_path) if self.config.journal_path else None)
-        self._pristine = (Directory.load(self.config.directory_path) if self.config.directory_path
+        self._pristine = (Directory.load_shared(self.config.directory_path) if self.config.directory_path
                           else Directory.default())
         self.directory = self._pristine.copy()
         self.db = PrincipalDb(self.config.realm, self.config.netbios)
