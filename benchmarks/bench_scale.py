@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -81,7 +82,7 @@ def _measure(size: int, n: int, q: mp.Queue[dict[str, float]]) -> None:
         loop = new_event_loop()
         for label in ("cluster start s (parses)", "cluster start s (again)"):
             w0 = time.perf_counter()
-            cluster = loop.run_until_complete(Cluster.start(ClusterConfig(directory_path=path)))
+            cluster = loop.run_until_complete(Cluster.start(ClusterConfig(directory_path=Path(path))))
             out[label] = time.perf_counter() - w0
             loop.run_until_complete(cluster.close())
             del cluster
