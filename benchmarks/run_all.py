@@ -25,6 +25,7 @@ SCRIPTS: list[tuple[list[str], float]] = [
     (["bench_kdc_long.py", "-n", "120000", "--journal"], 90),
     (["bench_sessions.py", "-n", "0"], 90),
     (["bench_scale.py", "--sizes", "1000,10000,100000", "-n", "30"], 150),
+    (["bench_ctl.py", "-n", "20"], 30),
 ]
 
 
@@ -43,7 +44,7 @@ def main() -> int:
         t0 = time.monotonic()
         try:
             done = subprocess.run([sys.executable, os.path.join(HERE, script[0]), *script[1:]],
-                                  timeout=min(cap, left))
+                                  timeout=min(cap, left), check=False)
             failed += done.returncode != 0
         except subprocess.TimeoutExpired:
             print(f"   cut short after {min(cap, left):.0f} s", flush=True)

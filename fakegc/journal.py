@@ -9,7 +9,8 @@ Kinds used across the package (one name per concept):
 
 ``connect`` ``disconnect`` ``bind`` ``bind_ack`` ``bind_nak`` ``alter_context``
 ``auth`` ``auth_failed`` ``request`` ``response`` ``fault`` ``protocol_error``
-``krb_request`` ``krb_reply`` ``krb_error`` ``state`` ``event`` ``rule`` ``client``.
+``krb_request`` ``krb_reply`` ``krb_error`` ``state`` ``event`` ``event_refused`` ``rule``
+``client``.
 
 It lives at the package top level (not under ``scenario/``) because every layer
 writes to it; it depends on nothing else in the package.
@@ -24,7 +25,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakegc.journal_async import Follower
 
 __all__ = ["Entry", "Journal", "JournalAssertionError"]
 
@@ -288,6 +292,24 @@ class Journal:
             lines.append(f"  {entry}")
             lines += [f"      {m}" for m in misses(entry)]
         return "\n".join(lines)
+
+    # -- awaiting (asyncio; fakegc/journal_async.py) -------------------------
+    async def wait_for(self, kind: str, *, timeout: float, after: Entry | int | None = None,
+                       actor: str | None = None, **fields: Any) -> Entry:
+        """Await the first matching entry (already kept or yet to come, after ``after``);
+        after ``timeout`` seconds raise :class:`JournalAssertionError` with the near misses."""
+        from fakegc import journal_async
+
+        return await journal_async.wait_for(self, kind, timeout=timeout, after=after, actor=actor,
+                                            **fields)
+
+    def follow(self, kind: str | None = None, *, since: Entry | int | None = None,
+               actor: str | None = None, **fields: Any) -> Follower:
+        """``async for entry in journal.follow(kind=...)``: matching entries in recording order
+        as they arrive (``since=0`` first replays those kept); recorded on any thread."""
+        from fakegc import journal_async
+
+        return journal_async.follow(self, kind, since=since, actor=actor, **fields)
 
     def dump(self, limit: int = 50) -> str:
         """The newest ``limit`` entries, one per line (for failure messages)."""

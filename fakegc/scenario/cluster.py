@@ -47,13 +47,12 @@ from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.scenario.events import EVENTS
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
 __all__ = ["ClusterConfig", "Cluster", "ClusterThread", "GcActor", "ExchangeActor", "GcState",
            "ClusterState", "EVENTS"]
 
-EVENTS = ("shutdown_begin", "gc_down", "new_gc_ready", "gc_restart", "kdc_skew", "pin_referral",
-          "custom")
 
 
 class GcState(str, Enum):
@@ -406,7 +405,12 @@ class Cluster:
             raise ValueError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
         self.journal.record("scenario", "event", event=event, **{k: v for k, v in args.items()})
         handler = getattr(self, f"_on_{event}")
-        result: dict[str, Any] = await handler(**args)
+        try:
+            result: dict[str, Any] = await handler(**args)
+        except (KeyError, ValueError, TypeError) as exc:  # journaled: the event did not apply
+            self.journal.record("scenario", "event_refused", event=event,
+                                error=str(exc.args[0] if exc.args else exc))
+            raise
         return result
 
     async def _on_shutdown_begin(self, gc: str | None = None, code: int | None = None) -> dict[str, Any]:
@@ -565,17 +569,17 @@ class ClusterThread:
         """Apply an event (blocking)."""
         return self.loop.run(self.cluster.fire(event, **args))
 
-    def add_rule(self, **kw: Any) -> FaultRule:
+    def add_rule(self, rule: FaultRule | None = None, **kw: Any) -> FaultRule:
         """Install a fault rule."""
-        return self.loop.call(lambda: self.cluster.add_rule(**kw))  # type: ignore[no-any-return]
+        return self.loop.call(lambda: self.cluster.add_rule(rule, **kw))  # type: ignore[no-any-return]
 
     def remove_rule(self, rule_id: int) -> None:
         """Remove a fault rule."""
         self.loop.call(self.cluster.remove_rule, rule_id)
 
-    def reset(self) -> None:
+    def reset(self, clear_journal: bool = True) -> None:
         """Back to HEALTHY (blocking)."""
-        self.loop.run(self.cluster.reset())
+        self.loop.run(self.cluster.reset(clear_journal))
 
     def endpoints(self) -> dict[str, Any]:
         """The endpoints document."""
@@ -584,6 +588,47 @@ class ClusterThread:
     def run_scenario(self, scenario: Any, time_scale: float = 1.0) -> Any:
         """Start a scenario's timeline."""
         return self.loop.run(self.cluster.run_scenario(scenario, time_scale))
+
+    # -- the rest of Cluster's surface, across the thread (a test keeps the two equal) ------
+    def all_servers(self) -> list[RpcServer]:
+        """Every RPC server of every actor."""
+        return self.cluster.all_servers()
+
+    def resolve_rpc_server(self, server: str, port: int) -> RpcServer | None:
+        """RPC-over-HTTP target resolution (see :meth:`Cluster.resolve_rpc_server`)."""
+        return self.cluster.resolve_rpc_server(server, port)
+
+    def gc(self, name: str | None = None) -> GcActor:
+        """A GC by name (default: the referral's current one)."""
+        return self.cluster.gc(name)
+
+    def referral_candidate(self) -> GcActor | None:
+        """The GC the referral service would name now."""
+        return self.cluster.referral_candidate()
+
+    def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
+        """Write the endpoints document as JSON."""
+        return self.loop.call(self.cluster.write_endpoints, path)  # type: ignore[no-any-return]
+
+    def krb5_env(self, directory: str | os.PathLike[str],
+                 udp_preference_limit: int | None = None) -> dict[str, str]:
+        """A krb5.conf in ``directory`` and the env dict MIT tools need."""
+        return self.loop.call(self.cluster.krb5_env, directory,  # type: ignore[no-any-return]
+                              udp_preference_limit)
+
+    config = property(lambda self: self.cluster.config, doc="The cluster's configuration.")
+    directory = property(lambda self: self.cluster.directory, doc="The current directory.")
+    db = property(lambda self: self.cluster.db, doc="The principal database.")
+    gcs = property(lambda self: self.cluster.gcs, doc="The GCs by name.")
+    exchange = property(lambda self: self.cluster.exchange, doc="The Exchange actor.")
+    kdc = property(lambda self: self.cluster.kdc, doc="The KDC.")
+    rules = property(lambda self: self.cluster.rules, doc="The fault rules installed.")
+    state = property(lambda self: self.cluster.state, doc="The cluster state.")
+    current_gc = property(lambda self: self.cluster.current_gc, doc="The referral's GC.")
+    pinned_gc = property(lambda self: self.cluster.pinned_gc, doc="The pinned GC, if any.")
+    admin = property(lambda self: self.cluster.admin, doc="The control plane, if started.")
+    rpc_http = property(lambda self: self.cluster.rpc_http, doc="The RPC over HTTP proxy, if any.")
+    started = property(lambda self: self.cluster.started, doc="True once every actor listens.")
 
     def close(self) -> None:
         """Stop the cluster and its loop."""
