@@ -33,7 +33,7 @@ SPN = "exchangeAB/gc01.contoso.test"
 GONE = "exchangeAB/gc09.contoso.test"  # no such principal at MIT; a scripted rule at fakegc
 
 
-def _serve(q: "mp.Queue[int]", journal: bool = False) -> None:
+def _serve(q: mp.Queue[int], journal: bool = False) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     from fakegc.journal import Journal
@@ -98,7 +98,7 @@ async def _drive(port: int, requests: Iterator[bytes], n: int, window: int,
         lambda: _Gen(requests, n, window, done, stamps), remote_addr=("127.0.0.1", port))
     try:
         elapsed = await asyncio.wait_for(done, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         elapsed = time.perf_counter() - proto.start
     transport.close()
     return proto.replies / elapsed, proto.errors
@@ -115,8 +115,8 @@ def main() -> None:
     from benchmarks.kdcgen import as_reqs, tgs_reqs
     from benchmarks.peers import mit_available, mit_kdc
     from benchmarks.stats import interleaved, load, ratio_spread, spread
-    from fakegc.kdc.requests import as_req
     from fakegc.kdc.principals import PrincipalDb
+    from fakegc.kdc.requests import as_req
     from fakegc.runner import new_event_loop
 
     db = PrincipalDb(REALM)
@@ -153,11 +153,11 @@ def main() -> None:
         if mit_available():
             ports["MIT krb5kdc"] = int(stack.enter_context(mit_kdc(REALM, USERS, [SPN]))["port"])  # type: ignore[arg-type]
         rates: dict[str, dict[str, list[float]]] = {name: {} for name in ports}
-        errors: dict[str, int] = {}
+        errors: dict[str, dict[str, int]] = {name: {} for name in ports}
         for _r, name in interleaved(list(ports), args.rounds):
             for load_name, (rate, errs) in loads(ports[name]).items():
                 rates[name].setdefault(load_name, []).append(rate)
-                errors[load_name] = errs
+                errors[name][load_name] = errors[name].get(load_name, 0) + errs
     print(f"KDC replies/s over UDP, {args.n} distinct requests per load, {args.window} in flight, "
           f"median [range] of {args.rounds} interleaved rounds; {load()}")
     mit = rates.get("MIT krb5kdc", {})
@@ -165,7 +165,8 @@ def main() -> None:
     for name, ours in rates["fakegc"].items():
         jr, mr = rates["fakegc+journal"][name], mit.get(name, [])
         print(f"{name:<26}{spread(ours):>22}{spread(jr):>22}{spread(mr):>22}"
-              f"{ratio_spread(ours, mr):>18}{ratio_spread(jr, mr):>18}   (error replies: {errors[name]})")
+              f"{ratio_spread(ours, mr):>18}{ratio_spread(jr, mr):>18}   (error replies: "
+              + ", ".join(f"{server} {errs.get(name, 0)}" for server, errs in errors.items()) + ")")
 
 
 @contextlib.contextmanager
