@@ -6,7 +6,7 @@ For each size a child process generates the fixture (``fakegc directory generate
 then measures: loading it (CPU and wall time), the directory's memory per object (RSS
 growth over the load, divided by the objects), cluster start to ready with it (default
 cluster: two GCs, Exchange, KDC), and the in-process handler time of every NSPI operation
-(the pure handlers of fakegc.nspi, no sockets; QueryRows includes encoding its rows), p50
+(the pure handlers of fakegc.nspi, no sockets; QueryRows includes encoding its rows), p50 in µs
 over ``n`` calls after one warm-up call (the first call after a change builds the sorted
 table and the ANR index; that cost is printed as "first ANR call").  The last column is the
 growth class read off the figures: how the p50 grows from the smallest to the largest size
@@ -42,14 +42,14 @@ def _rss_kib() -> int:
     return 0
 
 
-def _p50_ms(fn: Callable[[], Any], n: int) -> float:
+def _p50_us(fn: Callable[[], Any], n: int) -> float:
     fn()
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+    return statistics.median(times) * 1e6
 
 
 def _measure(size: int, n: int, q: mp.Queue[dict[str, float]]) -> None:
@@ -135,7 +135,7 @@ def _measure(size: int, n: int, q: mp.Queue[dict[str, float]]) -> None:
         "NspiResolveNamesW miss": lambda: HP.resolve_names_w(M.NspiResolveNamesW(h0, Stat(), None, ["qqqzz"]), session, gc),
     }
     for name, fn in ops.items():
-        out[name] = _p50_ms(fn, n)
+        out[name] = _p50_us(fn, n)
     out["objects"] = len(d)
     out["maxrss MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     q.put(out)
@@ -165,7 +165,7 @@ def main() -> None:
         proc.start()
         results[size] = q.get(timeout=1800)
         proc.join()
-    print(f"NSPI at size (in-process handlers, p50 of {args.n} calls, ms unless noted); {load()}")
+    print(f"NSPI at size (in-process handlers, p50 of {args.n} calls in µs; other rows as named); {load()}")
     header = f"{'':<36}" + "".join(f"{s:>12,}" for s in sizes) + "  growth"
     print(header)
     keys = [k for k in results[sizes[0]] if k != "objects"]
