@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tomllib
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -47,6 +46,7 @@ from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.scenario.configcheck import check_table, read_toml
 from fakegc.scenario.events import EVENTS
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
@@ -85,7 +85,11 @@ class ClusterConfig:
     directory_path: Path | None = None
     journal_path: Path | None = None
     journal_size: int = 200_000
+    journal_rotate_bytes: int = 64 << 20  # the JSON Lines mirror rotates at this size
+    journal_keep: int = 3  # rotated mirror files kept (path.1 … path.N)
     admin_port: int | None = None
+    admin_host: str = "127.0.0.1"  # the control plane stays on loopback unless asked
+    admin_token: str | None = None  # None: FAKEGC_ADMIN_TOKEN, else generated at start
     rpc_http_port: int | None = None
     allow_anonymous: bool = False
     read_only: bool = False
@@ -100,12 +104,11 @@ class ClusterConfig:
     service_etypes: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> ClusterConfig:
-        """Build from a ``[cluster]`` table; unknown keys are an error naming the key."""
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
+        """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
+        check_table(cls, data, source, text, skip=("limits",))
         cfg = cls()
         for key, value in data.items():
-            if not hasattr(cfg, key) or key == "limits":
-                raise ValueError(f"{source}: unknown [cluster] key {key!r}")
             if key in ("directory_path", "journal_path") and value is not None:
                 value = Path(value)
             setattr(cfg, key, value)
@@ -116,9 +119,8 @@ class ClusterConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
         """From a TOML file with a ``[cluster]`` table."""
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        return cls.from_dict(data.get("cluster", data), str(path))
+        data, text = read_toml(path)
+        return cls.from_dict(data.get("cluster", data), str(path), text)
 
 
 class GcActor:
@@ -206,7 +208,9 @@ class Cluster:
     def __init__(self, config: ClusterConfig | None = None) -> None:
         self.config = config or ClusterConfig()
         self.journal = Journal(self.config.journal_size,
-                               str(self.config.journal_path) if self.config.journal_path else None)
+                               str(self.config.journal_path) if self.config.journal_path else None,
+                               rotate_bytes=self.config.journal_rotate_bytes,
+                               keep=self.config.journal_keep)
         self._pristine = (Directory.load_shared(self.config.directory_path) if self.config.directory_path
                           else Directory.default())
         self.directory = self._pristine.copy()
@@ -284,7 +288,8 @@ class Cluster:
         if self.config.admin_port is not None:
             from fakegc.scenario.admin import AdminServer
 
-            self.admin = AdminServer(self, self.config.host, self.config.admin_port)
+            self.admin = AdminServer(self, self.config.admin_host, self.config.admin_port,
+                                     token=self.config.admin_token)
             await self.admin.start()
         if self.config.rpc_http_port is not None:
             try:
@@ -380,12 +385,16 @@ class Cluster:
         }
         if self.admin is not None:
             doc["admin"] = self.admin.url
+            doc["admin_token"] = self.admin.token
         return doc
 
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`endpoints` as JSON."""
-        p = Path(path)
-        p.write_text(json.dumps(self.endpoints(), indent=2))
+        p = Path(path)  # mode 0600: it holds the admin token and test passwords
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(self.endpoints(), indent=2))
         return p
 
     def krb5_env(self, directory: str | os.PathLike[str], udp_preference_limit: int | None = None) -> dict[str, str]:
@@ -498,14 +507,17 @@ class Cluster:
                             op=rule.op, value=rule.value, name=rule.name)
         return rule
 
-    def remove_rule(self, rule_id: int) -> None:
-        """Remove a fault rule by id."""
+    def remove_rule(self, rule_id: int) -> bool:
+        """Remove a fault rule by id; False when there is no such rule."""
+        found = False
         for rule in list(self.rules):
             if rule.id == rule_id:
+                found = True
                 self.rules.remove(rule)
                 if rule.kind == "krb_error":
                     self.kdc.remove_rule(getattr(rule, "kdc_rule_id", 0))
-        self.journal.record("scenario", "rule", action="removed", id=rule_id)
+        self.journal.record("scenario", "rule", action="removed" if found else "not_found", id=rule_id)
+        return found
 
     # -- reset -------------------------------------------------------------------------------
     async def reset(self, clear_journal: bool = True) -> None:
