@@ -26,6 +26,7 @@ import binascii
 import json
 import os
 import re
+import sys
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 import yaml
 
 from fakegc.directory import props as P
-from fakegc.directory.model import Directory
+from fakegc.directory.model import Directory, gc_paused
 from fakegc.resources import shipped
 
 __all__ = ["load", "load_yaml_text", "load_json_text", "load_ldif_text", "load_default", "FixtureError", "DEFAULT_PATH"]
@@ -151,7 +152,8 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
     if depth is not None:
         raise _fail(source, depth, f"nested deeper than {MAX_DEPTH} levels")
     try:
-        doc = json.loads(text)
+        with gc_paused():
+            doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(source, exc.lineno, f"not valid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:
@@ -163,6 +165,11 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
 
 
 def _build(doc: Any, source: str) -> Directory:
+    with gc_paused():
+        return _build_unpaused(doc, source)
+
+
+def _build_unpaused(doc: Any, source: str) -> Directory:
     if not isinstance(doc, dict):
         raise _fail(source, 1, "the top level must be a mapping")
     for key in ("organization", "domain", "netbios", "realm"):
@@ -207,7 +214,9 @@ def _build(doc: Any, source: str) -> Directory:
             props: dict[int, Any] = {}
             for key, tag in _USER_FIELDS.items():
                 if key in entry and entry[key] is not None:
-                    props[tag] = str(entry[key])
+                    # titles, departments, offices, names repeat across thousands of entries:
+                    # one string object each (directory memory, issue #19)
+                    props[tag] = sys.intern(str(entry[key]))
             if "proxies" in entry:
                 if not isinstance(entry["proxies"], list):
                     raise _fail(source, line, "proxies must be a list")
@@ -229,8 +238,7 @@ def _build(doc: Any, source: str) -> Directory:
             if kind in ("user", "room", "equipment"):
                 server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
                 if server is not None:
-                    obj.props[P.PR_EMS_AB_HOME_MDB] = (
-                        f"{server.dn}/cn=Microsoft Private MDB")
+                    obj.props[P.PR_EMS_AB_HOME_MDB] = sys.intern(f"{server.dn}/cn=Microsoft Private MDB")
             if kind == "group":
                 members = entry.get("members") or []
                 if not isinstance(members, list):
@@ -433,15 +441,26 @@ def load(path: str | os.PathLike[str]) -> Directory:
     return load_yaml_text(text, str(p))
 
 
-_DEFAULT_CACHE: dict[tuple[str, float], Directory] = {}
+_DEFAULT_CACHE: dict[tuple[str, float, int], Directory] = {}
+
+
+_CACHE_MAX = 4  # parsed fixtures kept per process (a 100k-user one is ~200 MB)
 
 
 def load_default(path: str | os.PathLike[str] | None = None) -> Directory:
-    """The fixture at ``path`` (default: contoso.yaml), parsed once, returned as a fresh copy."""
+    """The fixture at ``path`` (default: contoso.yaml), parsed once per process (while the
+    file is unchanged), returned as a fresh copy-on-write copy: a cluster per test costs a
+    copy of the maps, not a parse."""
     p = Path(path) if path else DEFAULT_PATH
-    key = (str(p), p.stat().st_mtime)
-    pristine = _DEFAULT_CACHE.get(key)
+    try:
+        st = p.stat()
+    except OSError:
+        return load(p)  # the loader's own error names the file
+    key = (str(p), st.st_mtime, st.st_size)
+    pristine = _DEFAULT_CACHE.pop(key, None)
     if pristine is None:
         pristine = load(p)
-        _DEFAULT_CACHE[key] = pristine
+        while len(_DEFAULT_CACHE) >= _CACHE_MAX:
+            del _DEFAULT_CACHE[next(iter(_DEFAULT_CACHE))]
+    _DEFAULT_CACHE[key] = pristine  # most recently used last
     return pristine.copy()

@@ -39,6 +39,7 @@ from fakegc.kdc.derread import (NT_PRINCIPAL, NT_SRV_INST, DerError, Request, Ti
 from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
 from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
+from fakegc.kdc.replay import ReplayCache
 
 __all__ = ["Request", "Outcome", "KdcCore", "peek", "peek_pyasn1", "krb_error", "krb_error_pyasn1",
            "raw_req_body", "ktime_of", "epoch_of"]
@@ -257,7 +258,7 @@ class KdcCore:
         self.clock_offset = clock_offset
         self.max_skew = max_skew
         self.pac = pac
-        self._replay: dict[tuple[str, str, int], float] = {}
+        self._replay = ReplayCache(2 * max_skew)
         self._method_data: dict[tuple[str, int, Any], bytes] = {}  # PREAUTH e-data, AS-REP padata
         self._names: dict[tuple[str, ...], bytes] = {}
         self._tickets: dict[bytes, tuple[str, int, bytes, TicketPart]] = {}
@@ -504,12 +505,8 @@ class KdcCore:
         if abs(ctime - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
         replay_key = (req.client, auth.ctime, auth.cusec)
-        if replay_key in self._replay:
+        if self._replay.seen(replay_key, now):
             return self.error(req, KrbError.KRB_AP_ERR_REPEAT, "request is a replay")
-        self._replay[replay_key] = now
-        if len(self._replay) > 50_000:
-            cutoff = now - 2 * self.max_skew
-            self._replay = {k: v for k, v in self._replay.items() if v > cutoff}
         if auth.cksumtype is not None and auth.cksumtype in _checksum_table:
             try:
                 good = kcrypto.verify_checksum(session_key, 6, raw_req_body(req.wire),

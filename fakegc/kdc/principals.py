@@ -67,8 +67,9 @@ class PrincipalDb:
     # -- building ----------------------------------------------------------------
     def add_user(self, name: str, password: str, etypes: tuple[int, ...] = ETYPES) -> Principal:
         """Add (or replace) a user with a password (keys of ``etypes`` only)."""
-        p = Principal(tuple(name.split("/")), password=password, etypes=_checked(etypes))
-        self._principals[p.name.lower()] = p
+        p = Principal(tuple(name.split("/")), password=password,
+                      etypes=ETYPES if etypes is ETYPES else _checked(etypes))
+        self._principals[name.lower()] = p  # == p.name.lower(): the components joined back
         return p
 
     def add_service(self, spn: str, password: str | None = None,

@@ -238,7 +238,7 @@ class Cluster:
                                str(self.config.journal_path) if self.config.journal_path else None,
                                rotate_bytes=self.config.journal_rotate_bytes,
                                keep=self.config.journal_keep)
-        self._pristine = (Directory.load(self.config.directory_path) if self.config.directory_path
+        self._pristine = (Directory.load_shared(self.config.directory_path) if self.config.directory_path
                           else Directory.default())
         self.directory = self._pristine.copy()
         self.db = PrincipalDb(self.config.realm, self.config.netbios)
