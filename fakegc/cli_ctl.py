@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,32 +104,49 @@ def _entry_line(e: dict[str, Any]) -> str:
     return f"#{e.get('seq')} {e.get('t', 0):9.3f} {e.get('actor')} {e.get('kind')}{conn} {details}".rstrip()
 
 
+def _state(answer: dict[str, Any], args: list[str]) -> str:
+    lines = [(f"state {answer.get('state')}  referral {answer.get('referral')}  "
+              f"pinned {answer.get('pinned') or '-'}  "
+              f"kdc clock offset {answer.get('kdc_clock_offset')}s")]
+    for name, gc in sorted(answer.get("gcs", {}).items()):
+        lines.append(f"  {name:<8} {gc.get('state'):<14} server GUID {gc.get('server_guid')}")
+    return "\n".join(lines)
+
+
+def _fired(answer: dict[str, Any], args: list[str]) -> str:
+    summary = " ".join(f"{k}={v}" for k, v in answer.items())
+    return f"fired {args[0]}" + (f": {summary}" if summary else "")
+
+
+def _journal(answer: list[Any], args: list[str]) -> str:
+    return "\n".join(_entry_line(e) for e in answer) or "(no entries)"
+
+
+def _rules(answer: list[Any], args: list[str]) -> str:
+    keep = ("kind", "actor", "interface", "op", "opnum", "principal", "service", "value",
+            "after", "times", "fired")
+    return "\n".join(f"#{r.get('id')} " + " ".join(f"{k}={r[k]}" for k in keep
+                                                    if r.get(k) not in (None, "*", ""))
+                     for r in answer) or "(no rules)"
+
+
+#: action -> (the answer's expected JSON type, its readable form); anything else prints as JSON
+_RENDER: dict[str, tuple[type, Callable[[Any, list[str]], str]]] = {
+    "state": (dict, _state),
+    "fire": (dict, _fired),
+    "journal": (list, _journal),
+    "rules": (list, _rules),
+    "add-rule": (dict, lambda answer, args: f"rule #{answer.get('id')} added"),
+    "remove-rule": (object, lambda answer, args: f"rule #{args[0]} removed"),
+    "reset": (dict, lambda answer, args: f"reset: {answer.get('state')}"),
+}
+
+
 def render(action: str, answer: Any, args: list[str]) -> str:
     """A readable form of the server's answer."""
-    if action == "state" and isinstance(answer, dict):
-        lines = [(f"state {answer.get('state')}  referral {answer.get('referral')}  "
-                  f"pinned {answer.get('pinned') or '-'}  "
-                  f"kdc clock offset {answer.get('kdc_clock_offset')}s")]
-        for name, gc in sorted(answer.get("gcs", {}).items()):
-            lines.append(f"  {name:<8} {gc.get('state'):<14} server GUID {gc.get('server_guid')}")
-        return "\n".join(lines)
-    if action == "fire" and isinstance(answer, dict):
-        summary = " ".join(f"{k}={v}" for k, v in answer.items())
-        return f"fired {args[0]}" + (f": {summary}" if summary else "")
-    if action == "journal" and isinstance(answer, list):
-        return "\n".join(_entry_line(e) for e in answer) or "(no entries)"
-    if action == "rules" and isinstance(answer, list):
-        keep = ("kind", "actor", "interface", "op", "opnum", "principal", "service", "value",
-                "after", "times", "fired")
-        return "\n".join(f"#{r.get('id')} " + " ".join(f"{k}={r[k]}" for k in keep
-                                                        if r.get(k) not in (None, "*", ""))
-                         for r in answer) or "(no rules)"
-    if action == "add-rule" and isinstance(answer, dict):
-        return f"rule #{answer.get('id')} added"
-    if action == "remove-rule":
-        return f"rule #{args[0]} removed"
-    if action == "reset" and isinstance(answer, dict):
-        return f"reset: {answer.get('state')}"
+    spec = _RENDER.get(action)
+    if spec is not None and isinstance(answer, spec[0]):
+        return spec[1](answer, args)
     return json.dumps(answer, indent=2)
 
 
