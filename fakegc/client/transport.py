@@ -19,7 +19,7 @@ from impacket.dcerpc.v5 import epm, nspi, oxabref, transport
 from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCException
 from impacket.krb5.kerberosv5 import KerberosError
 
-from fakegc.kdc.client import get_tgs, get_tgt
+from fakegc.client.kerberos import get_tgs, get_tgt
 
 __all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
            "RfrFailure", "OutlookFlows", "anr_restriction", "get_matches"]

@@ -2,7 +2,7 @@
 
 The hot path touches no pyasn1 (PROTOCOL.md §7): requests are read by
 :mod:`fakegc.kdc.derread`, replies built by :mod:`fakegc.kdc.fastder`, AES runs
-through :mod:`fakegc.kdc.kcrypto`.  pyasn1 (with impacket's ASN.1 classes) stays
+through :mod:`fakegc.crypto`.  pyasn1 (with impacket's ASN.1 classes) stays
 as the reference codec: input the strict reader does not take is decoded by
 pyasn1 and re-encoded to DER before it is read (or refused when pyasn1 refuses
 it too), and the property tests compare every encoder and reader with it.
@@ -33,7 +33,8 @@ from impacket.krb5.types import Principal as KPrincipal
 from pyasn1.codec.der import decoder, encoder
 
 from fakegc.codes import KrbError
-from fakegc.kdc import fastder, kcrypto
+from fakegc import crypto
+from fakegc.kdc import fastder
 from fakegc.kdc.derread import (NT_PRINCIPAL, NT_SRV_INST, DerError, Request, TicketPart,
                                 read_enc_data, read_enc_ticket_part, read_pa_enc_ts, read_ticket)
 from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
@@ -361,7 +362,7 @@ class KdcCore:
                                        self._name_der(client), authtime, start, end, renew,
                                        self._pac(client, authtime, key))
         return fastder.ticket(self.db.realm, req.sname_der, etype, service.kvno,
-                              kcrypto.encrypt(key, 2, part))
+                              crypto.encrypt(key, 2, part))
 
     def _open_ticket(self, ticket_der: bytes) -> TicketPart | Outcome:
         """Decrypt and read a TGT (usage 2), or say why not (the Outcome's code and text).
@@ -388,7 +389,7 @@ class KdcCore:
         if t_key is None:
             return Outcome(b"", "error", KrbError.KDC_ERR_ETYPE_NOSUPP, None, "ticket etype not supported")
         try:
-            part = reread(read_enc_ticket_part, EncTicketPart, kcrypto.decrypt(t_key, 2, ticket.enc.cipher))
+            part = reread(read_enc_ticket_part, EncTicketPart, crypto.decrypt(t_key, 2, ticket.enc.cipher))
         except Exception:
             return Outcome(b"", "error", KrbError.KRB_AP_ERR_BAD_INTEGRITY, None, "ticket does not decrypt")
         if len(self._tickets) >= 4096:
@@ -444,7 +445,7 @@ class KdcCore:
         if key is None:
             return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, f"etype {etype} not supported")
         try:
-            patime = reread(read_pa_enc_ts, PA_ENC_TS_ENC, kcrypto.decrypt(key, 1, timestamp.cipher))
+            patime = reread(read_pa_enc_ts, PA_ENC_TS_ENC, crypto.decrypt(key, 1, timestamp.cipher))
             asserted = epoch_of(patime)
         except Exception:
             return self.error(req, KrbError.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
@@ -452,7 +453,7 @@ class KdcCore:
         if abs(asserted - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
         session_etype = self._pick_etype(req.etypes, client) or etype
-        session_key = kcrypto.random_bytes(_enctype_table[session_etype].keysize)
+        session_key = crypto.random_bytes(_enctype_table[session_etype].keysize)
         till, renew = self._times(req, now)
         flags = self._flags(req, initial=True)
         tkt = self._ticket(req, service, session_etype, session_key, list(client.components), flags,
@@ -466,7 +467,7 @@ class KdcCore:
             padata = self._method_data[padata_key] = fastder.method_data(
                 [(PA_ETYPE_INFO2, self._etype_info2(client, [etype]))])
         reply = fastder.kdc_rep(fastder.AS_REP, padata, db.realm, self._name_der(client.components), tkt, etype,
-                                kcrypto.encrypt(key, 3, enc), client.kvno)
+                                crypto.encrypt(key, 3, enc), client.kvno)
         return Outcome(reply, "reply", 0, etype)
 
     def _tgs(self, req: Request) -> Outcome:
@@ -493,7 +494,7 @@ class KdcCore:
             return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
         try:
             auth = reread(read_authenticator, Authenticator,
-                          kcrypto.decrypt(session_key, 7, ap.authenticator.cipher))
+                          crypto.decrypt(session_key, 7, ap.authenticator.cipher))
             ctime = epoch_of(auth.ctime)
         except Exception:
             return self.error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
@@ -510,7 +511,7 @@ class KdcCore:
             self._replay = {k: v for k, v in self._replay.items() if v > cutoff}
         if auth.cksumtype is not None and auth.cksumtype in _checksum_table:
             try:
-                good = kcrypto.verify_checksum(session_key, 6, raw_req_body(req.wire),
+                good = crypto.verify_checksum(session_key, 6, raw_req_body(req.wire),
                                                auth.cksumtype, auth.checksum)
             except Exception:
                 good = False
@@ -527,7 +528,7 @@ class KdcCore:
         else:
             if new_etype not in service.etypes:
                 return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no etype the service supports")
-        new_key = kcrypto.random_bytes(_enctype_table[new_etype].keysize)
+        new_key = crypto.random_bytes(_enctype_table[new_etype].keysize)
         tgt_renew = etp.renew_till
         if renewing:
             # RFC 4120 §3.3.3: same lifetime again, never past the original renew-till
@@ -558,5 +559,5 @@ class KdcCore:
         else:
             reply_key, usage = session_key, 8
         reply = fastder.kdc_rep(fastder.TGS_REP, None, db.realm, self._name_der(client_names), tkt,
-                                reply_key.enctype, kcrypto.encrypt(reply_key, usage, enc))
+                                reply_key.enctype, crypto.encrypt(reply_key, usage, enc))
         return Outcome(reply, "reply", 0, new_etype)

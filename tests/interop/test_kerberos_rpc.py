@@ -12,7 +12,7 @@ from impacket.dcerpc.v5.rpcrt import (
 )
 from impacket.krb5.kerberosv5 import KerberosError
 
-from fakegc.kdc.client import kdc_port
+from fakegc.client.kerberos import kdc_port
 
 
 def kerberos_dce(ep, gc="gc01", level=RPC_C_AUTHN_LEVEL_PKT_PRIVACY, password="Passw0rd!"):

@@ -11,7 +11,7 @@ from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCExcept
 from impacket.krb5.kerberosv5 import KerberosError
 
 from fakegc.codes import NspiStatus
-from fakegc.kdc.client import get_tgs, get_tgt
+from fakegc.client.kerberos import get_tgs, get_tgt
 from fakegc.scenario.cluster import ClusterState
 from fakegc.testing.rawrpc import NDR20, RawRpc
 

@@ -61,7 +61,7 @@ def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):  # noqa: F811
     from pyasn1.codec.der import decoder, encoder
     from pyasn1.type.univ import noValue
 
-    from fakegc.kdc.client import get_tgs, get_tgt
+    from fakegc.client.kerberos import get_tgs, get_tgt
 
     spn = "exchangeAB/gc01.contoso.test"
     tgt, cipher, _, key = get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from impacket.krb5.kerberosv5 import getKerberosType1
 
-from fakegc.kdc.client import kdc_port
+from fakegc.client.kerberos import kdc_port
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.kerberos import KerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider

@@ -117,18 +117,18 @@ def _build_as(user: str) -> bytes:
 def test_cached_derivation_matches_impacket(etype, raw_key, usage, plain, confounder):
     from impacket.krb5.crypto import Key, _enctype_table
 
-    from fakegc.kdc import kcrypto
+    from fakegc import crypto
 
     key = Key(etype, raw_key[:_enctype_table[etype].keysize])
     if etype != 23:
-        assert kcrypto.encrypt(key, usage, plain, confounder) == \
+        assert crypto.encrypt(key, usage, plain, confounder) == \
             _enctype_table[etype].encrypt(key, usage, plain, confounder)
-    cipher = kcrypto.encrypt(key, usage, plain)
+    cipher = crypto.encrypt(key, usage, plain)
     assert _enctype_table[etype].decrypt(key, usage, cipher) == plain
-    assert kcrypto.decrypt(key, usage, cipher) == plain
+    assert crypto.decrypt(key, usage, cipher) == plain
     other = Key(etype, bytes(b ^ 1 for b in key.contents))
     try:
-        kcrypto.decrypt(other, usage, cipher)
+        crypto.decrypt(other, usage, cipher)
         raise AssertionError("decrypted under the wrong key")
     except AssertionError:
         raise
@@ -207,11 +207,11 @@ def test_cached_checksum_matches_impacket(kind, raw_key, usage, data):
     """Keyed checksums (RFC 3961/3962) with Kc derived once equal impacket's, and verify."""
     from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 
-    from fakegc.kdc import kcrypto
+    from fakegc import crypto
 
     cksumtype, etype = kind
     key = Key(etype, raw_key[:_enctype_table[etype].keysize])
-    ours = kcrypto.checksum(key, usage, data, cksumtype)
+    ours = crypto.checksum(key, usage, data, cksumtype)
     assert ours == _checksum_table[cksumtype].checksum(key, usage, data)
-    assert kcrypto.verify_checksum(key, usage, data, cksumtype, ours)
-    assert not kcrypto.verify_checksum(key, usage, data + b"x", cksumtype, ours)
+    assert crypto.verify_checksum(key, usage, data, cksumtype, ours)
+    assert not crypto.verify_checksum(key, usage, data + b"x", cksumtype, ours)

@@ -19,8 +19,8 @@ from impacket.krb5.pac import (
 )
 from pyasn1.codec.der import decoder
 
-from fakegc.kdc import kcrypto
-from fakegc.kdc.client import get_tgs, get_tgt
+from fakegc import crypto
+from fakegc.client.kerberos import get_tgs, get_tgt
 from fakegc.kdc.pac import AD_WIN2K_PAC, rid_of
 from tests.kdc_fixtures import kdc  # noqa: F401
 
@@ -32,7 +32,7 @@ def service_ticket(kdc):  # noqa: F811
     tgs, _, _, _ = get_tgs(SPN, "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port, tgt, cipher, key)
     ticket = decoder.decode(tgs, asn1Spec=TGS_REP())[0]["ticket"]
     service_key = kdc.db.key(kdc.db.get(SPN), int(ticket["enc-part"]["etype"]))
-    plain = kcrypto.decrypt(service_key, 2, bytes(ticket["enc-part"]["cipher"]))
+    plain = crypto.decrypt(service_key, 2, bytes(ticket["enc-part"]["cipher"]))
     return decoder.decode(plain, asn1Spec=EncTicketPart())[0], service_key
 
 

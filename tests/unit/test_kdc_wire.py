@@ -9,7 +9,7 @@ import pytest
 from impacket.krb5.asn1 import KRB_ERROR
 from pyasn1.codec.der import decoder
 
-from fakegc.kdc.client import get_tgt
+from fakegc.client.kerberos import get_tgt
 from fakegc.kdc.exchange import raw_req_body
 from tests.kdc_fixtures import kdc  # noqa: F401
 

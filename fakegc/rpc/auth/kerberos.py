@@ -27,7 +27,7 @@ from impacket.krb5.crypto import Key, _enctype_table
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
-from fakegc.kdc import kcrypto
+from fakegc import crypto
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_GSS_KERBEROS,
@@ -67,12 +67,12 @@ def _iov_encrypt(profile: Any, key: Key, usage: int, header: bytes, body: bytes,
     DCE header signing (MS-RPCE 3.3.1.5.2.2, PROTOCOL.md §10): the PDU header and the
     sec_trailer enter the HMAC between confounder and body, but are not encrypted.
     ``tail`` is the CFX filler plus the token-header copy (RFC 4121 §4.2.4).  Ke/Ki come
-    from :mod:`fakegc.kdc.kcrypto`'s cache and AES-CTS runs on OpenSSL there.
+    from :mod:`fakegc.crypto`'s cache and AES-CTS runs on OpenSSL there.
     """
-    ke, ki = kcrypto.derived_keys(key, usage)
-    conf = kcrypto.random_bytes(profile.blocksize)
+    ke, ki = crypto.derived_keys(key, usage)
+    conf = crypto.random_bytes(profile.blocksize)
     mac = hmaclib.digest(ki, conf + header + body + trailer + tail, "sha1")[:profile.macsize]
-    return kcrypto.cts_encrypt(ke, conf + body + tail) + mac
+    return crypto.cts_encrypt(ke, conf + body + tail) + mac
 
 
 def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: bytes, trailer: bytes,
@@ -80,8 +80,8 @@ def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: byte
     """Inverse of :func:`_iov_encrypt`: returns body + tail (without the confounder)."""
     if len(cipher) < profile.blocksize + profile.macsize:
         raise AuthError("CFX wrap too short")
-    ke, ki = kcrypto.derived_keys(key, usage)
-    plain = kcrypto.cts_decrypt(ke, bytes(cipher[:-profile.macsize]))
+    ke, ki = crypto.derived_keys(key, usage)
+    plain = crypto.cts_decrypt(ke, bytes(cipher[:-profile.macsize]))
     conf, rest = plain[:profile.blocksize], plain[profile.blocksize:]
     mac = hmaclib.digest(ki, conf + header + rest[:body_len] + trailer + rest[body_len:],
                          "sha1")[:profile.macsize]
@@ -162,7 +162,7 @@ class KerberosContext:
         if key_bytes is None:
             raise AuthError(f"no key of etype {etype} for {sname}")
         try:
-            etp = decoder.decode(kcrypto.decrypt(Key(etype, key_bytes), 2,
+            etp = decoder.decode(crypto.decrypt(Key(etype, key_bytes), 2,
                                                                bytes(ticket["enc-part"]["cipher"])),
                                  asn1Spec=EncTicketPart())[0]
         except Exception:
@@ -347,7 +347,7 @@ class KerberosContext:
                     plain = _iov_decrypt(profile, self.key, USAGE_INITIATOR_SEAL, cipher, header,
                                          trailer, len(body))
                 else:
-                    plain = kcrypto.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
+                    plain = crypto.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
             except AuthError:
                 raise
             except Exception:
@@ -360,7 +360,7 @@ class KerberosContext:
             raise AuthError("not a CFX MIC token")
         pad = (4 - len(body) % 4) & 3
         data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
-        expected = kcrypto.checksum(self.key, USAGE_INITIATOR_SIGN, data + tok,
+        expected = crypto.checksum(self.key, USAGE_INITIATOR_SIGN, data + tok,
                                     16 if self.key.enctype == 18 else 15)
         if not hmaclib.compare_digest(expected, signature[16:28]):
             raise AuthError("CFX MIC mismatch")
@@ -379,7 +379,7 @@ class KerberosContext:
                 cipher = _iov_encrypt(profile, self.key, USAGE_ACCEPTOR_SEAL, header, body,
                                       trailer, b"\xff" * ec + head0)
             else:
-                cipher = kcrypto.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0)
+                cipher = crypto.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0)
             k = (rrc + ec) % len(cipher)
             rotated = cipher[-k:] + cipher[:-k]
             head = b"\x05\x04" + bytes([flags, 0xFF]) + struct.pack(">HHQ", ec, rrc, seq)
@@ -388,7 +388,7 @@ class KerberosContext:
         tok = b"\x04\x04" + bytes([flags]) + b"\xff" * 5 + struct.pack(">Q", seq)
         pad = (4 - len(body) % 4) & 3
         data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
-        return body, tok + kcrypto.checksum(self.key, USAGE_ACCEPTOR_SIGN, data + tok,
+        return body, tok + crypto.checksum(self.key, USAGE_ACCEPTOR_SIGN, data + tok,
                                             16 if self.key.enctype == 18 else 15)
 
 

@@ -9,7 +9,6 @@ supplies the AUTHENTICATE parser and key-derivation helpers.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import struct
@@ -18,6 +17,7 @@ import time
 from Cryptodome.Cipher import ARC4
 from impacket import ntlm
 
+from fakegc.crypto import hmac_md5, nt_hash
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_WINNT,
@@ -52,15 +52,6 @@ _CLIENT_OPTIONAL = (
     | ntlm.NTLMSSP_NEGOTIATE_VERSION
 )
 _VERSION = struct.pack("<BBHBBBB", 10, 0, 20348, 0, 0, 0, 15)  # Windows Server 2022, NTLM rev 15
-
-
-def nt_hash(password: str) -> bytes:
-    """NTOWFv1: MD4 of the UTF-16LE password (MS-NLMP 3.3.1)."""
-    return bytes.fromhex(ntlm.compute_nthash(password).hex())
-
-
-def _hmac_md5(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.md5).digest()
 
 
 def _av_pairs(domain: str, host: str, dns_domain: str) -> bytes:
@@ -171,11 +162,11 @@ class NtlmContext:
         secret = self._provider.creds.nt_hash(user)
         if secret is None:
             raise AuthError(f"unknown user {domain}\\{user}")
-        response_key = _hmac_md5(secret, (user.upper() + domain).encode("utf-16le"))
-        proof = _hmac_md5(response_key, self._challenge + nt_resp[16:])
+        response_key = hmac_md5(secret, (user.upper() + domain).encode("utf-16le"))
+        proof = hmac_md5(response_key, self._challenge + nt_resp[16:])
         if not hmac.compare_digest(proof, nt_resp[:16]):
             raise AuthError(f"wrong password for {domain}\\{user}")
-        base_key = _hmac_md5(response_key, proof)
+        base_key = hmac_md5(response_key, proof)
         if flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH and enc_key:
             self.session_key = ARC4.new(base_key).decrypt(enc_key)
         else:
@@ -200,7 +191,7 @@ class NtlmContext:
     def _mac(self, sign_key: bytes, seal: ARC4.ARC4Cipher, seq: int, message: bytes) -> bytes:
         if not self.flags & ntlm.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY:
             raise AuthError("signing without extended session security is not supported")
-        checksum = _hmac_md5(sign_key, struct.pack("<I", seq) + message)[:8]
+        checksum = hmac_md5(sign_key, struct.pack("<I", seq) + message)[:8]
         if self.flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH:
             checksum = seal.encrypt(checksum)
         return struct.pack("<I", 1) + checksum + struct.pack("<I", seq)
