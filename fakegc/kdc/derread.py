@@ -16,44 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fakegc.wire.der import DerError, tlv
+
 __all__ = ["DerError", "Request", "parse_kdc_req", "EncData", "read_enc_data", "read_pa_enc_ts",
            "ApReq", "parse_ap_req", "parse_authenticator", "Ticket", "read_ticket", "TicketPart", "read_enc_ticket_part", "AuthenticatorPart",
            "NT_PRINCIPAL", "NT_SRV_INST"]
 
 NT_PRINCIPAL = 1
 NT_SRV_INST = 2
-
-
-class DerError(ValueError):
-    """The bytes are not the strict DER this reader takes (pyasn1 may still accept them)."""
-
-
-def tlv(data: bytes, off: int, end: int) -> tuple[int, int, int]:
-    """(tag, value start, value end) of the TLV at ``off``, which must end by ``end``."""
-    tag = data[off]
-    n = data[off + 1]
-    off += 2
-    if n & 0x80:
-        k = n & 0x7F
-        if k == 1:
-            n = data[off]
-            if n < 0x80:
-                raise DerError("non-minimal length")
-        elif k == 2:
-            n = (data[off] << 8) | data[off + 1]
-            if n < 0x100:
-                raise DerError("non-minimal length")
-        elif k == 3:
-            n = (data[off] << 16) | (data[off + 1] << 8) | data[off + 2]
-            if n < 0x10000:
-                raise DerError("non-minimal length")
-        else:
-            raise DerError("length form not taken")
-        off += k
-    e = off + n
-    if e > end:
-        raise DerError("value runs past its container")
-    return tag, off, e
 
 
 def fields(data: bytes, off: int, end: int, top: int) -> list[tuple[int, int] | None]:

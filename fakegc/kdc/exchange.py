@@ -24,22 +24,41 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from impacket.krb5 import constants
-from impacket.krb5.asn1 import (AP_REQ, AS_REQ, KRB_ERROR, PA_ENC_TS_ENC, TGS_REQ, Authenticator,
-                                EncryptedData, EncTicketPart, seq_set)
+from impacket.krb5.asn1 import (
+    AP_REQ,
+    AS_REQ,
+    KRB_ERROR,
+    PA_ENC_TS_ENC,
+    TGS_REQ,
+    Authenticator,
+    EncryptedData,
+    EncTicketPart,
+    seq_set,
+)
 from impacket.krb5.asn1 import Ticket as TicketAsn1
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 from impacket.krb5.types import KerberosTime
 from impacket.krb5.types import Principal as KPrincipal
 from pyasn1.codec.der import decoder, encoder
 
-from fakegc.codes import KrbError
 from fakegc import crypto
+from fakegc.codes import KrbError
 from fakegc.kdc import fastder
-from fakegc.kdc.derread import (NT_PRINCIPAL, NT_SRV_INST, DerError, Request, TicketPart,
-                                read_enc_data, read_enc_ticket_part, read_pa_enc_ts, read_ticket)
+from fakegc.kdc.derread import (
+    NT_PRINCIPAL,
+    NT_SRV_INST,
+    DerError,
+    Request,
+    TicketPart,
+    read_enc_data,
+    read_enc_ticket_part,
+    read_pa_enc_ts,
+    read_ticket,
+)
 from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
 from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
+from fakegc.wire.der import length_at
 
 __all__ = ["Request", "Outcome", "KdcCore", "peek", "peek_pyasn1", "krb_error", "krb_error_pyasn1",
            "raw_req_body", "ktime_of", "epoch_of"]
@@ -92,29 +111,18 @@ def _now(offset: float) -> dt.datetime:
 
 
 # -- reading ----------------------------------------------------------------------------
-def _der_len(data: bytes, off: int) -> tuple[int, int]:
-    """(content length, header length after the tag byte) at ``off`` (which points at the length)."""
-    first = data[off]
-    if first < 0x80:
-        return first, 1
-    n = first & 0x7F
-    if n == 0 or n > 4:
-        raise ValueError("bad DER length")
-    return int.from_bytes(data[off + 1: off + 1 + n], "big"), 1 + n
-
-
 def raw_req_body(data: bytes) -> bytes:
     """The exact bytes of KDC-REQ-BODY inside a KDC-REQ (the checksum covers these)."""
-    _, hl = _der_len(data, 1)  # [APPLICATION n]
+    _, hl = length_at(data, 1)  # [APPLICATION n]
     off = 1 + hl
     if data[off] != 0x30:
         raise ValueError("KDC-REQ is not a SEQUENCE")
-    length, hl = _der_len(data, off + 1)
+    length, hl = length_at(data, off + 1)
     off += 1 + hl
     end = off + length
     while off < end:
         tag = data[off]
-        clen, hl = _der_len(data, off + 1)
+        clen, hl = length_at(data, off + 1)
         if tag == 0xA4:
             return data[off + 1 + hl: off + 1 + hl + clen]
         off += 1 + hl + clen
@@ -124,9 +132,9 @@ def raw_req_body(data: bytes) -> bytes:
 def _raw_pvno(data: bytes) -> int:
     """pvno read straight from the DER (0 when even that fails)."""
     try:
-        _, hl = _der_len(data, 1)
+        _, hl = length_at(data, 1)
         off = 1 + hl
-        _, hl = _der_len(data, off + 1)
+        _, hl = length_at(data, off + 1)
         off += 1 + hl
         if data[off] == 0xA1 and data[off + 2] == 0x02:
             n = data[off + 3]

@@ -36,6 +36,7 @@ from fakegc.rpc.auth.base import (
     Credentials,
     StepResult,
 )
+from fakegc.wire.der import DerError, length_at
 
 _RC4_WRAP_PREFIX = b"\x60\x2b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # GSS framing, 45-byte token
 _RC4_MIC_PREFIX = b"\x60\x23\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # 37-byte token
@@ -51,9 +52,11 @@ def _strip_gss_header(token: bytes) -> bytes:
     """A GSS InitialContextToken (0x60 … OID, 2-byte TOK_ID, body) → body; bare tokens unchanged."""
     if not token or token[0] != 0x60:
         return token
-    off = 1
-    first = token[off]
-    off += 1 if first < 0x80 else 1 + (first & 0x7F)
+    try:
+        _, hl = length_at(token, 1)
+    except DerError:
+        raise AuthError("bad GSS token length") from None
+    off = 1 + hl
     if token[off:off + len(KRB5_OID)] != KRB5_OID:
         raise AuthError("GSS token is not Kerberos")
     off += len(KRB5_OID)
