@@ -154,10 +154,10 @@ def _directory(args: argparse.Namespace) -> int:
                 out.close()
         return 0
     if args.directory_command == "check":
-        from fakegc.directory import Directory
+        from fakegc.directory import loader
 
         try:
-            directory = Directory.load(args.path)
+            directory = loader.load(args.path)
         except Exception as exc:  # the loader's message names file and line
             return _die(str(exc), 1)
         summary = directory.summary() if hasattr(directory, "summary") else {"objects": len(directory)}

@@ -337,18 +337,3 @@ class Directory:
     def copy(self) -> Directory:
         """A deep copy (the cluster keeps a pristine one to reset to)."""
         return copy.deepcopy(self)
-
-    # -- loading (see fakegc.directory.loader) --------------------------------------
-    @classmethod
-    def load(cls, path: Any) -> Directory:
-        """Load a YAML or LDIF fixture (errors name the file and line)."""
-        from fakegc.directory.loader import load
-
-        return load(path)
-
-    @classmethod
-    def default(cls) -> Directory:
-        """The shipped contoso fixture (parsed once per process, copied per call)."""
-        from fakegc.directory.loader import load_default
-
-        return load_default()

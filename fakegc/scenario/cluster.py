@@ -26,14 +26,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tomllib
 import uuid as uuidlib
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from fakegc.codes import KrbError, NspiStatus
+from fakegc.codes import NspiStatus
+from fakegc.directory import loader
 from fakegc.directory.model import Directory
 from fakegc.journal import Journal
 from fakegc.kdc.principals import ETYPES, PrincipalDb
@@ -45,15 +44,16 @@ from fakegc.rpc.auth.kerberos import KerberosProvider, SpnegoKerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider
 from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
-from fakegc.rpc.server import RpcLimits, RpcServer
+from fakegc.rpc.server import RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.scenario.config import EVENTS, ClusterConfig
+from fakegc.scenario.engine import ScenarioRunner
+from fakegc.scenario.model import Scenario, load_scenario
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
 __all__ = ["ClusterConfig", "Cluster", "ClusterThread", "GcActor", "ExchangeActor", "GcState",
            "ClusterState", "EVENTS"]
 
-EVENTS = ("shutdown_begin", "gc_down", "new_gc_ready", "gc_restart", "kdc_skew", "pin_referral",
-          "custom")
 
 
 class GcState(str, Enum):
@@ -71,55 +71,6 @@ class ClusterState(str, Enum):
     SHUTTING_DOWN = "SHUTTING_DOWN"
     DOWN = "DOWN"
     NEW_GC = "NEW_GC"
-
-
-@dataclass
-class ClusterConfig:
-    """Topology and knobs; loadable from TOML (``[cluster]`` table)."""
-
-    host: str = "127.0.0.1"
-    realm: str = "CONTOSO.TEST"
-    dns_domain: str = "contoso.test"
-    netbios: str = "CONTOSO"
-    exchange: str = "ex01"
-    gcs: list[str] = field(default_factory=lambda: ["gc01", "gc02"])
-    directory_path: Path | None = None
-    journal_path: Path | None = None
-    journal_size: int = 200_000
-    admin_port: int | None = None
-    rpc_http_port: int | None = None
-    allow_anonymous: bool = False
-    read_only: bool = False
-    principal_unknown_code: int = KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN
-    pinned_gc: str | None = None
-    ports: dict[str, int] = field(default_factory=dict)  # "gc01.nspi" → port, "kdc" → port
-    server_guids: dict[str, str] = field(default_factory=dict)
-    limits: RpcLimits = field(default_factory=RpcLimits)
-    clock_offset: float = 0.0
-    # actor name -> the etypes its service accounts support (AD's msDS-SupportedEncryptionTypes),
-    # e.g. {"gc02": [23]} for an rc4-hmac-only GC account; default aes256, aes128, rc4
-    service_etypes: dict[str, list[int]] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> ClusterConfig:
-        """Build from a ``[cluster]`` table; unknown keys are an error naming the key."""
-        cfg = cls()
-        for key, value in data.items():
-            if not hasattr(cfg, key) or key == "limits":
-                raise ValueError(f"{source}: unknown [cluster] key {key!r}")
-            if key in ("directory_path", "journal_path") and value is not None:
-                value = Path(value)
-            setattr(cfg, key, value)
-        if not cfg.gcs:
-            raise ValueError(f"{source}: [cluster] gcs must name at least one GC")
-        return cfg
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
-        """From a TOML file with a ``[cluster]`` table."""
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        return cls.from_dict(data.get("cluster", data), str(path))
 
 
 class GcActor:
@@ -208,8 +159,8 @@ class Cluster:
         self.config = config or ClusterConfig()
         self.journal = Journal(self.config.journal_size,
                                str(self.config.journal_path) if self.config.journal_path else None)
-        self._pristine = (Directory.load(self.config.directory_path) if self.config.directory_path
-                          else Directory.default())
+        self._pristine = (loader.load(self.config.directory_path) if self.config.directory_path
+                          else loader.load_default())
         self.directory = self._pristine.copy()
         self.db = PrincipalDb(self.config.realm, self.config.netbios)
         for user, password in self.directory.accounts():
@@ -534,9 +485,6 @@ class Cluster:
     # -- scenarios -----------------------------------------------------------------------------
     async def run_scenario(self, scenario: Any, time_scale: float = 1.0) -> Any:
         """Load (name, path or Scenario) and start its timeline in the background."""
-        from fakegc.scenario.engine import ScenarioRunner
-        from fakegc.scenario.model import Scenario, load_scenario
-
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         runner = ScenarioRunner(self, sc, time_scale)
         self._runners.append(runner)

@@ -13,7 +13,7 @@ Layout (see ``fixtures/scenarios/*.toml``)::
     service_etypes = { gc02 = [23] }   # gc02's accounts: rc4-hmac only
 
     [[step]]                 # the timeline, in order
-    event = "shutdown_begin" # one of fakegc.scenario.cluster.EVENTS
+    event = "shutdown_begin" # one of fakegc.scenario.config.EVENTS
     gc = "gc01"              # event arguments
     at = 1.0                 # seconds after start ...
     # after = { kind = "request", op = "NspiQueryRows", count = 3 }   ... or after N matching
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakegc.scenario.cluster import EVENTS, ClusterConfig
+from fakegc.scenario.config import EVENTS, ClusterConfig
 from fakegc.scenario.rules import KINDS, FaultRule
 
 __all__ = ["Scenario", "Step", "ScenarioError", "load_scenario", "parse_scenario", "SHIPPED_DIR",

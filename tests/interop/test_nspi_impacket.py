@@ -10,7 +10,7 @@ from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCExcept
 
 from fakegc.client.transport import anr_restriction, get_matches
 from fakegc.codes import NspiStatus
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.directory import props as P
 from fakegc.journal import Journal
 from fakegc.nspi import NSPI, StaticGc
@@ -23,7 +23,7 @@ from fakegc.rpc.server import RpcServer
 
 @pytest.fixture(scope="module")
 def gc(bg_loop):
-    directory = Directory.default()
+    directory = loader.load_default()
     host = StaticGc(directory)
     creds = SimpleCredentials(dict(directory.accounts()))
     journal = Journal()
