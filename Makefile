@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test tools serve fuzz bench bench-deps lint docs clean
+.PHONY: demo test tools serve fuzz bench bench-deps lint docs dist clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-deps:
 
 bench: $(STAMP) bench-deps
 	$(BIN)/python benchmarks/run_all.py
+
+dist: $(STAMP)
+	$(BIN)/python -m build --no-isolation --outdir dist .
 
 docs: $(STAMP)
 	$(BIN)/python -m fakegc.docs > docs/operations.md

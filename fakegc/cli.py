@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fakegc import __version__
+
 __all__ = ["main", "build_parser"]
 
 
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fakegc",
         description="A protocol-level fake Active Directory Global Catalog for testing "
                     "MAPI clients (NSPI, referral, endpoint mapper, Kerberos KDC).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the fake cluster until interrupted",

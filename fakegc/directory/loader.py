@@ -32,10 +32,11 @@ import yaml
 
 from fakegc.directory import props as P
 from fakegc.directory.model import Directory
+from fakegc.resources import shipped
 
 __all__ = ["load", "load_yaml_text", "load_json_text", "load_ldif_text", "load_default", "FixtureError", "DEFAULT_PATH"]
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "directories" / "contoso.yaml"
+DEFAULT_PATH = shipped("directories", "contoso.yaml")
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -413,7 +413,7 @@ class KdcCore:
             return self.error(req, KrbError.KDC_ERR_BAD_PVNO, "protocol version must be 5")
         if req.msg == "?" or not req.ok:
             return self.error(req, KrbError.KRB_ERR_GENERIC, "could not decode the request")
-        if req.realm and req.realm.upper() != self.db.realm:
+        if req.realm and not self.db.is_local(req.realm):
             return self.error(req, KrbError.KDC_ERR_WRONG_REALM, f"unknown realm {req.realm}")
         try:
             if req.msg == "AS":
@@ -506,7 +506,9 @@ class KdcCore:
             ctime = epoch_of(auth.ctime)
         except Exception:
             return self.error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
-        if auth.cname != client_names or auth.crealm.upper() != etp.crealm.upper():
+        if auth.cname != client_names or not (
+                auth.crealm.upper() == etp.crealm.upper()
+                or (self.db.is_local(auth.crealm) and self.db.is_local(etp.crealm))):
             return self.error(req, KrbError.KRB_AP_ERR_BADMATCH, "authenticator names another client")
         if abs(ctime - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")

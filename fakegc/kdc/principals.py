@@ -54,6 +54,9 @@ class PrincipalDb:
     def __init__(self, realm: str = "CONTOSO.TEST", netbios_domain: str = "CONTOSO") -> None:
         self.realm = realm.upper()
         self.netbios_domain = netbios_domain
+        # the names a client may give for this realm: the DNS realm and the NetBIOS domain
+        # (AD KDCs accept both, docs/PROTOCOL.md "Lab network"); compared upper-case
+        self.realm_names = frozenset({self.realm, netbios_domain.upper()})
         self._principals: dict[str, Principal] = {}
         self.add_service(f"krbtgt/{self.realm}")
 
@@ -84,10 +87,20 @@ class PrincipalDb:
         self._principals.pop(name.lower(), None)
 
     # -- lookups -----------------------------------------------------------------
+    def is_local(self, realm: str) -> bool:
+        """Does ``realm`` name this realm (DNS name or NetBIOS alias, any case)?"""
+        return realm.upper() in self.realm_names
+
     def get(self, name: str) -> Principal | None:
-        """The principal ``name`` (``alice``, ``exchangeAB/gc01.contoso.test``), realm stripped."""
+        """The principal ``name`` (``alice``, ``exchangeAB/gc01.contoso.test``), realm stripped.
+
+        ``krbtgt/<NetBIOS domain>`` is the realm's own krbtgt (the alias of :meth:`is_local`).
+        """
         base = name.split("@", 1)[0]
-        return self._principals.get(base.lower())
+        hit = self._principals.get(base.lower())
+        if hit is None and base[:7].lower() == "krbtgt/" and self.is_local(base[7:]):
+            hit = self._principals.get(f"krbtgt/{self.realm}".lower())
+        return hit
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None

@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fakegc.resources import shipped as shipped_data
 from fakegc.scenario.config import EVENTS, ClusterConfig
 from fakegc.scenario.rules import KINDS, FaultRule
 
 __all__ = ["Scenario", "Step", "ScenarioError", "load_scenario", "parse_scenario", "SHIPPED_DIR",
            "shipped"]
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
+SHIPPED_DIR = shipped_data("scenarios")
 _STEP_KEYS = {"event", "at", "after", "on_demand", "expect", "note", "gc", "code", "keep_guid",
               "seconds", "label"}
 _AFTER_KEYS = {"kind", "count", "op", "actor", "interface", "code", "event", "msg", "service"}
@@ -183,7 +184,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
 
 
 def shipped() -> list[Path]:
-    """The scenario files shipped in fixtures/scenarios."""
+    """The scenario files shipped with the package (``fixtures/scenarios``)."""
     return sorted(SHIPPED_DIR.glob("*.toml"))
 
 

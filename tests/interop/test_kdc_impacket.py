@@ -79,3 +79,30 @@ def test_rc4_only_gc_account_from_cluster_config():
         assert etypes == {"gc01": 18, "gc02": 23}
     finally:
         ct.close()
+
+
+@pytest.mark.parametrize("domain", ["CONTOSO", "contoso", "CONTOSO.TEST"])
+def test_netbios_domain_is_a_realm_alias(kdc, domain):
+    """impacket users type ``CONTOSO/alice``: getKerberosTGT sends realm "CONTOSO" in the
+    AS-REQ and asks for krbtgt/CONTOSO; an AD KDC accepts the NetBIOS domain name as an alias
+    of its DNS realm (MS-KILE 3.3.5.1 realm matching; Windows KDC observed with impacket
+    getTGT.py -domain CONTOSO) and returns its DNS realm as crealm."""
+    from impacket.krb5.asn1 import AS_REP, TGS_REP
+    from pyasn1.codec.der import decoder
+
+    tgt, cipher, _, key = get_tgt("alice", "Passw0rd!", domain, "127.0.0.1", kdc.tcp_port)
+    assert str(decoder.decode(tgt, asn1Spec=AS_REP())[0]["crealm"]) == "CONTOSO.TEST"
+    # the TGS-REQ names realm "CONTOSO" while the TGT and authenticator say CONTOSO.TEST
+    # (impacket copies crealm from the AS-REP): RFC 4120 §3.3.3 realm cross-check with the alias
+    tgs, *_ = get_tgs("exchangeAB/gc01.contoso.test", domain, "127.0.0.1", kdc.tcp_port,
+                      tgt, cipher, key)
+    rep = decoder.decode(tgs, asn1Spec=TGS_REP())[0]
+    assert [str(c) for c in rep["ticket"]["sname"]["name-string"]] == ["exchangeAB",
+                                                                      "gc01.contoso.test"]
+
+
+def test_other_realm_still_wrong_realm(kdc):
+    """RFC 4120 §3.1.2: a realm the KDC does not serve gets KDC_ERR_WRONG_REALM (68)."""
+    with pytest.raises(KerberosError) as err:
+        get_tgt("alice", "Passw0rd!", "FABRIKAM", "127.0.0.1", kdc.tcp_port)
+    assert err.value.getErrorCode() == 68
