@@ -258,13 +258,8 @@ def _names(data: bytes, off: int, end: int) -> tuple[list[str], int]:
     return names, name_type
 
 
-def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
-    """Walk an AS-REQ (0x6A) or TGS-REQ (0x6C); raises :class:`DerError` (or IndexError,
-    UnicodeDecodeError) on anything it does not take.
-
-    This is the KDC's hottest function (every datagram), so the short-form TLVs are
-    read inline; long forms go through :func:`tlv`.
-    """
+def _kdc_req_top(data: bytes) -> tuple[bool, int, tuple[int, int] | None, tuple[int, int] | None]:
+    """KDC-REQ [APPLICATION 10/12] SEQUENCE: (is AS, pvno, padata span, req-body span)."""
     end = len(data)
     app, s, e = tlv(data, 0, end)
     if (app != 0x6A and app != 0x6C) or e != end:
@@ -273,145 +268,203 @@ def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
     if tag != 0x30 or e != end:
         raise DerError("KDC-REQ is not a SEQUENCE")
     is_as = app == 0x6A
+    msg_type = 10 if is_as else 12
     # pvno [1] and msg-type [2]: small INTEGERs in every real request
     if data[s:s + 4] != b"\xa1\x03\x02\x01" or data[s + 5:s + 9] != b"\xa2\x03\x02\x01":
         top = fields(data, s, e, 4)
         pvno = integer(data, top[1])
-        if integer(data, top[2]) != (10 if is_as else 12) or top[0] is not None:
+        if integer(data, top[2]) != msg_type or top[0] is not None:
             raise DerError("msg-type does not match the application tag")
-        pa_span, body_span = top[3], top[4]
-    else:
-        pvno = data[s + 4]
-        if pvno >= 0x80 or data[s + 9] != (10 if is_as else 12):
-            raise DerError("pvno/msg-type")
-        off = s + 10
-        pa_span = body_span = None
-        while off < e:
-            tag, vs, ve = tlv(data, off, e)
-            if tag == 0xA3 and pa_span is None and body_span is None:
-                pa_span = (vs, ve)
-            elif tag == 0xA4 and body_span is None:
-                body_span = (vs, ve)
-            else:
-                raise DerError(f"unexpected tag {tag:#x}")
-            off = ve
+        return is_as, pvno, top[3], top[4]
+    pvno = data[s + 4]
+    if pvno >= 0x80 or data[s + 9] != msg_type:
+        raise DerError("pvno/msg-type")
+    off = s + 10
+    pa_span = body_span = None
+    while off < e:
+        tag, vs, ve = tlv(data, off, e)
+        if tag == 0xA3 and pa_span is None and body_span is None:
+            pa_span = (vs, ve)
+        elif tag == 0xA4 and body_span is None:
+            body_span = (vs, ve)
+        else:
+            raise DerError(f"unexpected tag {tag:#x}")
+        off = ve
+    return is_as, pvno, pa_span, body_span
+
+
+def _small_int(data: bytes, off: int, what: str) -> tuple[int, int]:
+    """An explicitly tagged Int32 ``[n] INTEGER`` of 1-5 octets at ``off``: (value, end)."""
+    n = data[off + 3]
+    if data[off + 2] != 0x02 or data[off + 1] != n + 2 or not 0 < n <= 5:
+        raise DerError(what)
+    vs = off + 4
+    value = int.from_bytes(data[vs:vs + n], "big", signed=True)
+    if not INT32[0] <= value <= INT32[1]:
+        raise DerError(f"{what} out of range")
+    return value, vs + n
+
+
+def _read_padata(data: bytes, span: tuple[int, int] | None) -> list[tuple[int, int, int]]:
+    """METHOD-DATA: (padata-type, value start, value end) of each PA-DATA (RFC 4120 §5.2.7)."""
     padata: list[tuple[int, int, int]] = []
-    if pa_span is not None:
-        ps, pe = _inner(data, pa_span, 0x30)
-        while ps < pe:
-            tag, vs, ve = tlv(data, ps, pe)
-            # PA-DATA ::= SEQUENCE { padata-type [1] Int32, padata-value [2] OCTET STRING }
-            if tag != 0x30 or data[vs] != 0xA1 or data[vs + 2] != 0x02:
-                raise DerError("PA-DATA")
-            n = data[vs + 3]
-            if data[vs + 1] != n + 2 or not 0 < n <= 5:
-                raise DerError("PA-DATA type")
-            ts = vs + 4
-            kind = int.from_bytes(data[ts:ts + n], "big", signed=True)
-            if not INT32[0] <= kind <= INT32[1]:
-                raise DerError("padata-type out of range")
-            tag, cs, ce = tlv(data, ts + n, ve)
-            if tag != 0xA2 or ce != ve:
-                raise DerError("PA-DATA value")
-            tag, cs, ce = tlv(data, cs, ce)
-            if tag != 0x04 or ce != ve:
-                raise DerError("PA-DATA value")
-            padata.append((kind, cs, ce))
-            ps = ve
-    if body_span is None:
-        raise DerError("no req-body")
-    bs, be = body_span
+    if span is None:
+        return padata
+    ps, pe = _inner(data, span, 0x30)
+    while ps < pe:
+        tag, vs, ve = tlv(data, ps, pe)
+        # PA-DATA ::= SEQUENCE { padata-type [1] Int32, padata-value [2] OCTET STRING }
+        if tag != 0x30 or data[vs] != 0xA1:
+            raise DerError("PA-DATA")
+        kind, off = _small_int(data, vs, "PA-DATA type")
+        tag, cs, ce = tlv(data, off, ve)
+        if tag != 0xA2 or ce != ve:
+            raise DerError("PA-DATA value")
+        tag, cs, ce = tlv(data, cs, ce)
+        if tag != 0x04 or ce != ve:
+            raise DerError("PA-DATA value")
+        padata.append((kind, cs, ce))
+        ps = ve
+    return padata
+
+
+def _member(data: bytes, s: int, e: int) -> tuple[int, int, int, int, int]:
+    """One ``[k] EXPLICIT`` member of KDC-REQ-BODY at ``s``: (k, inner tag, member start,
+    content start, end).  Short-form TLVs are read inline (the hot path); long forms via
+    :func:`tlv`."""
+    tag = data[s]
+    n = data[s + 1]
+    if n < 0x80:
+        vs = s + 2
+        ve = vs + n
+        if ve > e:
+            raise DerError("value runs past its container")
+    else:
+        tag, vs, ve = tlv(data, s, e)
+    inner = data[vs]
+    n = data[vs + 1]
+    if n < 0x80:
+        cs = vs + 2
+        if cs + n != ve:
+            raise DerError("member length")
+    else:
+        inner, cs, ce = tlv(data, vs, ve)
+        if ce != ve:
+            raise DerError("member length")
+    return tag - 0xA0, inner, vs, cs, ve
+
+
+# -- KDC-REQ-BODY members (RFC 4120 §5.4.1), one reader each: (req, data, k, inner, vs, cs, ve)
+def _kdc_options(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x03:
+        raise DerError("KDCOptions")
+    req.kdc_options = bits32(data, cs, ve)
+
+
+def _principal(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x30:
+        raise DerError("PrincipalName")
+    names, name_type = _names(data, cs, ve)
+    if k == 1:  # cname
+        req.cname, req.cname_type, req.cname_der = names, name_type, data[vs:ve]
+        req.cname_at = (vs, ve)
+        if req.msg == "AS":
+            req.client = "/".join(names)
+    else:  # sname
+        req.sname_components, req.sname_type, req.sname_der = names, name_type, data[vs:ve]
+        req.sname_at = (vs, ve)
+        req.service = "/".join(names)
+
+
+def _realm(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x1B:
+        raise DerError("Realm")
+    req.realm = data[cs:ve].decode("utf-8")
+
+
+def _time(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    text = data[cs:ve].decode("ascii")
+    if inner != 0x18 or len(text) != 15 or text[14] != "Z" or not text[:14].isdigit():
+        raise DerError("KerberosTime form")
+    if k == 5:
+        req.till = text
+    elif k == 6:
+        req.rtime = text
+
+
+def _nonce(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    n = ve - cs
+    if inner != 0x02 or not 0 < n <= 5 or nonminimal(data, cs, ve):
+        raise DerError("nonce")
+    nonce = int.from_bytes(data[cs:ve], "big", signed=True)  # signed: Heimdal's krb5int32
+    if not SIGNED_OR_UNSIGNED[0] <= nonce <= SIGNED_OR_UNSIGNED[1]:
+        raise DerError("nonce out of range")
+    req.nonce = nonce
+
+
+def _etypes(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x30:
+        raise DerError("etype list")
+    etypes = []
+    while cs < ve:
+        n = data[cs + 1]
+        if data[cs] != 0x02 or not 0 < n <= 5:
+            raise DerError("etype")
+        cs += 2
+        etype = int.from_bytes(data[cs:cs + n], "big", signed=True)
+        if not INT32[0] <= etype <= INT32[1]:
+            raise DerError("etype out of range")
+        etypes.append(etype)
+        cs += n
+    if cs != ve:
+        raise DerError("etype list")
+    req.etypes = etypes
+
+
+def _not_read(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    """addresses [9], enc-authorization-data [10], additional-tickets [11]: not used."""
+
+
+_BODY_READERS = (_kdc_options, _principal, _realm, _principal, _time, _time, _time, _nonce,
+                 _etypes, _not_read, _not_read, _not_read)
+#: realm [2], till [5], nonce [7] and etype [8] must be present
+_REQUIRED = (1 << 2) | (1 << 5) | (1 << 7) | (1 << 8)
+
+
+def _read_body(req: Request, data: bytes, span: tuple[int, int]) -> None:
+    """KDC-REQ-BODY: each member by its reader, tags strictly ascending."""
+    bs, be = span
     tag, s, e = tlv(data, bs, be)
     if tag != 0x30 or e != be:
         raise DerError("req-body is not a SEQUENCE")
+    last = -1
+    seen = 0
+    while s < e:
+        k, inner, vs, cs, ve = _member(data, s, e)
+        if k <= last or k > 11:
+            raise DerError(f"unexpected tag {k + 0xA0:#x}")
+        last = k
+        seen |= 1 << k
+        _BODY_READERS[k](req, data, k, inner, vs, cs, ve)
+        s = ve
+    if seen & _REQUIRED != _REQUIRED:
+        raise DerError("required req-body member missing")
+
+
+def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
+    """Walk an AS-REQ (0x6A) or TGS-REQ (0x6C) (RFC 4120 §5.4.1); raises :class:`DerError`
+    (or IndexError, UnicodeDecodeError) on anything it does not take."""
+    is_as, pvno, pa_span, body_span = _kdc_req_top(data)
+    padata = _read_padata(data, pa_span)
+    if body_span is None:
+        raise DerError("no req-body")
     req = Request("AS" if is_as else "TGS")
     req.data = data
     req.wire = data if wire is None else wire
     req.pvno = pvno
     req.padata = padata
     req.body = body_span
-    last = -1
-    till = nonce = etypes = realm = None
-    while s < e:
-        tag = data[s]
-        n = data[s + 1]
-        if n < 0x80:
-            vs = s + 2
-            ve = vs + n
-            if ve > e:
-                raise DerError("value runs past its container")
-        else:
-            tag, vs, ve = tlv(data, s, e)
-        k = tag - 0xA0
-        if k <= last or k > 11:
-            raise DerError(f"unexpected tag {tag:#x}")
-        last = k
-        inner = data[vs]
-        n = data[vs + 1]
-        if n < 0x80:
-            cs = vs + 2
-            if cs + n != ve:
-                raise DerError("member length")
-        else:
-            inner, cs, ce = tlv(data, vs, ve)
-            if ce != ve:
-                raise DerError("member length")
-        if k == 0:
-            if inner != 0x03:
-                raise DerError("KDCOptions")
-            req.kdc_options = bits32(data, cs, ve)
-        elif k == 1 or k == 3:
-            if inner != 0x30:
-                raise DerError("PrincipalName")
-            names, name_type = _names(data, cs, ve)
-            if k == 1:
-                req.cname, req.cname_type, req.cname_der = names, name_type, data[vs:ve]
-                req.cname_at = (vs, ve)
-                if is_as:
-                    req.client = "/".join(names)
-            else:
-                req.sname_components, req.sname_type, req.sname_der = names, name_type, data[vs:ve]
-                req.sname_at = (vs, ve)
-                req.service = "/".join(names)
-        elif k == 2:
-            if inner != 0x1B:
-                raise DerError("Realm")
-            realm = data[cs:ve].decode("utf-8")
-        elif 4 <= k <= 6:
-            text = data[cs:ve].decode("ascii")
-            if inner != 0x18 or len(text) != 15 or text[14] != "Z" or not text[:14].isdigit():
-                raise DerError("KerberosTime form")
-            if k == 5:
-                till = text
-            elif k == 6:
-                req.rtime = text
-        elif k == 7:
-            n = ve - cs
-            if inner != 0x02 or not 0 < n <= 5 or nonminimal(data, cs, ve):
-                raise DerError("nonce")
-            nonce = int.from_bytes(data[cs:ve], "big", signed=True)  # signed: Heimdal's krb5int32
-            if not SIGNED_OR_UNSIGNED[0] <= nonce <= SIGNED_OR_UNSIGNED[1]:
-                raise DerError("nonce out of range")
-        elif k == 8:
-            if inner != 0x30:
-                raise DerError("etype list")
-            etypes = []
-            while cs < ve:
-                n = data[cs + 1]
-                if data[cs] != 0x02 or not 0 < n <= 5:
-                    raise DerError("etype")
-                cs += 2
-                etype = int.from_bytes(data[cs:cs + n], "big", signed=True)
-                if not INT32[0] <= etype <= INT32[1]:
-                    raise DerError("etype out of range")
-                etypes.append(etype)
-                cs += n
-            if cs != ve:
-                raise DerError("etype list")
-        s = ve
-    if realm is None or till is None or nonce is None or etypes is None:
-        raise DerError("required req-body member missing")
-    req.realm, req.till, req.nonce, req.etypes = realm, till, nonce, etypes
+    _read_body(req, data, body_span)
     req.ok = True
     return req
 
