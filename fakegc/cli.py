@@ -21,7 +21,7 @@ from typing import Any
 
 from fakegc import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

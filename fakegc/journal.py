@@ -211,7 +211,7 @@ class Journal:
         return iter(snapshot)
 
     def entries(self, kind: str | None = None, actor: str | None = None,
-                since: float | int | Entry | None = None, **fields: Any) -> list[Entry]:
+                since: float | Entry | None = None, **fields: Any) -> list[Entry]:
         """Entries matching ``kind``/``actor``/fields, after ``since``.
 
         ``since`` is an :class:`Entry` (strictly after it) or a sequence number.

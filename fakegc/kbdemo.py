@@ -23,7 +23,7 @@ from fakegc.codes import MapiCode
 from fakegc.scenario.cluster import ClusterThread
 from fakegc.scenario.model import Scenario, load_scenario
 
-__all__ = ["Cell", "CellResult", "CELLS", "expected", "run_cell", "run_matrix", "main", "render"]
+__all__ = ["CELLS", "Cell", "CellResult", "expected", "main", "render", "run_cell", "run_matrix"]
 
 OK, NE, EOS, CANCEL = "SUCCESS", "NETWORK_ERROR", "END_OF_SESSION", "USER_CANCEL"
 

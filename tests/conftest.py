@@ -15,9 +15,9 @@ from fakegc.rpc.auth.simple import SimpleCredentials
 from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.registry import Interface
-from fakegc.testing.echo import ECHO
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.testing.echo import ECHO
 
 USERS = {"alice": "Passw0rd!", "bob": "Secret#2"}
 

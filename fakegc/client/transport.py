@@ -21,8 +21,18 @@ from impacket.krb5.kerberosv5 import KerberosError
 
 from fakegc.client.kerberos import get_tgs, get_tgt
 
-__all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
-           "RfrFailure", "OutlookFlows", "anr_restriction", "get_matches"]
+__all__ = [
+    "AbTransport",
+    "Credentials",
+    "Endpoints",
+    "KdcFailure",
+    "NspiFailure",
+    "OutlookFlows",
+    "RfrFailure",
+    "RpcFailure",
+    "anr_restriction",
+    "get_matches",
+]
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from fakegc.directory import props as P
 from fakegc.directory.model import Directory
 from fakegc.resources import shipped
 
-__all__ = ["load", "load_yaml_text", "load_json_text", "load_ldif_text", "load_default", "FixtureError", "DEFAULT_PATH"]
+__all__ = ["DEFAULT_PATH", "FixtureError", "load", "load_default", "load_json_text", "load_ldif_text", "load_yaml_text"]
 
 DEFAULT_PATH = shipped("directories", "contoso.yaml")
 

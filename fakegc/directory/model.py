@@ -20,7 +20,7 @@ from typing import Any
 
 from fakegc.directory import props as P
 
-__all__ = ["AbObject", "Container", "Directory", "sort_key", "KIND_TYPES", "FIRST_MID"]
+__all__ = ["FIRST_MID", "KIND_TYPES", "AbObject", "Container", "Directory", "sort_key"]
 
 FIRST_MID = 0x10  # 0..15 are reserved positioning / resolution MIds (MS-NSPI 2.2.8, 2.2.9)
 

@@ -18,9 +18,24 @@ from typing import Any
 
 from fakegc.wire.der import DerError, tlv
 
-__all__ = ["DerError", "Request", "parse_kdc_req", "EncData", "read_enc_data", "read_pa_enc_ts",
-           "ApReq", "parse_ap_req", "parse_authenticator", "Ticket", "read_ticket", "TicketPart", "read_enc_ticket_part", "AuthenticatorPart",
-           "NT_PRINCIPAL", "NT_SRV_INST"]
+__all__ = [
+    "NT_PRINCIPAL",
+    "NT_SRV_INST",
+    "ApReq",
+    "AuthenticatorPart",
+    "DerError",
+    "EncData",
+    "Request",
+    "Ticket",
+    "TicketPart",
+    "parse_ap_req",
+    "parse_authenticator",
+    "parse_kdc_req",
+    "read_enc_data",
+    "read_enc_ticket_part",
+    "read_pa_enc_ts",
+    "read_ticket",
+]
 
 NT_PRINCIPAL = 1
 NT_SRV_INST = 2
@@ -170,10 +185,31 @@ class Request:
     re-encoding of odd input); ``wire`` is what arrived (the body checksum covers it).
     """
 
-    __slots__ = ("msg", "pvno", "data", "wire", "ok", "realm", "client", "service", "cname",
-                 "cname_type", "cname_der", "sname_components", "sname_type", "sname_der",
-                 "etypes", "nonce", "padata", "kdc_options", "till", "rtime", "body", "cname_at",
-                 "sname_at")
+    __slots__ = (
+        "body",
+        "client",
+        "cname",
+        "cname_at",
+        "cname_der",
+        "cname_type",
+        "data",
+        "etypes",
+        "kdc_options",
+        "msg",
+        "nonce",
+        "ok",
+        "padata",
+        "pvno",
+        "realm",
+        "rtime",
+        "service",
+        "sname_at",
+        "sname_components",
+        "sname_der",
+        "sname_type",
+        "till",
+        "wire",
+    )
 
     def __init__(self, msg: str = "?", client: str | None = None, service: str | None = None,
                  pvno: int = 5) -> None:
@@ -472,7 +508,7 @@ def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
 class EncData:
     """EncryptedData (RFC 4120 §5.2.9)."""
 
-    __slots__ = ("etype", "kvno", "cipher")
+    __slots__ = ("cipher", "etype", "kvno")
 
     def __init__(self, etype: int, kvno: int | None, cipher: bytes) -> None:
         self.etype, self.kvno, self.cipher = etype, kvno, cipher
@@ -507,7 +543,7 @@ class ApReq:
     """AP-REQ (§5.5.1): options, the Ticket's exact DER (read with :func:`read_ticket`,
     or recognised by the KDC's TGT cache) and the authenticator's EncryptedData."""
 
-    __slots__ = ("options", "ticket", "authenticator")
+    __slots__ = ("authenticator", "options", "ticket")
 
     def __init__(self, options: int, ticket: bytes, authenticator: EncData) -> None:
         self.options, self.ticket, self.authenticator = options, ticket, authenticator
@@ -531,7 +567,7 @@ def parse_ap_req(data: bytes) -> ApReq:
 class Ticket:
     """Ticket (§5.3): realm, sname and the encrypted part."""
 
-    __slots__ = ("realm", "sname", "enc")
+    __slots__ = ("enc", "realm", "sname")
 
     def __init__(self, realm: str, sname: list[str], enc: EncData) -> None:
         self.realm, self.sname, self.enc = realm, sname, enc
@@ -551,8 +587,20 @@ def read_ticket(data: bytes) -> Ticket:
 class TicketPart:
     """EncTicketPart (§5.3), times as KerberosTime strings."""
 
-    __slots__ = ("flags", "keytype", "key", "crealm", "cname", "cname_type", "authtime",
-                 "starttime", "endtime", "renew_till", "authorization_data", "_session")
+    __slots__ = (
+        "_session",
+        "authorization_data",
+        "authtime",
+        "cname",
+        "cname_type",
+        "crealm",
+        "endtime",
+        "flags",
+        "key",
+        "keytype",
+        "renew_till",
+        "starttime",
+    )
 
     def __init__(self) -> None:
         self.flags = 0
@@ -605,8 +653,16 @@ def read_enc_ticket_part(data: bytes) -> TicketPart:
 class AuthenticatorPart:
     """Authenticator (§5.5.1), decrypted."""
 
-    __slots__ = ("crealm", "cname", "cksumtype", "checksum", "cusec", "ctime", "subkey",
-                 "seq_number")
+    __slots__ = (
+        "checksum",
+        "cksumtype",
+        "cname",
+        "crealm",
+        "ctime",
+        "cusec",
+        "seq_number",
+        "subkey",
+    )
 
     def __init__(self) -> None:
         self.crealm = ""

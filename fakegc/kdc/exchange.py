@@ -60,8 +60,18 @@ from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 from fakegc.wire.der import length_at
 
-__all__ = ["Request", "Outcome", "KdcCore", "peek", "peek_pyasn1", "krb_error", "krb_error_pyasn1",
-           "raw_req_body", "ktime_of", "epoch_of"]
+__all__ = [
+    "KdcCore",
+    "Outcome",
+    "Request",
+    "epoch_of",
+    "krb_error",
+    "krb_error_pyasn1",
+    "ktime_of",
+    "peek",
+    "peek_pyasn1",
+    "raw_req_body",
+]
 
 PA_TGS_REQ = 1
 PA_ENC_TIMESTAMP = 2
@@ -79,7 +89,7 @@ T = TypeVar("T")
 class Outcome:
     """An answer: the bytes and what they were (for the journal)."""
 
-    __slots__ = ("reply", "kind", "code", "etype", "e_text")
+    __slots__ = ("code", "e_text", "etype", "kind", "reply")
 
     def __init__(self, reply: bytes, kind: str, code: int = 0, etype: int | None = None,
                  e_text: str | None = None) -> None:
@@ -97,7 +107,7 @@ def ktime_of(secs: int) -> str:
 def epoch_of(kt: str) -> int:
     """POSIX seconds of a KerberosTime; ValueError when it names no real instant."""
     return int(dt.datetime(int(kt[0:4]), int(kt[4:6]), int(kt[6:8]), int(kt[8:10]),
-                           int(kt[10:12]), int(kt[12:14]), tzinfo=dt.timezone.utc).timestamp())
+                           int(kt[10:12]), int(kt[12:14]), tzinfo=dt.UTC).timestamp())
 
 
 def _clock_now(offset: float) -> tuple[int, str]:
@@ -107,7 +117,7 @@ def _clock_now(offset: float) -> tuple[int, str]:
 
 
 def _now(offset: float) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=offset)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=offset)
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -355,7 +365,7 @@ class KdcCore:
             return None
         krbtgt = self.db.get(f"krbtgt/{self.db.realm}")
         kdc_key = self.db.key(krbtgt, 18) if krbtgt is not None else None
-        auth = dt.datetime.fromtimestamp(epoch_of(authtime), dt.timezone.utc)
+        auth = dt.datetime.fromtimestamp(epoch_of(authtime), dt.UTC)
         pac = build_pac(client[0], self.db.netbios_domain, auth, service_key, kdc_key or service_key)
         return authorization_data(pac)
 

@@ -17,10 +17,28 @@ from functools import lru_cache
 
 from fakegc.wire.der import der, der_int
 
-__all__ = ["encode_krb_error", "krb_error_der", "der", "der_int", "principal_name", "ktime", "kflags",
-           "encryption_key", "encrypted_data", "ticket", "enc_ticket_part", "enc_kdc_rep_part",
-           "kdc_rep", "etype_info2", "method_data", "authorization_data", "AS_REP", "TGS_REP",
-           "ENC_AS_REP_PART", "ENC_TGS_REP_PART"]
+__all__ = [
+    "AS_REP",
+    "ENC_AS_REP_PART",
+    "ENC_TGS_REP_PART",
+    "TGS_REP",
+    "authorization_data",
+    "der",
+    "der_int",
+    "enc_kdc_rep_part",
+    "enc_ticket_part",
+    "encode_krb_error",
+    "encrypted_data",
+    "encryption_key",
+    "etype_info2",
+    "kdc_rep",
+    "kflags",
+    "krb_error_der",
+    "ktime",
+    "method_data",
+    "principal_name",
+    "ticket",
+]
 
 AS_REP = 0x6B
 TGS_REP = 0x6D

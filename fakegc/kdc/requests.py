@@ -13,8 +13,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from impacket.krb5 import constants
-from impacket.krb5.asn1 import (AP_REQ, AS_REP, AS_REQ, PA_ENC_TS_ENC, TGS_REQ, Authenticator,
-                                EncASRepPart, EncryptedData, EncTGSRepPart, seq_set, seq_set_iter)
+from impacket.krb5.asn1 import (
+    AP_REQ,
+    AS_REP,
+    AS_REQ,
+    PA_ENC_TS_ENC,
+    TGS_REQ,
+    Authenticator,
+    EncASRepPart,
+    EncryptedData,
+    EncTGSRepPart,
+    seq_set,
+    seq_set_iter,
+)
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 from impacket.krb5.types import KerberosTime, Principal, Ticket
 from pyasn1.codec.der import decoder, encoder
@@ -22,11 +33,11 @@ from pyasn1.type.univ import noValue
 
 from fakegc.kdc.exchange import raw_req_body
 
-__all__ = ["as_req", "ap_req", "tgs_req", "open_as_rep"]
+__all__ = ["ap_req", "as_req", "open_as_rep", "tgs_req"]
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_req(user: str, realm: str, key: Key | None = None, etypes: Sequence[int] = (18, 17, 23),

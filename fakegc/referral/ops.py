@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from impacket.dcerpc.v5 import oxabref
 
-from fakegc.codes import NspiStatus
+from fakegc.codes import NspiStatus, RpcStatus
 from fakegc.referral.host import ReferralRefused
 from fakegc.rpc.registry import CallContext, Interface, RpcFault
-from fakegc.codes import RpcStatus
 from fakegc.wire.ndr import NdrWriter
 
-__all__ = ["RFR", "EC_RPC_FORMAT", "referral"]
+__all__ = ["EC_RPC_FORMAT", "RFR", "referral"]
 
 RFR = Interface("rfr", "1544f5e0-613c-11d1-93df-00c04fd7bd09", (1, 0), spec="MS-OXABREF")
 RFR.anonymous_ok = True  # type: ignore[attr-defined]  # refused at the operation with LogonFailed

@@ -25,17 +25,17 @@ if TYPE_CHECKING:
     from fakegc.journal import Journal
 
 __all__ = [
-    "RpcFault",
-    "Operation",
-    "Interface",
-    "CallContext",
-    "AuthInfo",
-    "HandleTable",
-    "AssociationGroup",
-    "NULL_HANDLE",
+    "BIND_TIME_FEATURE_PREFIX",
     "NDR20",
     "NDR64",
-    "BIND_TIME_FEATURE_PREFIX",
+    "NULL_HANDLE",
+    "AssociationGroup",
+    "AuthInfo",
+    "CallContext",
+    "HandleTable",
+    "Interface",
+    "Operation",
+    "RpcFault",
 ]
 
 #: Transfer syntaxes (C706 appendix I; MS-RPCE 2.2.4.12, 3.3.1.5.3).

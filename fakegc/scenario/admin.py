@@ -58,8 +58,7 @@ class AdminServer:
                 raise ValueError("body too large")
             body = await reader.readexactly(length) if length else b""
             status, payload = await self._route(method, target, body)
-        except (ValueError, KeyError, json.JSONDecodeError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ValueError, KeyError, json.JSONDecodeError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             status, payload = 400, {"error": str(exc) or type(exc).__name__}
         data = json.dumps(payload, default=str).encode()
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "OK")

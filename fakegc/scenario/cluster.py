@@ -51,8 +51,16 @@ from fakegc.scenario.engine import ScenarioRunner
 from fakegc.scenario.model import Scenario, load_scenario
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
-__all__ = ["ClusterConfig", "Cluster", "ClusterThread", "GcActor", "ExchangeActor", "GcState",
-           "ClusterState", "EVENTS"]
+__all__ = [
+    "EVENTS",
+    "Cluster",
+    "ClusterConfig",
+    "ClusterState",
+    "ClusterThread",
+    "ExchangeActor",
+    "GcActor",
+    "GcState",
+]
 
 
 

@@ -6,7 +6,7 @@ import json
 import urllib.request
 from typing import Any
 
-__all__ = ["request", "command"]
+__all__ = ["command", "request"]
 
 
 def request(url: str, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
@@ -15,7 +15,7 @@ def request(url: str, method: str, path: str, body: Any = None, timeout: float =
     req = urllib.request.Request(url.rstrip("/") + path, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback admin)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("error", exc.reason)

@@ -41,8 +41,15 @@ from fakegc.resources import shipped as shipped_data
 from fakegc.scenario.config import EVENTS, ClusterConfig
 from fakegc.scenario.rules import KINDS, FaultRule
 
-__all__ = ["Scenario", "Step", "ScenarioError", "load_scenario", "parse_scenario", "SHIPPED_DIR",
-           "shipped"]
+__all__ = [
+    "SHIPPED_DIR",
+    "Scenario",
+    "ScenarioError",
+    "Step",
+    "load_scenario",
+    "parse_scenario",
+    "shipped",
+]
 
 SHIPPED_DIR = shipped_data("scenarios")
 _STEP_KEYS = {"event", "at", "after", "on_demand", "expect", "note", "gc", "code", "keep_guid",
@@ -96,14 +103,14 @@ class Scenario:
 
 def _line_of(text: str, table: str, index: int, key: str | None = None) -> int | None:
     """Best-effort line number of the ``index``-th ``[[table]]`` (and ``key`` inside it)."""
-    headers = [m.start() for m in re.finditer(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]", text, re.M)]
+    headers = [m.start() for m in re.finditer(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]", text, re.MULTILINE)]
     if index >= len(headers):
         return None
     start = headers[index]
     line = text.count("\n", 0, start) + 1
     if key:
         end = headers[index + 1] if index + 1 < len(headers) else len(text)
-        m = re.search(rf"^\s*{re.escape(key)}\s*=", text[start:end], re.M)
+        m = re.search(rf"^\s*{re.escape(key)}\s*=", text[start:end], re.MULTILINE)
         if m:
             line = text.count("\n", 0, start + m.start()) + 1
     return line

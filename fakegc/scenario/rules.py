@@ -24,7 +24,7 @@ from fakegc.firing import Firing
 from fakegc.rpc.faults import Action
 from fakegc.rpc.registry import CallContext
 
-__all__ = ["FaultRule", "KINDS", "injector_for", "on_connect_for"]
+__all__ = ["KINDS", "FaultRule", "injector_for", "on_connect_for"]
 
 KINDS = ("rpc_fault", "nspi_status", "reset", "refuse", "delay", "drop", "krb_error")
 _ACTION = {"rpc_fault": "fault", "nspi_status": "status", "reset": "reset", "delay": "delay",

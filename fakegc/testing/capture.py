@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["capture", "Capture", "Report", "tshark_available"]
+__all__ = ["Capture", "Report", "capture", "tshark_available"]
 
 
 def tshark_available() -> bool:

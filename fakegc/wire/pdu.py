@@ -11,11 +11,28 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 
 __all__ = [
-    "PTYPE", "PFC", "HEADER_LEN", "CommonHeader", "parse_header", "pack_header",
-    "ContextElem", "BindPdu", "parse_bind", "pack_bind_ack", "pack_bind_nak",
-    "ResultItem", "RequestPdu", "parse_request", "pack_response_header", "pack_fault",
-    "SecTrailer", "parse_sec_trailer", "pack_sec_trailer", "pack_syntax",
-    "BINDNAK_REASON", "RESULT",
+    "BINDNAK_REASON",
+    "HEADER_LEN",
+    "PFC",
+    "PTYPE",
+    "RESULT",
+    "BindPdu",
+    "CommonHeader",
+    "ContextElem",
+    "RequestPdu",
+    "ResultItem",
+    "SecTrailer",
+    "pack_bind_ack",
+    "pack_bind_nak",
+    "pack_fault",
+    "pack_header",
+    "pack_response_header",
+    "pack_sec_trailer",
+    "pack_syntax",
+    "parse_bind",
+    "parse_header",
+    "parse_request",
+    "parse_sec_trailer",
 ]
 
 HEADER_LEN = 16

@@ -17,7 +17,6 @@ from impacket.uuid import uuidtup_to_bin
 
 from fakegc.rpc.registry import Interface
 from fakegc.rpc.server import RpcLimits
-
 from fakegc.testing.echo import ECHO
 
 ECHO_UUID = uuidtup_to_bin((str(ECHO.uuid), "1.0"))

@@ -73,7 +73,7 @@ def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):  # noqa: F811
     auth["authenticator-vno"] = 5
     auth["crealm"] = "CONTOSO.TEST"
     seq_set(auth, "cname", Principal("alice", type=1).components_to_asn1)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     auth["cusec"] = now.microsecond
     auth["ctime"] = KerberosTime.to_asn1(now)
     auth["subkey"] = noValue

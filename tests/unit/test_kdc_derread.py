@@ -52,8 +52,8 @@ from fakegc.kdc.derread import (
     read_pa_enc_ts,
     read_ticket,
 )
-from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
 from fakegc.kdc.exchange import peek, raw_req_body
+from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
 from fakegc.kdc.requests import as_req, tgs_req
 from fakegc.testing.strategies import as_requests
 

@@ -6,8 +6,7 @@ import hashlib
 import time
 
 import pytest
-from impacket.krb5.asn1 import (AS_REP, ETYPE_INFO2, KRB_ERROR, METHOD_DATA,
-                                TGS_REP, EncTGSRepPart)
+from impacket.krb5.asn1 import AS_REP, ETYPE_INFO2, KRB_ERROR, METHOD_DATA, TGS_REP, EncTGSRepPart
 from impacket.krb5.crypto import Key, _enctype_table
 from pyasn1.codec.der import decoder
 

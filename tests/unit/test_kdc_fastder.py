@@ -13,14 +13,14 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
 from fakegc.kdc import exchange
-from fakegc.kdc.exchange import krb_error, krb_error_pyasn1, peek, peek_pyasn1
 from fakegc.kdc.derread import DerError, Request, parse_kdc_req
+from fakegc.kdc.exchange import krb_error, krb_error_pyasn1, peek, peek_pyasn1
 from fakegc.kdc.layouts import LayoutCache, read_kdc_req
 from fakegc.testing.strategies import as_requests
 from tests.kdc_fixtures import kdc  # noqa: F401  (fixture)
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.$_", min_size=1, max_size=30)
-FIXED = dt.datetime(2026, 11, 25, 3, 4, 5, tzinfo=dt.timezone.utc)
+FIXED = dt.datetime(2026, 11, 25, 3, 4, 5, tzinfo=dt.UTC)
 
 
 @settings(max_examples=300, deadline=None)

@@ -41,7 +41,7 @@ from fakegc.wire.der import DerError, length_at
 _RC4_WRAP_PREFIX = b"\x60\x2b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # GSS framing, 45-byte token
 _RC4_MIC_PREFIX = b"\x60\x23\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # 37-byte token
 
-__all__ = ["KerberosProvider", "SpnegoKerberosProvider", "KerberosContext"]
+__all__ = ["KerberosContext", "KerberosProvider", "SpnegoKerberosProvider"]
 
 KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
 USAGE_ACCEPTOR_SEAL, USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SEAL, USAGE_INITIATOR_SIGN = 22, 23, 24, 25
@@ -180,14 +180,14 @@ class KerberosContext:
         tname = "/".join(str(x) for x in etp["cname"]["name-string"])
         if cname.lower() != tname.lower():
             raise AuthError("authenticator and ticket name different clients (KRB_AP_ERR_BADMATCH)")
-        now = dt.datetime.now(dt.timezone.utc)
-        ctime = dt.datetime.strptime(str(auth["ctime"]), "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
+        ctime = dt.datetime.strptime(str(auth["ctime"]), "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
         if abs((ctime - now).total_seconds()) > MAX_SKEW:
             raise AuthError("clock skew too great (KRB_AP_ERR_SKEW)")
         if not self.provider.remember(cname, str(auth["ctime"]), int(auth["cusec"])):
             raise AuthError("authenticator replayed (KRB_AP_ERR_REPEAT)")
         if dt.datetime.strptime(str(etp["endtime"]), "%Y%m%d%H%M%SZ").replace(
-                tzinfo=dt.timezone.utc) < now - dt.timedelta(seconds=MAX_SKEW):
+                tzinfo=dt.UTC) < now - dt.timedelta(seconds=MAX_SKEW):
             raise AuthError("ticket expired (KRB_AP_ERR_TKT_EXPIRED)")
         self.user, self.domain = cname, str(etp["crealm"])
         self.service = sname

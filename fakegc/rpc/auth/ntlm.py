@@ -26,7 +26,7 @@ from fakegc.rpc.auth.base import (
     StepResult,
 )
 
-__all__ = ["NtlmProvider", "NtlmContext", "nt_hash"]
+__all__ = ["NtlmContext", "NtlmProvider", "nt_hash"]
 
 _SERVER_FLAGS = (
     ntlm.NTLMSSP_NEGOTIATE_UNICODE

@@ -32,9 +32,19 @@ from fakegc.rpc.auth.base import (
 )
 from fakegc.wire.der import DerError, der, read_tlv
 
-__all__ = ["SpnegoProvider", "SpnegoContext", "NegTokenInit", "NegTokenResp",
-           "parse_neg_token_init", "parse_neg_token_resp", "encode_neg_token_resp",
-           "encode_neg_token_init", "OID_NTLM", "OID_KRB5", "OID_MS_KRB5"]
+__all__ = [
+    "OID_KRB5",
+    "OID_MS_KRB5",
+    "OID_NTLM",
+    "NegTokenInit",
+    "NegTokenResp",
+    "SpnegoContext",
+    "SpnegoProvider",
+    "encode_neg_token_init",
+    "encode_neg_token_resp",
+    "parse_neg_token_init",
+    "parse_neg_token_resp",
+]
 
 # DER contents of the mechanism OIDs (without tag and length)
 OID_SPNEGO = bytes.fromhex("2b0601050502")                  # 1.3.6.1.5.5.2
@@ -66,7 +76,7 @@ def _children(data: bytes) -> list[tuple[int, bytes]]:
 class NegTokenInit:
     """RFC 4178 §4.2.1 NegTokenInit: ``mech_types`` (OID contents), ``mech_token``, ``mic``."""
 
-    __slots__ = ("mech_types", "mech_token", "mic", "mech_list_der")
+    __slots__ = ("mech_list_der", "mech_token", "mech_types", "mic")
 
     def __init__(self, mech_types: list[bytes], mech_token: bytes | None = None,
                  mic: bytes | None = None) -> None:
@@ -79,7 +89,7 @@ class NegTokenInit:
 class NegTokenResp:
     """RFC 4178 §4.2.2 NegTokenResp."""
 
-    __slots__ = ("state", "mech", "token", "mic")
+    __slots__ = ("mech", "mic", "state", "token")
 
     def __init__(self, state: int | None = None, mech: bytes | None = None,
                  token: bytes | None = None, mic: bytes | None = None) -> None:
