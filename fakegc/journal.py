@@ -141,7 +141,10 @@ class Journal:
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Entry], None]] = []
-        self._file: IO[str] | None = open(jsonl, "a", encoding="utf-8") if jsonl else None
+        # kept open for the journal's lifetime (closed by close())
+        self._file: IO[str] | None = (
+            open(jsonl, "a", encoding="utf-8") if jsonl else None  # noqa: SIM115
+        )
         self.enabled_kinds: frozenset[str] | None = (
             frozenset(enabled_kinds) if enabled_kinds is not None else None
         )

@@ -54,8 +54,8 @@ def expected(cell: Cell) -> tuple[list[str], str, str]:
                 "without reconnect: MAPI_E_NETWORK_ERROR until the program restarts")
     if cell.user_auth_credentials:
         return ([OK, NE, NE, EOS, OK], State.BOUND.value,
-                "EMSAB_UserAuth_Credentials=1: NETWORK_ERROR while the GC shuts down, then "
-                "END_OF_SESSION once a new GC is reached")
+                ("EMSAB_UserAuth_Credentials=1: NETWORK_ERROR while the GC shuts down, then "
+                 "END_OF_SESSION once a new GC is reached"))
     if cell.mode == "service":
         return ([OK, NE, NE, NE, NE], State.USERCRED.value,
                 "the bug: user-credentials state a service cannot leave, NETWORK_ERROR until restart")
@@ -141,15 +141,15 @@ def render(results: list[CellResult]) -> str:
                                          f", {r.expected_state})"])
     widths = [max(len(str(x[i])) for x in [head] + rows) for i in range(len(head) - 2)]
     lines = ["KB 929439: a MAPI program's GC shuts down (scenario kb929439; one ResolveName per phase)", ""]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines.append(fmt.format(*head[:-2]) + "  verdict")
     lines.append("-" * (sum(widths) + 2 * len(widths) + 7))
     for row in rows:
         lines.append(fmt.format(*row[:-2]) + "  " + row[-1])
         lines.append("    KB: " + row[-2])
     passed = sum(r.passed for r in results)
-    lines += ["", f"{passed}/{len(results)} cells agree with KB 929439"
-                  f" ({sum(r.seconds for r in results):.1f}s)"]
+    lines += ["", (f"{passed}/{len(results)} cells agree with KB 929439"
+                   f" ({sum(r.seconds for r in results):.1f}s)")]
     return "\n".join(lines)
 
 

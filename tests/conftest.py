@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.kdc_fixtures"]  # the `kdc` fixture
 
 from collections.abc import Callable, Iterator
 from typing import Any

@@ -10,6 +10,7 @@ error codes.  Any endpoints work: the fake cluster's, or real ones.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from dataclasses import dataclass, field
@@ -156,10 +157,8 @@ class AbTransport:
     def close(self) -> None:
         """Drop the NSPI connection."""
         if self.dce is not None:
-            try:
+            with contextlib.suppress(Exception):  # already dead
                 self.dce.disconnect()
-            except Exception:  # already dead
-                pass
         self.dce, self.handle, self.gc = None, None, None
 
     # -- referral ------------------------------------------------------------------

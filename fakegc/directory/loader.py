@@ -185,7 +185,7 @@ def _build(doc: Any, source: str) -> Directory:
             if key not in tags and key != "kind":
                 raise _fail(source, line, f"address list {name!r}: unknown filter {key!r}")
 
-        def include(o: Any, criteria: dict[str, Any] = criteria) -> bool:
+        def include(o: Any, criteria: dict[str, Any] = criteria, tags: dict[str, int] = tags) -> bool:
             for key, want in criteria.items():
                 have = o.kind if key == "kind" else o.props.get(tags[key])
                 if have != want:

@@ -259,7 +259,7 @@ class Directory:
         mid = self.by_dn.get(low)
         if mid is not None:
             return self.objects.get(mid)
-        if low.startswith("/guid=") or low.startswith("/o=nt5/ou=00000000000000000000000000000000/cn="):
+        if low.startswith(("/guid=", "/o=nt5/ou=00000000000000000000000000000000/cn=")):
             raw = low.rsplit("=", 1)[1]
             try:
                 guid = uuidlib.UUID(bytes_le=bytes.fromhex(raw))

@@ -557,7 +557,7 @@ def parse_ap_req(data: bytes) -> ApReq:
     options = flags(data, f[2])
     if f[3] is None:
         raise DerError("no ticket")
-    tag, ts, te = tlv(data, f[3][0], f[3][1])
+    tag, _, te = tlv(data, f[3][0], f[3][1])
     if tag != 0x61 or te != f[3][1]:
         raise DerError("not a Ticket")
     as_, ae = _inner(data, f[4], 0x30)

@@ -17,9 +17,19 @@ from fakegc.codes import NspiStatus
 from fakegc.directory import props as P
 from fakegc.directory.model import AbObject, Container, Directory
 
-__all__ = ["MUID_EMSAB", "ephemeral_entry_id", "permanent_entry_id", "parse_entry_id",
-           "object_value", "hierarchy_row", "Missing", "MISSING", "encode_8bit", "codec_for",
-           "all_tags"]
+__all__ = [
+    "MISSING",
+    "MUID_EMSAB",
+    "Missing",
+    "all_tags",
+    "codec_for",
+    "encode_8bit",
+    "ephemeral_entry_id",
+    "hierarchy_row",
+    "object_value",
+    "parse_entry_id",
+    "permanent_entry_id",
+]
 
 #: muidEMSAB (MS-NSPI 2.2.7): the provider UID of permanent entry IDs, as bytes on the wire.
 MUID_EMSAB = uuidlib.UUID("c840a7dc-42c0-1a10-b4b9-08002b2fe182").bytes_le

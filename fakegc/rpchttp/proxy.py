@@ -230,7 +230,7 @@ class RpcHttpProxy:
                     return self._reply(writer, 405, "Method Not Allowed", close=True)
                 auth = headers.get("authorization", "")
                 user = None
-                if auth.startswith("NTLM ") or auth.startswith("Negotiate "):
+                if auth.startswith(("NTLM ", "Negotiate ")):
                     token = base64.b64decode(auth.split(" ", 1)[1])
                     if ntlm is None or token[8:9] == b"\x01":
                         ntlm = NtlmProvider(self.creds, host=self.name, allow_anonymous=False).new_context()

@@ -29,7 +29,7 @@ import os
 import uuid as uuidlib
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from fakegc.codes import NspiStatus
 from fakegc.directory import loader
@@ -271,7 +271,7 @@ class Cluster:
             await self.rpc_http.close()
         self.journal.close()
 
-    async def __aenter__(self) -> Cluster:
+    async def __aenter__(self) -> Self:
         if not self.started:
             await self._start()
         return self
@@ -548,7 +548,7 @@ class ClusterThread:
         finally:
             self.loop.stop()
 
-    def __enter__(self) -> ClusterThread:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -147,7 +147,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     for i, raw in enumerate(doc.get("step", [])):
         bad = set(raw) - _STEP_KEYS
         if bad:
-            key = sorted(bad)[0]
+            key = min(bad)
             raise fail(f"[[step]] #{i + 1}: unknown key {key!r}", _line_of(text, "step", i, key))
         event = raw.get("event")
         if event not in EVENTS:
@@ -164,7 +164,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
                            _line_of(text, "step", i, "after"))
             bad = set(after) - _AFTER_KEYS
             if bad:
-                raise fail(f"[[step]] #{i + 1}: unknown after key {sorted(bad)[0]!r}",
+                raise fail(f"[[step]] #{i + 1}: unknown after key {min(bad)!r}",
                            _line_of(text, "step", i, "after"))
         at = raw.get("at")
         if at is not None and (not isinstance(at, (int, float)) or at < 0):
@@ -177,7 +177,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     for i, raw in enumerate(doc.get("fault", [])):
         bad = set(raw) - _FAULT_KEYS
         if bad:
-            key = sorted(bad)[0]
+            key = min(bad)
             raise fail(f"[[fault]] #{i + 1}: unknown key {key!r}", _line_of(text, "fault", i, key))
         if raw.get("kind") not in KINDS:
             raise fail(f"[[fault]] #{i + 1}: unknown kind {raw.get('kind')!r} (one of {', '.join(KINDS)})",

@@ -12,6 +12,7 @@ import socket
 import struct
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from typing import Self
 
 from fakegc.rpc.registry import NDR20, NDR64
 from fakegc.wire import pdu as P
@@ -114,7 +115,7 @@ class RawRpc:
         """Close the socket."""
         self.sock.close()
 
-    def __enter__(self) -> RawRpc:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

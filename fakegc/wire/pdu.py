@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 __all__ = [
     "BINDNAK_REASON",
@@ -58,9 +59,10 @@ class PTYPE:
     CO_CANCEL = 18
     ORPHANED = 19
 
-    NAMES = {0: "request", 2: "response", 3: "fault", 11: "bind", 12: "bind_ack", 13: "bind_nak",
-             14: "alter_context", 15: "alter_context_resp", 16: "auth3", 17: "shutdown",
-             18: "co_cancel", 19: "orphaned"}
+    NAMES: ClassVar[dict[int, str]] = {
+        0: "request", 2: "response", 3: "fault", 11: "bind", 12: "bind_ack", 13: "bind_nak",
+        14: "alter_context", 15: "alter_context_resp", 16: "auth3", 17: "shutdown",
+        18: "co_cancel", 19: "orphaned"}
 
 
 class PFC:

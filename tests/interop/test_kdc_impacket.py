@@ -6,7 +6,6 @@ import pytest
 from impacket.krb5.kerberosv5 import KerberosError
 
 from fakegc.client.kerberos import get_tgs, get_tgt
-from tests.kdc_fixtures import kdc  # noqa: F401
 
 
 def test_tgt_and_tgs(kdc):

@@ -40,7 +40,7 @@ def gc(bg_loop):
 
 
 def connect(gc, user="alice", password="Passw0rd!"):
-    host, server, mapper = gc
+    _host, _server, mapper = gc
     t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{mapper.port}]")
     d = t.get_dce_rpc()
     d.connect()
@@ -88,7 +88,7 @@ def test_bind_bad_code_pages(gc):
 
 
 def test_special_table_hierarchy(session):
-    host, dce, h = session
+    _host, dce, h = session
     rows = nspi.simplifyPropertyRowSet(nspi.hNspiGetSpecialTable(dce, h)["ppRows"])
     names = [r[P.PR_DISPLAY_NAME] for r in rows]
     assert names[0] == "Global Address List" and "All Users" in names
@@ -130,7 +130,7 @@ def test_page_through_whole_gal(session):
 
 
 def test_query_rows_errors(session):
-    host, dce, h = session
+    _host, dce, h = session
     with pytest.raises(nspi.DCERPCSessionError) as err:
         nspi.hNspiQueryRows(dce, h, Count=0, pPropTags=[P.PR_DISPLAY_NAME])
     assert err.value.error_code == NspiStatus.InvalidParameter
@@ -203,7 +203,7 @@ def test_seek_compare_columns_template(session):
 
 
 def test_names_and_ids_round_trip(session):
-    host, dce, h = session
+    _host, dce, h = session
     name = nspi.PropertyName_r()
     name["lpguid"] = b"\x11" * 16
     name["ulReserved"] = 0

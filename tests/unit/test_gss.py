@@ -11,7 +11,6 @@ from impacket.krb5.gssapi import GSSAPI_AES256, GSSAPI_RC4
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.kerberos import KerberosContext, KerberosProvider
 from fakegc.rpc.auth.simple import SimpleCredentials
-from tests.kdc_fixtures import kdc  # noqa: F401
 
 
 def context(etype: int) -> KerberosContext:
@@ -50,7 +49,7 @@ def test_tampered_wrap_and_mic_are_refused(etype, gss):
         ctx.verify(5, b"", b"B" + body[1:], TRAILER, mic, False)
 
 
-def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):  # noqa: F811
+def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):
     """No mutual-required: no AP-REP, the initiator's subkey protects the PDUs (RFC 4120 §3.2.4)."""
     import datetime as dt
 

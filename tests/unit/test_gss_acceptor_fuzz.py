@@ -12,13 +12,12 @@ from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.kerberos import KerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider
 from fakegc.rpc.auth.spnego import SpnegoProvider
-from tests.kdc_fixtures import kdc  # noqa: F401
 
 SPN_HOST = "gc01.contoso.test"
 
 
 @pytest.fixture
-def blob_and_provider(kdc):  # noqa: F811
+def blob_and_provider(kdc):
     kdc.db.add_service(f"host/{SPN_HOST}")
     with kdc_port(kdc.tcp_port):
         _, _, blob = getKerberosType1("alice", "Passw0rd!", "CONTOSO.TEST", "", "", "", None, None,

@@ -11,7 +11,6 @@ from pyasn1.codec.der import decoder
 
 from fakegc.client.kerberos import get_tgt
 from fakegc.kdc.exchange import raw_req_body
-from tests.kdc_fixtures import kdc  # noqa: F401
 
 
 def udp(kdc, data):

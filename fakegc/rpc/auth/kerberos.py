@@ -238,7 +238,7 @@ class KerberosContext:
             try:
                 _enctype_table[profile].decrypt(Key(profile, self._session.contents), 12, cipher)
                 return
-            except Exception:
+            except Exception:  # noqa: S112 - not this profile: try the other one
                 continue
         raise AuthError("third-leg AP-REP does not decrypt")
 
