@@ -45,11 +45,11 @@ class FixtureError(ValueError):
     """A fixture that does not validate; the message names file and line."""
 
 
-class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
+class _LineLoader(_Loader):  # type: ignore[misc]
     """Safe loader that records each mapping's line as ``__line__``."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-        mapping = super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         mapping["__line__"] = node.start_mark.line + 1
         return mapping
 
@@ -230,6 +230,12 @@ def _ldif_records(text: str) -> list[tuple[int, dict[str, list[str]]]]:
     return records
 
 
+def _first(rec: dict[str, list[str]], key: str) -> str | None:
+    """The first value of an LDIF attribute, or None when the record lacks it."""
+    values = rec.get(key)
+    return values[0] if values else None
+
+
 def load_ldif_text(text: str, source: str = "<ldif>", organization: str = "Contoso",
                    dns_domain: str = "contoso.test", netbios: str = "CONTOSO") -> Directory:
     """Build a :class:`Directory` from an AD LDIF export."""
@@ -275,9 +281,9 @@ def load_ldif_text(text: str, source: str = "<ldif>", organization: str = "Conto
                 guid = None
         try:
             obj = directory.add(kind, alias, display, props=props,
-                                smtp=(rec.get("mail") or [None])[0],
-                                dn=(rec.get("legacyexchangedn") or [None])[0],
-                                password=(rec.get("userpassword") or [None])[0],
+                                smtp=_first(rec, "mail"),
+                                dn=_first(rec, "legacyexchangedn"),
+                                password=_first(rec, "userpassword"),
                                 object_guid=guid, line=line)
         except ValueError as exc:
             raise _fail(source, line, str(exc)) from None

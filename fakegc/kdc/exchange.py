@@ -264,7 +264,7 @@ def krb_error_pyasn1(code: int, realm: str, sname: list[str], sname_type: int = 
         err["e-text"] = e_text
     if e_data is not None:
         err["e-data"] = e_data
-    return encoder.encode(err)
+    return bytes(encoder.encode(err))
 
 
 class KdcCore:

@@ -27,8 +27,8 @@ from fakegc.kdc.derread import (
     parse_ap_req,
     parse_authenticator,
     parse_kdc_req,
-    tlv,
 )
+from fakegc.wire.der import tlv
 
 __all__ = ["LayoutCache", "read_ap_req", "read_authenticator", "read_kdc_req"]
 

@@ -67,7 +67,7 @@ def as_req(user: str, realm: str, key: Key | None = None, etypes: Sequence[int] 
     body["till"] = KerberosTime.to_asn1(_now() + dt.timedelta(hours=8))
     body["nonce"] = random.getrandbits(31) if nonce is None else nonce
     seq_set_iter(body, "etype", tuple(etypes))
-    return encoder.encode(req)
+    return bytes(encoder.encode(req))
 
 
 def open_as_rep(reply: bytes, key: Key) -> tuple[Any, Any, Key]:
@@ -115,7 +115,7 @@ def ap_req(ticket: Any, session: Key, user: str, realm: str, usage: int = 7,
     ap["authenticator"]["etype"] = session.enctype
     ap["authenticator"]["cipher"] = _enctype_table[session.enctype].encrypt(
         session, usage, encoder.encode(auth), None)
-    return encoder.encode(ap)
+    return bytes(encoder.encode(ap))
 
 
 def tgs_req(tgt_rep: Any, session: Key, user: str, realm: str, service: str,
@@ -147,4 +147,4 @@ def tgs_req(tgt_rep: Any, session: Key, user: str, realm: str, service: str,
         req["padata"][1] = noValue
         req["padata"][1]["padata-type"] = 136
         req["padata"][1]["padata-value"] = b"\x30\x00"
-    return encoder.encode(req)
+    return bytes(encoder.encode(req))

@@ -21,8 +21,7 @@ from fakegc.rpc.registry import NDR20, NULL_HANDLE, CallContext, Interface, RpcF
 __all__ = ["EPM", "EndpointMap", "Registration", "build_tower", "parse_tower"]
 
 EPM = Interface("epm", "e1af8308-5d1f-11c9-91a4-08002b14a0fa", (3, 0),
-                spec="C706 appendix O; MS-RPCE 2.2.1.2.5")
-EPM.anonymous_ok = True  # type: ignore[attr-defined]
+                spec="C706 appendix O; MS-RPCE 2.2.1.2.5", anonymous_ok=True)
 
 EPT_S_NOT_REGISTERED = RpcStatus.ept_s_not_registered
 _PROT_UUID = 0x0D

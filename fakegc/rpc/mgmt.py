@@ -13,8 +13,8 @@ from fakegc.rpc.registry import CallContext, Interface
 
 __all__ = ["MGMT"]
 
-MGMT = Interface("mgmt", "afa8bd80-7d8a-11c9-bef4-08002b102989", (1, 0), spec="C706 appendix Q")
-MGMT.anonymous_ok = True  # type: ignore[attr-defined]
+MGMT = Interface("mgmt", "afa8bd80-7d8a-11c9-bef4-08002b102989", (1, 0), spec="C706 appendix Q",
+                 anonymous_ok=True)
 ERROR_ACCESS_DENIED = 5
 
 

@@ -17,7 +17,7 @@ import os
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fakegc.codes import RpcStatus
 
@@ -29,6 +29,7 @@ __all__ = [
     "NDR20",
     "NDR64",
     "NULL_HANDLE",
+    "Actor",
     "AssociationGroup",
     "AuthInfo",
     "CallContext",
@@ -80,11 +81,15 @@ class Operation:
 class Interface:
     """An RPC interface: abstract syntax (UUID, version) and its opnum table."""
 
-    def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "") -> None:
+    def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "",
+                 anonymous_ok: bool = False) -> None:
         self.name = name
         self.uuid = uuidlib.UUID(uuid)
         self.version = version
         self.spec = spec
+        #: unauthenticated binds are accepted even when the server requires auth (EPM,
+        #: management; RFR refuses at the operation instead, PROTOCOL.md §5)
+        self.anonymous_ok = anonymous_ok
         self.operations: dict[int, Operation] = {}
 
     @property
@@ -186,6 +191,17 @@ class AssociationGroup:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+class Actor(Protocol):
+    """The object a server answers for (a GC, the Exchange server, an EPM host).
+
+    The engine needs only its name; handlers narrow it to their own host protocol
+    (:class:`fakegc.nspi.host.NspiHost`, :class:`fakegc.referral.host.ReferralHost`)
+    after checking it provides what they read.
+    """
+
+    name: str
+
+
 @dataclass(slots=True, eq=False)
 class CallContext:
     """Everything an operation may know about the call it serves.
@@ -194,7 +210,7 @@ class CallContext:
     server, the EPM host): it carries the world state handlers read.
     """
 
-    actor: Any
+    actor: Actor | None
     actor_name: str
     interface: Interface
     opnum: int

@@ -40,6 +40,7 @@ from fakegc.kdc.server import Kdc, KdcRule
 from fakegc.nspi import NSPI
 from fakegc.referral import RFR
 from fakegc.referral.host import ReferralRefused
+from fakegc.rpc.auth.base import SecurityProvider
 from fakegc.rpc.auth.kerberos import KerberosProvider, SpnegoKerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider
 from fakegc.rpc.epm import EPM, EndpointMap
@@ -213,8 +214,9 @@ class Cluster:
 
     def _server(self, name: str, ifaces: list[Any], actor: Any, port_key: str) -> RpcServer:
         spns = [actor.principal_name, f"host/{actor.fqdn}"]
-        providers = [NtlmProvider(self.db, host=actor.name), KerberosProvider(self.db, spns),
-                     SpnegoKerberosProvider(self.db, spns)]
+        providers: list[SecurityProvider] = [
+            NtlmProvider(self.db, host=actor.name), KerberosProvider(self.db, spns),
+            SpnegoKerberosProvider(self.db, spns)]
         server = RpcServer(name, ifaces, actor=actor, journal=self.journal, providers=providers,
                            allow_anonymous=self.config.allow_anonymous, host=self.config.host,
                            port=self.config.ports.get(port_key, 0), limits=self.config.limits)
@@ -248,7 +250,7 @@ class Cluster:
             await self.admin.start()
         if self.config.rpc_http_port is not None:
             try:
-                from fakegc.rpchttp import RpcHttpProxy  # type: ignore[import-not-found]
+                from fakegc.rpchttp import RpcHttpProxy
             except ImportError:
                 self.rpc_http = None
             else:

@@ -12,6 +12,7 @@ import struct
 import uuid as uuidlib
 
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from fakegc.rpc.registry import NDR20, NDR64
 from fakegc.testing.rawrpc import RawRpc, feature_syntax
@@ -227,7 +228,7 @@ def as_requests(realm: str = "CONTOSO.TEST") -> st.SearchStrategy[bytes]:
         body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
         body["nonce"] = nonce
         seq_set_iter(body, "etype", etypes)
-        return encoder.encode(req)
+        return bytes(encoder.encode(req))
 
     names = st.one_of(st.sampled_from(["alice", "bob", "svc-mapi"]),
                       st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20))
@@ -245,13 +246,9 @@ __all__ += ["ScenarioMachine", "as_requests", "nspi_requests", "rfr_requests", "
 
 
 # -- a stateful machine users subclass ----------------------------------------------------
-try:
-    from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-except ImportError:  # pragma: no cover
-    RuleBasedStateMachine = object  # type: ignore[assignment,misc]
 
 
-class ScenarioMachine(RuleBasedStateMachine):  # type: ignore[misc,valid-type]
+class ScenarioMachine(RuleBasedStateMachine):
     """Drive a cluster through random scenario events; subclass and add your client's checks.
 
     Set ``cluster`` (a :class:`~fakegc.scenario.cluster.ClusterThread`) on the class before

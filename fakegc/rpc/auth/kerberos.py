@@ -224,7 +224,7 @@ class KerberosContext:
         # replay detection, as Samba asks for with type 16, checks it)
         self._send_seq = seq
         self._recv_seq = int(auth["seq-number"]) if auth["seq-number"].hasValue() else 0
-        return encoder.encode(rep)
+        return bytes(encoder.encode(rep))
 
     def _third_leg(self, data: bytes) -> None:
         try:

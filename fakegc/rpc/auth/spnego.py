@@ -202,7 +202,7 @@ def _ntlm_mic(ctx: Any, data: bytes, incoming: bytes | None) -> bytes:
         return b""
     seq = ctx._send_seq
     ctx._send_seq += 1
-    mic = ctx._mac(ctx._server_sign, ctx._server_seal, seq, data)
+    mic: bytes = ctx._mac(ctx._server_sign, ctx._server_seal, seq, data)
     return mic
 
 
@@ -255,7 +255,7 @@ def _krb_mic(ctx: Any, data: bytes, incoming: bytes | None) -> bytes:
     seq = ctx._send_seq
     ctx._send_seq += 1
     tok = b"\x04\x04\x05" + b"\xff" * 5 + struct.pack(">Q", seq)
-    return tok + ck.checksum(key, 23, data + tok)
+    return tok + bytes(ck.checksum(key, 23, data + tok))
 
 
 class SpnegoContext:
@@ -303,8 +303,11 @@ class SpnegoContext:
             init = parse_neg_token_init(token)
             self._init = init
             self.mech_oid = self._choose(init.mech_types)
-            self.inner = (self.provider.ntlm if self.mech_oid == OID_NTLM
-                          else self.provider.kerberos).new_context()
+            inner = (self.provider.ntlm if self.mech_oid == OID_NTLM
+                     else self.provider.kerberos)
+            if inner is None:  # _choose offers only mechanisms we have
+                raise AuthError("no provider for the chosen mechanism")
+            self.inner = inner.new_context()
             if self.mech_oid != init.mech_types[0]:
                 self._need_mic = True  # RFC 4178 §5: MIC required when not the preferred mech
                 return StepResult(encode_neg_token_resp(NegTokenResp(REQUEST_MIC, self.mech_oid)),
