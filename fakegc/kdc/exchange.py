@@ -44,17 +44,14 @@ from pyasn1.codec.der import decoder, encoder
 from fakegc import crypto
 from fakegc.codes import KrbError
 from fakegc.kdc import fastder
-from fakegc.kdc.derread import (
-    NT_PRINCIPAL,
-    NT_SRV_INST,
-    DerError,
-    Request,
+from fakegc.kdc.apread import (
     TicketPart,
     read_enc_data,
     read_enc_ticket_part,
     read_pa_enc_ts,
     read_ticket,
 )
+from fakegc.kdc.derread import NT_PRINCIPAL, NT_SRV_INST, DerError, Request
 from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
 from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb

@@ -15,17 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fakegc.kdc.apread import ApReq, AuthenticatorPart, EncData, parse_ap_req, parse_authenticator
 from fakegc.kdc.derread import (
     MICROSECONDS,
     SIGNED_OR_UNSIGNED,
-    ApReq,
-    AuthenticatorPart,
     DerError,
-    EncData,
     Request,
     nonminimal,
-    parse_ap_req,
-    parse_authenticator,
     parse_kdc_req,
 )
 from fakegc.wire.der import tlv
