@@ -105,6 +105,24 @@ def _build(doc: Any, source: str) -> Directory:
                           str(doc.get("domain", "contoso.test")),
                           str(doc.get("netbios", "CONTOSO")), doc.get("realm"))
     directory.source = source
+    _add_servers(directory, doc, source)
+    pending_members: list[tuple[Any, list[Any], int]] = []
+    for section, kind in _SECTIONS.items():
+        entries = doc.get(section) or []
+        if not isinstance(entries, list):
+            raise _fail(source, None, f"{section} must be a list")
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise _fail(source, None, f"each entry of {section} must be a mapping")
+            _add_entry(directory, section, kind, entry, source, pending_members)
+    _add_members(directory, pending_members, source)
+    directory.add_default_lists()
+    _add_address_lists(directory, doc, source)
+    return directory
+
+
+def _add_servers(directory: Directory, doc: dict[str, Any], source: str) -> None:
+    """The ``servers`` list: Exchange servers with their network addresses."""
     for server in doc.get("servers") or []:
         line = server.get("__line__") if isinstance(server, dict) else None
         if not isinstance(server, dict) or "name" not in server:
@@ -115,63 +133,80 @@ def _build(doc: Any, source: str) -> Directory:
         obj.props[P.PR_EMS_AB_NETWORK_ADDRESS] = [f"ncacn_ip_tcp:{fqdn}", f"ncalrpc:{server['name']}",
                                                    f"ncacn_http:{fqdn}"]
         obj.fqdn = fqdn.lower()
-    home_default = next(iter(directory.servers.values()), None)
-    pending_members: list[tuple[Any, list[Any], int]] = []
-    for section, kind in _SECTIONS.items():
-        entries = doc.get(section) or []
-        if not isinstance(entries, list):
-            raise _fail(source, None, f"{section} must be a list")
-        for entry in entries:
-            if not isinstance(entry, dict):
-                raise _fail(source, None, f"each entry of {section} must be a mapping")
-            line = entry.get("__line__", 0)
-            unknown = set(entry) - _KNOWN
-            if unknown:
-                raise _fail(source, line, f"unknown field(s) {', '.join(sorted(unknown))} in {section}")
-            alias = entry.get("alias")
-            if not alias or not isinstance(alias, str):
-                raise _fail(source, line, f"an entry of {section} needs an alias")
-            display = entry.get("display_name") or alias
-            props: dict[int, Any] = {}
-            for key, tag in _USER_FIELDS.items():
-                if key in entry and entry[key] is not None:
-                    props[tag] = str(entry[key])
-            if "proxies" in entry:
-                if not isinstance(entry["proxies"], list):
-                    raise _fail(source, line, "proxies must be a list")
-                props[P.PR_EMS_AB_PROXY_ADDRESSES] = [str(p) for p in entry["proxies"]]
-            if kind == "room" and "capacity" in entry:
-                props[P.PR_EMS_AB_ROOM_CAPACITY] = int(entry["capacity"])
-            guid = None
-            if "guid" in entry:
-                try:
-                    guid = uuidlib.UUID(str(entry["guid"]))
-                except ValueError:
-                    raise _fail(source, line, f"bad guid {entry['guid']!r}") from None
-            try:
-                obj = directory.add(kind, alias, str(display), props=props,
-                                    password=entry.get("password"), smtp=entry.get("smtp"),
-                                    dn=entry.get("dn"), object_guid=guid, line=line)
-            except ValueError as exc:
-                raise _fail(source, line, str(exc)) from None
-            if kind in ("user", "room", "equipment"):
-                server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
-                if server is not None:
-                    obj.props[P.PR_EMS_AB_HOME_MDB] = (
-                        f"{server.dn}/cn=Microsoft Private MDB")
-                    obj.props[P.PR_EMS_AB_HOME_SERVER] = server.dn
-            if kind == "group":
-                members = entry.get("members") or []
-                if not isinstance(members, list):
-                    raise _fail(source, line, "members must be a list")
-                pending_members.append((obj, members, line))
+
+
+def _entry_props(entry: dict[str, Any], kind: str, source: str, line: int) -> dict[int, Any]:
+    """The MAPI properties an entry's fields give (MS-OXOABK 2.2.3)."""
+    props: dict[int, Any] = {}
+    for key, tag in _USER_FIELDS.items():
+        if key in entry and entry[key] is not None:
+            props[tag] = str(entry[key])
+    if "proxies" in entry:
+        if not isinstance(entry["proxies"], list):
+            raise _fail(source, line, "proxies must be a list")
+        props[P.PR_EMS_AB_PROXY_ADDRESSES] = [str(p) for p in entry["proxies"]]
+    if kind == "room" and "capacity" in entry:
+        props[P.PR_EMS_AB_ROOM_CAPACITY] = int(entry["capacity"])
+    return props
+
+
+def _entry_guid(entry: dict[str, Any], source: str, line: int) -> uuidlib.UUID | None:
+    if "guid" not in entry:
+        return None
+    try:
+        return uuidlib.UUID(str(entry["guid"]))
+    except ValueError:
+        raise _fail(source, line, f"bad guid {entry['guid']!r}") from None
+
+
+def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, Any], source: str,
+               pending_members: list[tuple[Any, list[Any], int]]) -> None:
+    """One recipient of a section; a group's members are resolved once all are known."""
+    line = entry.get("__line__", 0)
+    unknown = set(entry) - _KNOWN
+    if unknown:
+        raise _fail(source, line, f"unknown field(s) {', '.join(sorted(unknown))} in {section}")
+    alias = entry.get("alias")
+    if not alias or not isinstance(alias, str):
+        raise _fail(source, line, f"an entry of {section} needs an alias")
+    display = entry.get("display_name") or alias
+    props = _entry_props(entry, kind, source, line)
+    guid = _entry_guid(entry, source, line)
+    try:
+        obj = directory.add(kind, alias, str(display), props=props,
+                            password=entry.get("password"), smtp=entry.get("smtp"),
+                            dn=entry.get("dn"), object_guid=guid, line=line)
+    except ValueError as exc:
+        raise _fail(source, line, str(exc)) from None
+    if kind in ("user", "room", "equipment"):
+        home_default = next(iter(directory.servers.values()), None)
+        server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
+        if server is not None:
+            obj.props[P.PR_EMS_AB_HOME_MDB] = (
+                f"{server.dn}/cn=Microsoft Private MDB")
+            obj.props[P.PR_EMS_AB_HOME_SERVER] = server.dn
+    if kind == "group":
+        members = entry.get("members") or []
+        if not isinstance(members, list):
+            raise _fail(source, line, "members must be a list")
+        pending_members.append((obj, members, line))
+
+
+def _add_members(directory: Directory, pending_members: list[tuple[Any, list[Any], int]],
+                 source: str) -> None:
     for group, members, line in pending_members:
         for alias in members:
             member = directory.find_alias(str(alias))
             if member is None:
                 raise _fail(source, line, f"group {group.alias}: unknown member {alias!r}")
             directory.add_member(group, member)
-    directory.add_default_lists()
+
+
+_LIST_FILTERS = {"department": P.PR_DEPARTMENT_NAME, "title": P.PR_TITLE, "company": P.PR_COMPANY_NAME}
+
+
+def _add_address_lists(directory: Directory, doc: dict[str, Any], source: str) -> None:
+    """``address_lists``: containers whose members match every filter given."""
     for lst in doc.get("address_lists") or []:
         line = lst.get("__line__", 0)
         name = lst.get("name")
@@ -180,20 +215,18 @@ def _build(doc: Any, source: str) -> Directory:
         criteria = {k: v for k, v in lst.items() if k not in ("name", "__line__")}
         if not criteria:
             raise _fail(source, line, f"address list {name!r} needs a filter (department, title, company or kind)")
-        tags = {"department": P.PR_DEPARTMENT_NAME, "title": P.PR_TITLE, "company": P.PR_COMPANY_NAME}
         for key in criteria:
-            if key not in tags and key != "kind":
+            if key not in _LIST_FILTERS and key != "kind":
                 raise _fail(source, line, f"address list {name!r}: unknown filter {key!r}")
 
-        def include(o: Any, criteria: dict[str, Any] = criteria, tags: dict[str, int] = tags) -> bool:
+        def include(o: Any, criteria: dict[str, Any] = criteria) -> bool:
             for key, want in criteria.items():
-                have = o.kind if key == "kind" else o.props.get(tags[key])
+                have = o.kind if key == "kind" else o.props.get(_LIST_FILTERS[key])
                 if have != want:
                     return False
             return True
 
         directory.add_container(str(name), include)
-    return directory
 
 
 def _ldif_records(text: str) -> list[tuple[int, dict[str, list[str]]]]:
