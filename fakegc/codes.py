@@ -47,18 +47,32 @@ class NspiStatus(IntEnum):
 
 
 class RpcStatus(IntEnum):
-    """Fault status codes in fault PDUs (C706 appendix E, MS-RPCE 2.2.2.11)."""
+    """Status codes in fault PDUs (C706 appendix E, MS-RPCE 2.2.2.11, MS-ERREF 2.2).
 
-    ACCESS_DENIED = 0x00000005
+    Names are impacket's (``impacket.dcerpc.v5.rpcrt.rpc_status_codes``) for the
+    nca_s_* / ept_s_* values and MS-ERREF's Win32 names, lower-cased, for the
+    rest; ``tests/unit/test_codes_audit.py`` checks every member against both.
+    """
+
+    rpc_s_access_denied = 0x00000005
+    rpc_s_server_too_busy = 0x000006BB
+    rpc_s_unknown_authn_service = 0x000006D3
+    rpc_fault_cant_perform = 0x000006D8
+    rpc_x_bad_stub_data = 0x000006F7
+    rpc_s_sec_pkg_error = 0x00000721
+    nca_s_fault_int_overflow = 0x1C000010
     nca_s_fault_context_mismatch = 0x1C00001A
+    nca_s_fault_remote_no_memory = 0x1C00001B
+    nca_s_fault_user_defined = 0x1C000021
     nca_s_op_rng_error = 0x1C010002
     nca_s_unk_if = 0x1C010003
     nca_s_proto_error = 0x1C01000B
-    nca_s_fault_ndr = 0x000006F7
-    nca_s_fault_remote_no_memory = 0x1C000021
-    nca_s_fault_cant_perform = 0x1C000010
-    nca_s_fault_sec_pkg_error = 0x00000721
     ept_s_not_registered = 0x16C9A0D6
+    # Old spellings, aliases only so that branches written before the audit still
+    # import; canonical names above are what code_name() and journals show.
+    ACCESS_DENIED = 0x00000005
+    nca_s_fault_ndr = 0x000006F7
+    nca_s_fault_cant_perform = 0x000006D8
 
 
 class WinError(IntEnum):

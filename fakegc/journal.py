@@ -63,7 +63,7 @@ class Entry:
             if callable(want):
                 try:
                     ok = have is not _MISSING and bool(want(have))
-                except Exception:  # a predicate that cannot judge this value: no match
+                except Exception:  # noqa: BLE001 - a predicate that cannot judge this value: no match
                     ok = False
                 if not ok:
                     return False
@@ -277,7 +277,7 @@ class Journal:
                 if callable(want):
                     try:
                         good = have is not _MISSING and bool(want(have))
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - a predicate that cannot judge this value: no match
                         good = False
                 else:
                     good = have == want

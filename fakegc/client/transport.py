@@ -275,7 +275,7 @@ def get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[i
     """NspiGetMatches through impacket's NDR (impacket has no helper for opnum 5)."""
     from impacket.dcerpc.v5.dtypes import DWORD
 
-    from fakegc.nspi.ndr import NspiGetMatches, NspiGetMatchesResponse
+    from fakegc.wire.impacket_ndr import NspiGetMatches, NspiGetMatchesResponse
 
     req = NspiGetMatches()
     req["hRpc"] = handle

@@ -76,7 +76,7 @@ def open_as_rep(reply: bytes, key: Key) -> tuple[Any, Any, Key]:
     plain = _enctype_table[int(rep["enc-part"]["etype"])].decrypt(key, 3, bytes(rep["enc-part"]["cipher"]))
     try:
         enc = decoder.decode(plain, asn1Spec=EncASRepPart())[0]
-    except Exception:
+    except Exception:  # noqa: BLE001 - not an EncASRepPart: try the TGS form
         enc = decoder.decode(plain, asn1Spec=EncTGSRepPart())[0]
     return rep, enc, Key(int(enc["key"]["keytype"]), bytes(enc["key"]["keyvalue"]))
 

@@ -41,7 +41,7 @@ class ResolveNamesWRequest:
 
 def _tag_array(stub: bytes, off: int) -> tuple[list[int], int]:
     """A PropertyTagArray_r referent at ``off``: (tags, offset after)."""
-    max_count, c_values, offset, actual = struct.unpack_from("<4I", stub, off)
+    max_count, _c_values, offset, actual = struct.unpack_from("<4I", stub, off)
     off += 16
     if offset != 0 or actual > max_count or actual > 100_000:
         raise ValueError("irregular PropertyTagArray_r")

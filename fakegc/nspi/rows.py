@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import uuid as uuidlib
+from collections.abc import Sequence
 from typing import Any
 
 from fakegc.codes import NspiStatus
@@ -26,6 +27,7 @@ __all__ = [
     "encode_8bit",
     "ephemeral_entry_id",
     "hierarchy_row",
+    "object_row",
     "object_value",
     "parse_entry_id",
     "permanent_entry_id",
@@ -152,3 +154,35 @@ def hierarchy_row(d: Directory, c: Container, server_guid: uuidlib.UUID, unicode
     if c.parent is not None:
         row.append((P.PR_EMS_AB_PARENT_ENTRYID, permanent_entry_id(P.DT_CONTAINER, c.parent.dn)))
     return row
+
+
+def object_row(d: Directory, obj: AbObject | None, tags: Sequence[int], guid: uuidlib.UUID,
+               eph: bool, container_id: int = 0, mid_offset: int = 0) -> list[tuple[int, Any]]:
+    """Pure: the row for ``obj`` with ``tags`` (all NotFound when obj is None).
+
+    A PT_UNSPECIFIED tag comes back with the type of the value (MS-OXNSPI 3.1.4.1.7).
+    """
+    row: list[tuple[int, Any]] = []
+    for tag in tags:
+        if obj is None:
+            row.append((tag, MISSING))
+            continue
+        value = object_value(d, obj, tag, guid, eph, container_id, mid_offset)
+        if not isinstance(value, Missing) and (tag & 0xFFFF) == P.PT_UNSPECIFIED:
+            tag = _infer_type(tag, value)
+        row.append((tag, value))
+    return row
+
+
+def _infer_type(tag: int, value: Any) -> int:
+    if isinstance(value, bool):
+        return P.with_type(tag, P.PT_BOOLEAN)
+    if isinstance(value, int):
+        return P.with_type(tag, P.PT_LONG)
+    if isinstance(value, str):
+        return P.with_type(tag, P.PT_UNICODE)
+    if isinstance(value, bytes):
+        return P.with_type(tag, P.PT_BINARY)
+    if isinstance(value, list):
+        return P.with_type(tag, P.PT_MV_UNICODE if value and isinstance(value[0], str) else P.PT_MV_BINARY)
+    return tag

@@ -30,7 +30,7 @@ MIN_DN, MAX_DN = 10, 1024
 
 def _host(ctx: CallContext) -> ReferralHost:
     if ctx.actor is None or not hasattr(ctx.actor, "referral_target"):
-        raise RpcFault(RpcStatus.nca_s_fault_cant_perform, "no referral host behind this server")
+        raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no referral host behind this server")
     return cast(ReferralHost, ctx.actor)
 
 

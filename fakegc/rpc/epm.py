@@ -15,15 +15,22 @@ import struct
 import uuid as uuidlib
 from dataclasses import dataclass, field
 
+from impacket.dcerpc.v5 import epm as _epm
+
 from fakegc.codes import RpcStatus
 from fakegc.rpc.registry import NDR20, NULL_HANDLE, CallContext, Interface, RpcFault
+from fakegc.wire.impacket_ndr import LookupHandleFreeResponse, StatusOnlyResponse
+from fakegc.wire.ndrread import NdrReader
 
 __all__ = ["EPM", "EndpointMap", "Registration", "build_tower", "parse_tower"]
 
 EPM = Interface("epm", "e1af8308-5d1f-11c9-91a4-08002b14a0fa", (3, 0),
-                spec="C706 appendix O; MS-RPCE 2.2.1.2.5", anonymous_ok=True)
+                spec="C706 appendix O; MS-RPCE 2.2.1.2.5", ndr64=True, big_endian=True,
+                anonymous_ok=True)
 
 EPT_S_NOT_REGISTERED = RpcStatus.ept_s_not_registered
+
+
 _PROT_UUID = 0x0D
 _PROT_RPC_CO = 0x0B
 _PROT_TCP = 0x07
@@ -119,36 +126,29 @@ def _towers_blob(towers: list[bytes], max_count: int) -> bytes:
     return b"".join(out)
 
 
+def _reader(ctx: CallContext, stub: bytes) -> NdrReader:
+    return NdrReader(stub, ndr64=ctx.ndr64, big_endian=ctx.big_endian)
+
+
 def _endpoint_map(ctx: CallContext) -> EndpointMap:
     emap = getattr(ctx.server, "endpoint_map", None)
     if emap is None:
         emap = getattr(ctx.actor, "endpoint_map", None)
     if not isinstance(emap, EndpointMap):
-        raise RpcFault(RpcStatus.nca_s_fault_cant_perform, "no endpoint map on this server")
+        raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no endpoint map on this server")
     return emap
 
 
-@EPM.operation(3, "ept_map", spec="C706 O.2.7")
+@EPM.operation(3, "ept_map", request=_epm.ept_map, response=_epm.ept_mapResponse,
+               spec="C706 O.2.7")
 def ept_map(ctx: CallContext, stub: bytes) -> bytes:
     """Map an interface tower to the tower of its endpoint."""
-    off = 0
-    obj_ref = struct.unpack_from("<I", stub, off)[0]
-    off += 4
-    if obj_ref:
-        off += 16
-    tower_ref = struct.unpack_from("<I", stub, off)[0]
-    off += 4
-    tower = b""
-    if tower_ref:
-        _max, length = struct.unpack_from("<II", stub, off)
-        off += 8
-        tower = stub[off: off + length]
-        if len(tower) != length:
-            raise ValueError("truncated map_tower")
-        off += length + (-length % 4)
-    entry_handle = stub[off: off + 20]
-    off += 20
-    max_towers = struct.unpack_from("<I", stub, off)[0]
+    r = _reader(ctx, stub)
+    if r.pointer():
+        r.uuid()  # object
+    tower = r.tower() if r.pointer() else b""
+    r.handle()  # entry_handle: ept_map never continues a walk here
+    max_towers = r.u32()
     status = 0
     towers: list[bytes] = []
     if not tower:
@@ -162,7 +162,6 @@ def ept_map(ctx: CallContext, stub: bytes) -> bytes:
         ctx.notes["interface_uuid"] = str(iface)
     ctx.notes["status"] = status
     ctx.notes["towers"] = len(towers)
-    del entry_handle
     return NULL_HANDLE + struct.pack("<I", len(towers)) + _towers_blob(towers, max_towers) \
         + struct.pack("<I", status)
 
@@ -172,26 +171,22 @@ def _annotation(text: str) -> bytes:
     return struct.pack("<II", 0, len(raw)) + raw + b"\x00" * (-len(raw) % 4)
 
 
-@EPM.operation(2, "ept_lookup", spec="C706 O.2.5")
+@EPM.operation(2, "ept_lookup", request=_epm.ept_lookup, response=_epm.ept_lookupResponse,
+               spec="C706 O.2.5")
 def ept_lookup(ctx: CallContext, stub: bytes) -> bytes:
     """Walk the registrations, ``max_ents`` at a time, with a lookup handle."""
-    off = 0
-    inquiry_type = struct.unpack_from("<I", stub, off)[0]
-    off += 4
-    obj_ref = struct.unpack_from("<I", stub, off)[0]
-    off += 4 + (16 if obj_ref else 0)
-    if_ref = struct.unpack_from("<I", stub, off)[0]
-    off += 4
+    r = _reader(ctx, stub)
+    inquiry_type = r.u32()
+    if r.pointer():
+        r.uuid()  # object
     want: tuple[uuidlib.UUID, int] | None = None
-    if if_ref:
-        raw = stub[off: off + 20]
-        off += 20
-        want = (uuidlib.UUID(bytes_le=raw[:16]), struct.unpack_from("<H", raw, 16)[0])
-    _vers_option = struct.unpack_from("<I", stub, off)[0]
-    off += 4
-    handle = stub[off: off + 20]
-    off += 20
-    max_ents = struct.unpack_from("<I", stub, off)[0]
+    if r.pointer():
+        iface = r.uuid()
+        want = (iface, r.u16())
+        r.u16()  # minor
+    r.u32()  # vers_option
+    handle = r.handle()
+    max_ents = r.u32()
     regs = _endpoint_map(ctx).registrations
     if want is not None and inquiry_type != 0:
         regs = [r for r in regs if (r.uuid, r.major) == want]
@@ -224,13 +219,50 @@ def ept_lookup(ctx: CallContext, stub: bytes) -> bytes:
     return out_handle + struct.pack("<I", len(batch)) + b"".join(entries) + struct.pack("<I", status)
 
 
-@EPM.operation(4, "ept_lookup_handle_free", spec="C706 O.2.6")
+@EPM.operation(4, "ept_lookup_handle_free", response=LookupHandleFreeResponse,
+               spec="C706 O.2.6")
 def ept_lookup_handle_free(ctx: CallContext, stub: bytes) -> bytes:
     """Release a lookup handle."""
-    handle = stub[:20]
-    if len(handle) != 20:
-        raise ValueError("short handle")
+    handle = _reader(ctx, stub).handle()
     status = 0
     if handle != NULL_HANDLE:
         ctx.handles.close(handle)
     return NULL_HANDLE + struct.pack("<I", status)
+
+
+@EPM.operation(0, "ept_insert", response=StatusOnlyResponse,
+               spec="C706 O.2.3; MS-RPCE 2.2.1.2.5")
+def ept_insert(ctx: CallContext, stub: bytes) -> bytes:
+    """Refused to a remote caller: error_status_t rpc_s_access_denied (5).
+
+    Only local servers register endpoints; Samba's srv_epmapper.c ``_epm_Insert``
+    likewise refuses every caller that is not a privileged local (ncalrpc) one.
+    """
+    _reader(ctx, stub).u32()  # num_ents: the request is read, never applied
+    ctx.notes["status"] = RpcStatus.rpc_s_access_denied
+    return struct.pack("<I", RpcStatus.rpc_s_access_denied)
+
+
+@EPM.operation(1, "ept_delete", response=StatusOnlyResponse,
+               spec="C706 O.2.4; MS-RPCE 2.2.1.2.5")
+def ept_delete(ctx: CallContext, stub: bytes) -> bytes:
+    """Refused to a remote caller like :func:`ept_insert` (Samba ``_epm_Delete``)."""
+    _reader(ctx, stub).u32()
+    ctx.notes["status"] = RpcStatus.rpc_s_access_denied
+    return struct.pack("<I", RpcStatus.rpc_s_access_denied)
+
+
+@EPM.operation(5, "ept_inq_object", spec="C706 O.2.8; MS-RPCE 2.2.1.2.5")
+def ept_inq_object(ctx: CallContext, stub: bytes) -> bytes:
+    """Not offered: "a client implementation SHOULD NOT call this method" (MS-RPCE).
+
+    Answered with the fault nca_s_op_rng_error, as Samba's srv_epmapper.c
+    ``_epm_InqObject`` does, now as a named operation in the journal.
+    """
+    raise RpcFault(RpcStatus.nca_s_op_rng_error, "ept_inq_object is not offered (MS-RPCE)")
+
+
+@EPM.operation(6, "ept_mgmt_delete", spec="C706 O.2.9; MS-RPCE 2.2.1.2.5")
+def ept_mgmt_delete(ctx: CallContext, stub: bytes) -> bytes:
+    """Not offered, like :func:`ept_inq_object` (Samba ``_epm_MgmtDelete``)."""
+    raise RpcFault(RpcStatus.nca_s_op_rng_error, "ept_mgmt_delete is not offered (MS-RPCE)")

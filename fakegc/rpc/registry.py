@@ -17,7 +17,7 @@ import os
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from fakegc.codes import RpcStatus
 
@@ -36,6 +36,7 @@ __all__ = [
     "HandleTable",
     "Interface",
     "Operation",
+    "Pipeline",
     "RpcFault",
 ]
 
@@ -57,6 +58,41 @@ class RpcFault(Exception):
 
 
 StubCall = Callable[["CallContext", bytes], bytes]
+
+Req = TypeVar("Req")
+Bound = TypeVar("Bound")
+Res = TypeVar("Res")
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline(Generic[Req, Bound, Res]):
+    """An operation's ``call`` built from steps: decode → enter → handle → encode.
+
+    ``decode`` turns the stub into a typed request; ``enter`` is the interface's
+    boundary (context handles, sessions, identifier translation; it may raise
+    :class:`RpcFault`); ``handle`` is the pure handler.  When the fault injector
+    forced a status (``CallContext.forced_status``), ``refuse`` builds the error
+    result instead of handling, so no handler deals with injection.  The result's
+    ``status`` and ``notes`` go to the journal here, once for every operation.
+    """
+
+    decode: Callable[[bytes], Req]
+    enter: Callable[[CallContext, Req], Bound]
+    handle: Callable[[Bound], Res]
+    refuse: Callable[[Bound, int], Res]
+    encode: Callable[[CallContext, Bound, Res], bytes]
+
+    def __call__(self, ctx: CallContext, stub: bytes) -> bytes:
+        bound = self.enter(ctx, self.decode(stub))
+        forced = ctx.forced_status
+        result = self.handle(bound) if forced is None else self.refuse(bound, forced)
+        status = getattr(result, "status", None)
+        if status is not None:
+            ctx.notes["status"] = int(status)
+        notes = getattr(result, "notes", None)
+        if notes:
+            ctx.notes.update(notes)
+        return self.encode(ctx, bound, result)
 
 
 @dataclass(slots=True)
@@ -82,6 +118,7 @@ class Interface:
     """An RPC interface: abstract syntax (UUID, version) and its opnum table."""
 
     def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "",
+                 *, ndr64: bool = False, big_endian: bool = False,
                  anonymous_ok: bool = False) -> None:
         self.name = name
         self.uuid = uuidlib.UUID(uuid)
@@ -91,6 +128,12 @@ class Interface:
         #: management; RFR refuses at the operation instead, PROTOCOL.md §5)
         self.anonymous_ok = anonymous_ok
         self.operations: dict[int, Operation] = {}
+        #: Operations read NDR64 requests (ctx.ndr64) and the engine offers NDR64 in
+        #: binds (MS-RPCE 3.3.1.5.6); responses go through fakegc.rpc.ndr64.
+        self.ndr64 = ndr64
+        #: Operations read big-endian requests (ctx.big_endian, C706 §14.1 "receiver
+        #: makes it right"); calls of other interfaces from a big-endian client fault.
+        self.big_endian = big_endian
 
     @property
     def syntax(self) -> tuple[uuidlib.UUID, int, int]:
@@ -227,6 +270,10 @@ class CallContext:
     forced_status: int | None = None
     #: The RpcServer serving the call (EPM and the management interface read it).
     server: Any = None
+    #: The presentation context's transfer syntax is NDR64 (MS-RPCE 2.2.5).
+    ndr64: bool = False
+    #: The request stub's integers are big-endian (drep 0x00, C706 §14.1).
+    big_endian: bool = False
 
     @property
     def handles(self) -> HandleTable:

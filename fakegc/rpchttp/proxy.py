@@ -280,7 +280,7 @@ class RpcHttpProxy:
                 return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
-        except Exception as exc:  # never let one client hurt the proxy
+        except Exception as exc:  # noqa: BLE001 - never let one client hurt the proxy
             self.errors.append(exc)
             self._record("protocol_error", conn, error=repr(exc))
         finally:

@@ -55,7 +55,7 @@ def test_tampered_signed_pdu_is_fault_5(make_server, level, offset):
         try:
             reply = rpc.recv()
             assert reply.ptype == P.PTYPE.FAULT
-            assert reply.status in (RpcStatus.ACCESS_DENIED, RpcStatus.nca_s_proto_error,
+            assert reply.status in (RpcStatus.rpc_s_access_denied, RpcStatus.nca_s_proto_error,
                                     RpcStatus.nca_s_unk_if, RpcStatus.nca_s_op_rng_error)
         except ConnectionError:
             pass
@@ -95,7 +95,7 @@ def test_wrong_verification_trailer_is_fault_5(make_server, level, bad):
     }[bad]
     with rpc:
         reply = ntlm.request(2, 0, b"DATA" + V.build(commands))
-        assert reply.ptype == P.PTYPE.FAULT and reply.status == RpcStatus.ACCESS_DENIED
+        assert reply.ptype == P.PTYPE.FAULT and reply.status == RpcStatus.rpc_s_access_denied
     server.journal.expect("auth_failed", reason=lambda r: r.startswith("verification trailer"))
 
 
@@ -113,7 +113,7 @@ def test_unsigned_request_on_signed_connection_refused(make_server):
     rpc, _ntlm = session(server, 5)
     with rpc:
         reply = rpc.call(0, b"plain", call_id=2)
-        assert reply.ptype == P.PTYPE.FAULT and reply.status == RpcStatus.ACCESS_DENIED
+        assert reply.ptype == P.PTYPE.FAULT and reply.status == RpcStatus.rpc_s_access_denied
 
 
 def test_feature_negotiation_with_ntlm_bind(make_server):

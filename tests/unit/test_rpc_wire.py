@@ -210,7 +210,7 @@ def test_anonymous_refused_unless_configured(make_server):
     server = make_server(anonymous=False)
     with raw(server) as c:
         c.bind(ECHO_SYN)
-        assert c.call(0, b"x").status == RpcStatus.ACCESS_DENIED
+        assert c.call(0, b"x").status == RpcStatus.rpc_s_access_denied
     server.journal.expect("fault", status=5, error=lambda e: "requires authentication" in e)
 
 

@@ -154,7 +154,7 @@ class KerberosContext:
     def _accept(self, data: bytes) -> bytes | None:
         try:
             ap_req = decoder.decode(data, asn1Spec=AP_REQ())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decode failure is AuthError
             raise AuthError("malformed AP-REQ") from None
         ticket = ap_req["ticket"]
         sname = "/".join(str(x) for x in ticket["sname"]["name-string"])
@@ -168,13 +168,13 @@ class KerberosContext:
             etp = decoder.decode(crypto.decrypt(Key(etype, key_bytes), 2,
                                                                bytes(ticket["enc-part"]["cipher"])),
                                  asn1Spec=EncTicketPart())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decrypt failure is AuthError
             raise AuthError("ticket does not decrypt (wrong key: KRB_AP_ERR_BAD_INTEGRITY)") from None
         session = Key(int(etp["key"]["keytype"]), bytes(etp["key"]["keyvalue"]))
         try:
             auth = decoder.decode(_enctype_table[session.enctype].decrypt(
                 session, 11, bytes(ap_req["authenticator"]["cipher"])), asn1Spec=Authenticator())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decrypt failure is AuthError
             raise AuthError("authenticator does not decrypt (KRB_AP_ERR_BAD_INTEGRITY)") from None
         cname = "/".join(str(x) for x in auth["cname"]["name-string"])
         tname = "/".join(str(x) for x in etp["cname"]["name-string"])
@@ -229,7 +229,7 @@ class KerberosContext:
     def _third_leg(self, data: bytes) -> None:
         try:
             rep = decoder.decode(data, asn1Spec=AP_REP())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decode failure is AuthError
             raise AuthError("third leg is not an AP-REP") from None
         cipher = bytes(rep["enc-part"]["cipher"])
         assert self._session is not None and self.key is not None
@@ -238,7 +238,7 @@ class KerberosContext:
             try:
                 _enctype_table[profile].decrypt(Key(profile, self._session.contents), 12, cipher)
                 return
-            except Exception:  # noqa: S112 - not this profile: try the other one
+            except Exception:  # noqa: BLE001, S112 - not this profile: try the other one
                 continue
         raise AuthError("third-leg AP-REP does not decrypt")
 
@@ -262,7 +262,7 @@ class KerberosContext:
                 out = self._cfx_verify(level, header, body, trailer, signature, header_sign)
         except AuthError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile token: any failure is AuthError
             raise AuthError(f"malformed GSS token: {exc!r}") from None
         self._recv_seq += 1
         return out
@@ -353,7 +353,7 @@ class KerberosContext:
                     plain = crypto.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
             except AuthError:
                 raise
-            except Exception:
+            except Exception:  # noqa: BLE001 - hostile token: any decrypt failure is AuthError
                 raise AuthError("CFX wrap does not decrypt (tampered)") from None
             if plain[-16:-14] != b"\x05\x04" or plain[-8:] != tok[8:16]:
                 raise AuthError("CFX wrap header mismatch")

@@ -139,7 +139,7 @@ class NtlmContext:
             nt_resp = bytes(auth["ntlm"])
             enc_key = bytes(auth["session_key"])
             flags = auth["flags"]
-        except Exception as exc:  # malformed AUTHENTICATE
+        except Exception as exc:  # noqa: BLE001 - malformed AUTHENTICATE
             raise AuthError(f"malformed AUTHENTICATE: {exc}") from None
         self._state = 2
         if not user and not nt_resp:

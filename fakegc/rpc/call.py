@@ -1,0 +1,358 @@
+"""Request handling on one connection (C706 §12.6.4.9-10, MS-RPCE 3.3.1.5.2, 3.3.1.5.7).
+
+:class:`Calls` takes request fragments, checks their security, reassembles them
+per call_id within the limits, runs the operation (or the fault injector's
+action), and answers with response fragments at the negotiated size or a fault
+PDU.  It writes through the :class:`Link` of its connection and never owns a
+socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fakegc.codes import RpcStatus
+from fakegc.journal import Journal
+from fakegc.rpc import ndr64, verification
+from fakegc.rpc.auth.base import LEVEL_INTEGRITY, LEVEL_NONE, LEVEL_PKT, AuthError
+from fakegc.rpc.auth.legs import AuthCtx, protect_response, split_auth, unprotect_request
+from fakegc.rpc.bind import Association
+from fakegc.rpc.faults import Action
+from fakegc.rpc.limits import RpcLimits
+from fakegc.rpc.registry import AuthInfo, CallContext, Operation, RpcFault
+from fakegc.wire import pdu as P
+
+__all__ = ["CallEnv", "Calls", "Link"]
+
+_DECODE_ERRORS = (struct.error, IndexError, ValueError, KeyError, TypeError, UnicodeError,
+                  OverflowError, AttributeError)
+
+
+class CallEnv(Protocol):
+    """The server side a call reads."""
+
+    name: str
+    actor: Any
+    journal: Journal
+    limits: RpcLimits
+    allow_anonymous: bool
+    injector: Callable[[CallContext], Action | None] | None
+    stats: list[int]
+
+    @property
+    def journal_calls(self) -> bool: ...
+
+
+class Link(Protocol):
+    """The connection a :class:`Calls` writes to."""
+
+    id: int
+    closed: bool
+    assoc: Association
+
+    @property
+    def env(self) -> CallEnv: ...
+    def write(self, data: bytes, pdus: int = 1) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def fatal(self, call_id: int, status: int, reason: str) -> None: ...
+    def record(self, kind: str, **fields: Any) -> None: ...
+    def internal_error(self, exc: BaseException) -> None: ...
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    call_id: int
+    ctx_id: int
+    opnum: int
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+    auth_ctx: AuthCtx | None = None
+    big_endian: bool = False
+
+
+def _u32(data: bytes, off: int) -> int:
+    return int(struct.unpack_from("<I", data, off)[0]) if len(data) >= off + 4 else 0
+
+
+class Calls:
+    """The calls of one connection: reassembly, dispatch, responses and faults."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.pending: dict[int, _Pending] = {}
+        self.in_flight = 0
+
+    def orphaned(self, call_id: int) -> None:
+        """rpc_orphaned (C706 §12.6.4.7): forget a call being reassembled."""
+        if self.pending.pop(call_id, None) is not None:
+            self.in_flight -= 1
+        self.link.record("orphaned", call_id=call_id)
+
+    def fault(self, call_id: int, ctx_id: int, status: int, why: str, close: bool = False,
+              did_not_execute: bool = True, op: str | None = None) -> None:
+        """Answer ``call_id`` with a fault PDU (C706 §12.6.4.7, MS-RPCE 2.2.2.9)."""
+        self.link.record("fault", call_id=call_id, status=status, error=why, op=op)
+        self.link.write(P.pack_fault(call_id, ctx_id, status, did_not_execute))
+        if close:
+            self.link.close()
+
+    # -- one request fragment ------------------------------------------------
+    def _security(self, pdu: bytes, raw: bytes, req: P.RequestPdu,
+                  call_id: int) -> tuple[bytes, AuthCtx | None] | None:
+        """The stub of a fragment after its auth checks, or None when answered with a fault.
+
+        ``raw`` is the PDU as received (big-endian PDUs are signed as sent).
+        """
+        assoc = self.link.assoc
+        trailer, signature, auth_off = split_auth(pdu)
+        if trailer is None:
+            main = assoc.main_auth
+            if main is not None and main.level >= LEVEL_PKT:
+                self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied,
+                           "unsigned request on a signed connection", close=True)
+                return None
+            if main is not None and (main.failed or not main.context.complete):
+                self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied,
+                           "authentication did not complete", close=True)
+                return None
+            return pdu[req.stub_offset:auth_off], None
+        auth_ctx = assoc.auth.get(trailer.context_id)
+        if auth_ctx is None or auth_ctx.failed or not auth_ctx.context.complete:
+            self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied,
+                       "request with an unknown or failed security context", close=True)
+            return None
+        try:
+            body = unprotect_request(auth_ctx, raw, req.stub_offset, auth_off, trailer,
+                                     signature, assoc.header_sign)
+        except AuthError as exc:
+            self.link.record("auth_failed", call_id=call_id, reason=exc.reason)
+            self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied, "signature check failed",
+                       close=True)
+            return None
+        return body, auth_ctx
+
+    def on_request(self, pdu: bytes, raw: bytes | None = None) -> None:
+        """One request fragment (C706 §12.6.4.9); reassembles per call_id.
+
+        ``pdu`` is little-endian in its header fields; ``raw`` the PDU as received
+        when that differs (a big-endian sender, :mod:`fakegc.wire.drep`).
+        """
+        raw = pdu if raw is None else raw
+        big_endian = raw[4] & 0xF0 == 0
+        link = self.link
+        flags = pdu[3]
+        call_id = _u32(pdu, 12)
+        if not link.assoc.bound:
+            return link.fatal(call_id, RpcStatus.nca_s_proto_error, "request before bind")
+        req = P.parse_request(pdu, flags)
+        checked = self._security(pdu, raw, req, call_id)
+        if checked is None:
+            return None
+        body, auth_ctx = checked
+        first = flags & P.PFC.FIRST_FRAG
+        last = flags & P.PFC.LAST_FRAG
+        if first:
+            if call_id in self.pending:
+                return link.fatal(call_id, RpcStatus.nca_s_proto_error, "call_id reused")
+            if last:
+                return self.execute(call_id, req.ctx_id, req.opnum, body, auth_ctx, big_endian)
+            return self._first(call_id, req, body, auth_ctx, big_endian)
+        return self._more(call_id, body, auth_ctx, bool(last))
+
+    def _first(self, call_id: int, req: P.RequestPdu, body: bytes,
+               auth_ctx: AuthCtx | None, big_endian: bool) -> None:
+        limits = self.link.env.limits
+        if req.alloc_hint > limits.max_request:
+            return self.fault(call_id, req.ctx_id, RpcStatus.nca_s_fault_remote_no_memory,
+                              f"alloc_hint {req.alloc_hint} over the limit")
+        if self.in_flight >= limits.max_calls_in_flight:
+            return self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_server_too_busy,
+                              "too many calls in flight")
+        self.pending[call_id] = _Pending(call_id, req.ctx_id, req.opnum, [body], len(body),
+                                         auth_ctx, big_endian)
+        self.in_flight += 1
+
+    def _more(self, call_id: int, body: bytes, auth_ctx: AuthCtx | None, last: bool) -> None:
+        pend = self.pending.get(call_id)
+        if pend is None:
+            # A fragment of a call we faulted or never saw: drop it (C706 §12.6.3).
+            self.link.record("protocol_error", call_id=call_id,
+                             error="continuation fragment without a first fragment")
+            return
+        pend.chunks.append(body)
+        pend.size += len(body)
+        max_request = self.link.env.limits.max_request
+        if pend.size > max_request:
+            del self.pending[call_id]
+            self.in_flight -= 1
+            return self.fault(call_id, pend.ctx_id, RpcStatus.nca_s_fault_remote_no_memory,
+                              f"request over {max_request} bytes")
+        if last:
+            del self.pending[call_id]
+            self.in_flight -= 1
+            self.execute(call_id, pend.ctx_id, pend.opnum, b"".join(pend.chunks), auth_ctx,
+                         pend.big_endian)
+
+    # -- a complete call -------------------------------------------------------
+    def _auth_info(self, main: AuthCtx | None) -> AuthInfo | None:
+        if main is None or not main.context.complete or main.failed \
+                or main.context.user is None:
+            return None
+        sec = main.context
+        return AuthInfo(main.auth_type, main.level, sec.user, sec.domain, sec.mech)
+
+    def execute(self, call_id: int, ctx_id: int, opnum: int, stub: bytes,
+                auth_ctx: AuthCtx | None, big_endian: bool = False) -> None:
+        """Dispatch a reassembled call to its operation (MS-RPCE 3.3.1.5.7)."""
+        link = self.link
+        env = link.env
+        assoc = link.assoc
+        pres = assoc.contexts.get(ctx_id)
+        if pres is None:
+            return self.fault(call_id, ctx_id, RpcStatus.nca_s_unk_if,
+                              f"unknown presentation context {ctx_id}")
+        iface = pres.interface
+        op = iface.operations.get(opnum)
+        main = auth_ctx or assoc.main_auth
+        auth_info = self._auth_info(main)
+        if env.journal_calls:
+            link.record("request", call_id=call_id, interface=iface.name, opnum=opnum,
+                        op=op.name if op else None, ctx_id=ctx_id, size=len(stub),
+                        auth_level=main.level if main else LEVEL_NONE,
+                        user=auth_info.principal if auth_info else None)
+        if op is None:
+            return self.fault(call_id, ctx_id, RpcStatus.nca_s_op_rng_error,
+                              f"{iface.name} has no opnum {opnum}")
+        if big_endian and not iface.big_endian:
+            # Not decodable here: refused at once with the call's own id (never a hang).
+            return self.fault(call_id, ctx_id, RpcStatus.rpc_x_bad_stub_data,
+                              f"{iface.name} does not decode big-endian NDR", op=op.name)
+        if auth_info is None and not env.allow_anonymous and not iface.anonymous_ok:
+            return self.fault(call_id, ctx_id, RpcStatus.rpc_s_access_denied,
+                              f"{iface.name} requires authentication", op=op.name)
+        if main is not None and main.level >= LEVEL_INTEGRITY:
+            try:
+                stub, _seen = verification.check_and_strip(stub, verification.Expected(
+                    assoc.header_sign, pres.abstract_raw, pres.transfer_raw, P.PTYPE.REQUEST,
+                    b"\x10\x00\x00\x00", call_id, ctx_id, opnum))
+            except verification.VerificationError as exc:
+                link.record("auth_failed", call_id=call_id,
+                            reason=f"verification trailer: {exc}")
+                return self.fault(call_id, ctx_id, RpcStatus.rpc_s_access_denied,
+                                  f"verification trailer: {exc}", op=op.name)
+        assert assoc.group is not None
+        ctx = CallContext(env.actor, env.name, iface, opnum, call_id, ctx_id, link.id,
+                          assoc.group, auth_info, env.journal, server=env, ndr64=pres.ndr64,
+                          big_endian=big_endian)
+        env.stats[0] += 1
+        if env.injector is not None:
+            action = env.injector(ctx)
+            if action is not None:
+                return self._apply(action, ctx, op, stub, main)
+        self._run(ctx, op, stub, main)
+
+    def _apply(self, action: Action, ctx: CallContext, op: Operation, stub: bytes,
+               main: AuthCtx | None) -> None:
+        """A fault-injection rule's action, after its delay (scenario faults)."""
+        self.link.record("rule", call_id=ctx.call_id, action=action.kind, value=action.value,
+                         rule=action.rule, op=op.name)
+        if action.delay > 0 and action.kind != "drop":
+            self.in_flight += 1
+            later = Action(action.kind, action.value, 0.0, action.rule)
+
+            def resume() -> None:
+                self.in_flight -= 1
+                if not self.link.closed:
+                    self._apply_now(later, ctx, op, stub, main)
+
+            asyncio.get_running_loop().call_later(action.delay, resume)
+            return
+        self._apply_now(action, ctx, op, stub, main)
+
+    def _apply_now(self, action: Action, ctx: CallContext, op: Operation, stub: bytes,
+                   main: AuthCtx | None) -> None:
+        kind = action.kind
+        if kind == "fault":
+            self.fault(ctx.call_id, ctx.ctx_id, action.value, f"injected by {action.rule}",
+                       did_not_execute=False, op=op.name)
+        elif kind in ("reset", "refuse"):
+            self.link.abort()
+        elif kind == "drop":
+            self.in_flight += 1  # never answered: counts against the in-flight limit
+        elif kind == "status":
+            ctx.forced_status = action.value
+            self._run(ctx, op, stub, main)
+        else:  # "delay" after its wait
+            self._run(ctx, op, stub, main)
+
+    def _run(self, ctx: CallContext, op: Operation, stub: bytes, main: AuthCtx | None) -> None:
+        link = self.link
+        try:
+            out = op.call(ctx, stub)
+        except RpcFault as fault:
+            return self.fault(ctx.call_id, ctx.ctx_id, fault.status, str(fault),
+                              did_not_execute=False, op=op.name)
+        except _DECODE_ERRORS as exc:
+            link.record("protocol_error", call_id=ctx.call_id, op=op.name,
+                        error=f"stub decode: {exc!r}")
+            return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
+                              "malformed stub", did_not_execute=False, op=op.name)
+        except Exception as exc:  # noqa: BLE001 - an operation bug is a fault, not a crash
+            link.internal_error(exc)
+            return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_fault_cant_perform,
+                              f"internal error {exc!r}", did_not_execute=False, op=op.name)
+        if ctx.ndr64:
+            try:
+                out = ndr64.response(op, out)
+            except _DECODE_ERRORS as exc:
+                link.internal_error(exc)
+                return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
+                                  f"no NDR64 encoding: {exc!r}", did_not_execute=False, op=op.name)
+        if link.env.journal_calls:
+            link.record("response", call_id=ctx.call_id, interface=ctx.interface.name,
+                        opnum=ctx.opnum, op=op.name, size=len(out), **ctx.notes)
+        link.env.stats[1] += 1
+        self.send_response(ctx.call_id, ctx.ctx_id, out, main)
+
+    def send_response(self, call_id: int, ctx_id: int, stub: bytes,
+                      main: AuthCtx | None) -> None:
+        """Fragment ``stub`` at the negotiated size, protecting each fragment."""
+        assoc = self.link.assoc
+        if main is not None and main.level >= LEVEL_PKT and main.context.complete:
+            room = assoc.max_xmit - 24 - 8 - main.context.signature_size(main.level)
+            self.link.write(protect_response(main, stub, call_id, ctx_id, assoc.max_xmit,
+                                             assoc.header_sign), _frags(len(stub), room - room % 16))
+            return
+        self.link.write(plain_response(stub, call_id, ctx_id, assoc.max_xmit),
+                        _frags(len(stub), assoc.max_xmit - 24))
+
+
+def _frags(size: int, room: int) -> int:
+    return max(1, -(-size // max(room, 1)))
+
+
+def plain_response(stub: bytes, call_id: int, ctx_id: int, max_xmit: int) -> bytes:
+    """Unprotected response fragments of ``stub`` (C706 §12.6.4.10)."""
+    total = len(stub)
+    room = max_xmit - 24
+    if total <= room:
+        return (P.pack_header(P.PTYPE.RESPONSE, 3, 24 + total, 0, call_id)
+                + P.pack_response_header(total, ctx_id) + stub)
+    out = []
+    off = 0
+    while True:
+        chunk = stub[off:off + room]
+        flags = P.PFC.FIRST_FRAG if off == 0 else 0
+        off += len(chunk)
+        if off >= total:
+            flags |= P.PFC.LAST_FRAG
+        out.append(P.pack_header(P.PTYPE.RESPONSE, flags, 24 + len(chunk), 0, call_id)
+                   + P.pack_response_header(total - off + len(chunk), ctx_id) + chunk)
+        if off >= total:
+            break
+    return b"".join(out)
