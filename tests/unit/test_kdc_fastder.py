@@ -13,7 +13,7 @@ from impacket.krb5.asn1 import KRB_ERROR as KRB_ERROR_SPEC
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
-from fakegc.kdc import exchange
+from fakegc.kdc import messages
 from fakegc.kdc.derread import DerError, Request, parse_kdc_req
 from fakegc.kdc.exchange import krb_error, krb_error_pyasn1, peek, peek_pyasn1
 from fakegc.kdc.layouts import LayoutCache, read_kdc_req
@@ -30,7 +30,7 @@ FIXED = dt.datetime(2026, 11, 25, 3, 4, 5, tzinfo=dt.UTC)
        cname=st.none() | st.lists(WORD, min_size=1, max_size=2))
 def test_krb_error_is_byte_identical_to_pyasn1(code, realm, sname, sname_type, e_text, e_data, cname):
     crealm = realm if cname else None
-    with mock.patch.object(exchange, "_now", lambda offset: FIXED):
+    with mock.patch.object(messages, "_now", lambda offset: FIXED):
         fast = krb_error(code, realm, sname, sname_type, e_text, e_data, 0.0, cname, crealm)
         ref = krb_error_pyasn1(code, realm, sname, sname_type, e_text, e_data, 0.0, cname, crealm)
     assert fast == ref
@@ -83,7 +83,7 @@ def test_error_paths_answer_without_pyasn1(kdc):
     from impacket.krb5.asn1 import KRB_ERROR
 
     build = _build_as
-    with mock.patch.object(exchange.decoder, "decode", side_effect=AssertionError("pyasn1 used")):
+    with mock.patch.object(messages.decoder, "decode", side_effect=AssertionError("pyasn1 used")):
         unknown = kdc.core.handle(build("nobody"))
         preauth = kdc.core.handle(build("alice"))
     assert unknown.code == constants.ErrorCodes.KDC_ERR_C_PRINCIPAL_UNKNOWN.value
