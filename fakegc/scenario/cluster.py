@@ -31,22 +31,20 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Self
 
-from fakegc.codes import NspiStatus
 from fakegc.directory import loader
-from fakegc.directory.model import Directory
 from fakegc.journal import Journal
 from fakegc.kdc.principals import ETYPES, PrincipalDb
-from fakegc.kdc.server import Kdc, KdcRule
+from fakegc.kdc.server import Kdc
 from fakegc.nspi import NSPI
 from fakegc.referral import RFR
-from fakegc.referral.host import ReferralRefused
 from fakegc.rpc.auth.base import SecurityProvider
 from fakegc.rpc.auth.kerberos import KerberosProvider, SpnegoKerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider
-from fakegc.rpc.epm import EPM, EndpointMap
+from fakegc.rpc.epm import EPM
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.scenario.actors import ExchangeActor, GcActor, GcState
 from fakegc.scenario.config import EVENTS, ClusterConfig
 from fakegc.scenario.engine import ScenarioRunner
 from fakegc.scenario.model import Scenario, load_scenario
@@ -65,14 +63,6 @@ __all__ = [
 
 
 
-class GcState(str, Enum):
-    """A GC's own state."""
-
-    UP = "up"
-    SHUTTING_DOWN = "shutting_down"
-    DOWN = "down"
-
-
 class ClusterState(str, Enum):
     """The scenario states of PROTOCOL.md §2."""
 
@@ -80,85 +70,6 @@ class ClusterState(str, Enum):
     SHUTTING_DOWN = "SHUTTING_DOWN"
     DOWN = "DOWN"
     NEW_GC = "NEW_GC"
-
-
-class GcActor:
-    """A Global Catalog: NSPI server + endpoint mapper; implements ``NspiHost``."""
-
-    def __init__(self, cluster: Cluster, name: str) -> None:
-        self.cluster = cluster
-        self.name = name
-        self.fqdn = f"{name}.{cluster.config.dns_domain}".lower()
-        guid = cluster.config.server_guids.get(name)
-        self.server_guid = uuidlib.UUID(guid) if guid else uuidlib.uuid4()
-        self.state = GcState.UP
-        self.accepting_binds = True
-        self.allow_anonymous = cluster.config.allow_anonymous
-        self.read_only = cluster.config.read_only
-        self.principal_name = f"exchangeAB/{self.fqdn}"
-        self.endpoint_map = EndpointMap()
-        self.nspi: RpcServer
-        self.epm: RpcServer
-        self.kdc_rule: KdcRule | None = None
-
-    @property
-    def directory(self) -> Directory:
-        """The cluster's shared directory."""
-        return self.cluster.directory
-
-    @property
-    def mid_offset(self) -> int:
-        """Where this GC's MIds start: derived from its server GUID, so a new or restarted GC
-        (new GUID) names objects differently and cached MIds go stale, as in production."""
-        return 0x100000 * (1 + self.server_guid.int % 0x7F)
-
-    def servers(self) -> list[RpcServer]:
-        """This GC's RPC servers."""
-        return [self.nspi, self.epm]
-
-
-class ExchangeActor:
-    """The Exchange server: referral service + endpoint mapper; implements ``ReferralHost``."""
-
-    def __init__(self, cluster: Cluster, name: str) -> None:
-        self.cluster = cluster
-        self.name = name
-        self.fqdn = f"{name}.{cluster.config.dns_domain}".lower()
-        self.principal_name = f"exchangeRFR/{self.fqdn}"
-        self.endpoint_map = EndpointMap()
-        self.rfr: RpcServer
-        self.epm: RpcServer
-
-    def referral_target(self, user_dn: str) -> str | None:
-        """The scenario's candidate GC, after getting a ticket for it (KB 929439).
-
-        The Exchange server asks the KDC for ``exchangeAB/<candidate>`` first: when
-        the KDC refuses (the GC is shutting down), the referral fails with a
-        credentials error (LogonFailed), which is what sends the KB's provider into
-        its user-credentials state.  A candidate that is down gives NotFound.
-        """
-        gc = self.cluster.referral_candidate()
-        if gc is None:
-            return None
-        code = self.cluster.kdc.would_refuse(gc.principal_name, f"{self.name}$")
-        self.cluster.journal.record(self.name, "krb_check", service=gc.principal_name,
-                                    code=code or 0)
-        if code is not None:
-            raise ReferralRefused(NspiStatus.LogonFailed, f"ticket for {gc.principal_name}: KRB-ERROR {code}")
-        if gc.state is not GcState.UP:
-            return None
-        return gc.fqdn
-
-    def fqdn_for_server_dn(self, dn: str) -> str | None:
-        """Map an Exchange server's legacy DN to its FQDN."""
-        obj = self.cluster.directory.find_dn(dn)
-        if obj is None or obj.kind != "server":
-            return None
-        return obj.fqdn or f"{obj.alias}.{self.cluster.config.dns_domain}"
-
-    def servers(self) -> list[RpcServer]:
-        """This actor's RPC servers."""
-        return [self.rfr, self.epm]
 
 
 class Cluster:
