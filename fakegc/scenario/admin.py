@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["AdminServer"]
@@ -73,32 +74,47 @@ class AdminServer:
         url = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path.rstrip("/")
-        c = self.cluster
         data = json.loads(body) if body else {}
-        if method == "GET" and path == "/state":
-            return 200, {"state": c.state.value, "referral": c.current_gc, "pinned": c.pinned_gc,
-                         "gcs": {n: {"state": g.state.value, "server_guid": str(g.server_guid)}
-                                 for n, g in c.gcs.items()},
-                         "kdc_clock_offset": c.kdc.clock_offset}
-        if method == "GET" and path == "/endpoints":
-            return 200, c.endpoints()
-        if method == "GET" and path == "/journal":
-            since = int(query.get("since", "0"))
-            kind = query.get("kind")
-            entries = c.journal.entries(kind, since=since)
-            return 200, [e.to_dict() for e in entries[-int(query.get("limit", "1000")):]]
-        if method == "GET" and path == "/rules":
-            return 200, [r.to_dict() for r in c.rules]
-        if method == "POST" and path == "/fire":
-            event = data.pop("event")
-            return 200, await c.fire(event, **data)
-        if method == "POST" and path == "/rules":
-            rule = c.add_rule(**data)
-            return 200, {"id": rule.id}
         if method == "DELETE" and path.startswith("/rules/"):
-            c.remove_rule(int(path.rsplit("/", 1)[1]))
+            self.cluster.remove_rule(int(path.rsplit("/", 1)[1]))
             return 200, {"removed": True}
-        if method == "POST" and path == "/reset":
-            await c.reset(clear_journal=bool(data.get("clear_journal", True)))
-            return 200, {"state": c.state.value}
-        return 404, {"error": f"no route {method} {path}"}
+        handler = self._ROUTES.get((method, path))
+        if handler is None:
+            return 404, {"error": f"no route {method} {path}"}
+        return 200, await handler(self, query, data)
+
+    # -- one handler per route: (query, JSON body) -> payload ---------------------------
+    async def _state(self, query: dict[str, str], data: dict[str, Any]) -> Any:
+        c = self.cluster
+        return {"state": c.state.value, "referral": c.current_gc, "pinned": c.pinned_gc,
+                "gcs": {n: {"state": g.state.value, "server_guid": str(g.server_guid)}
+                        for n, g in c.gcs.items()},
+                "kdc_clock_offset": c.kdc.clock_offset}
+
+    async def _endpoints(self, query: dict[str, str], data: dict[str, Any]) -> Any:
+        return self.cluster.endpoints()
+
+    async def _journal(self, query: dict[str, str], data: dict[str, Any]) -> Any:
+        since = int(query.get("since", "0"))
+        entries = self.cluster.journal.entries(query.get("kind"), since=since)
+        return [e.to_dict() for e in entries[-int(query.get("limit", "1000")):]]
+
+    async def _rules(self, query: dict[str, str], data: dict[str, Any]) -> Any:
+        return [r.to_dict() for r in self.cluster.rules]
+
+    async def _fire(self, query: dict[str, str], data: dict[str, Any]) -> Any:
+        event = data.pop("event")
+        return await self.cluster.fire(event, **data)
+
+    async def _add_rule(self, query: dict[str, str], data: dict[str, Any]) -> Any:
+        return {"id": self.cluster.add_rule(**data).id}
+
+    async def _reset(self, query: dict[str, str], data: dict[str, Any]) -> Any:
+        await self.cluster.reset(clear_journal=bool(data.get("clear_journal", True)))
+        return {"state": self.cluster.state.value}
+
+    _ROUTES: ClassVar[dict[tuple[str, str], Callable[[AdminServer, dict[str, str], dict[str, Any]],
+                                                      Awaitable[Any]]]] = {
+        ("GET", "/state"): _state, ("GET", "/endpoints"): _endpoints, ("GET", "/journal"): _journal,
+        ("GET", "/rules"): _rules, ("POST", "/fire"): _fire, ("POST", "/rules"): _add_rule,
+        ("POST", "/reset"): _reset}
