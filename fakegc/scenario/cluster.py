@@ -404,7 +404,8 @@ class Cluster:
         self.journal.record("scenario", "state", state=self.state.value, gc=self.current_gc, reset=True)
 
     # -- scenarios -----------------------------------------------------------------------------
-    async def run_scenario(self, scenario: Any, time_scale: float = 1.0) -> Any:
+    async def run_scenario(self, scenario: str | Path | Scenario,
+                           time_scale: float = 1.0) -> ScenarioRunner:
         """Load (name, path or Scenario) and start its timeline in the background."""
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         runner = ScenarioRunner(self, sc, time_scale)
@@ -450,7 +451,8 @@ class ClusterThread:
         """The endpoints document."""
         return self.loop.call(self.cluster.endpoints)  # type: ignore[no-any-return]
 
-    def run_scenario(self, scenario: Any, time_scale: float = 1.0) -> Any:
+    def run_scenario(self, scenario: str | Path | Scenario,
+                     time_scale: float = 1.0) -> ScenarioRunner:
         """Start a scenario's timeline."""
         return self.loop.run(self.cluster.run_scenario(scenario, time_scale))
 
