@@ -8,7 +8,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = [["bench_start.py"], ["bench_epm_vs_samba.py", "-t", "3"], ["bench_nspi.py", "-t", "3"],
-           ["bench_kdc.py", "-n", "20000"], ["bench_sessions.py", "-n", "10000"]]
+           ["bench_kdc.py", "-n", "20000"], ["bench_sessions.py", "-n", "10000"],
+           ["bench_ctl.py", "-n", "20"]]
 
 
 def main() -> int:

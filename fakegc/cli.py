@@ -12,9 +12,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,60 +22,127 @@ from fakegc import __version__
 __all__ = ["build_parser", "main"]
 
 
+SERVE_EPILOG = """\
+examples:
+  fakegc serve --endpoints-json fakegc.json
+  fakegc serve --scenario kb929439 --time-scale 0.1        # prints each step as it fires
+  fakegc serve --follow                                      # every journal entry, readable
+  fakegc serve --directory big.json --journal journal.jsonl  # a generated directory
+  fakegc serve --rpc-http-port 443                           # Outlook Anywhere (root for 443)
+
+Directory files: .yaml/.yml (YAML), .json (JSON, fastest for large ones), .ldif/.ldf (LDIF).
+Shipped scenarios: kb929439, gc_reboot_same_guid, flapping_gc, referral_pinned_dead_gc,
+kdc_clock_skew, slow_then_faulting_gc (or a path to a .toml file).
+Stop with Ctrl-C (SIGINT) or SIGTERM.
+"""
+
+KB_EPILOG = """\
+examples:
+  fakegc kb929439                          # the matrix, verdicts against KB 929439
+  fakegc kb929439 --json                   # the same, machine-readable
+  fakegc kb929439 --scenario flapping_gc   # codes per phase of another scenario, no verdicts
+
+Exit status: 0 every judged cell agrees with the article (always 0 for other scenarios),
+1 a judged cell disagrees, 2 no such scenario (one line naming it).
+"""
+
+DIRECTORY_EPILOG = """\
+examples:
+  fakegc directory generate --users 100000 -o big.json
+  fakegc directory generate --users 50 > small.yaml
+  fakegc directory check fixtures/directories/contoso.yaml
+"""
+
+
+def _formatted(**kw: Any) -> dict[str, Any]:
+    return dict(kw, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (every subcommand has its own ``--help``)."""
+    """The argument parser (every subcommand has its own ``--help`` with examples)."""
     parser = argparse.ArgumentParser(
         prog="fakegc",
         description="A protocol-level fake Active Directory Global Catalog for testing "
-                    "MAPI clients (NSPI, referral, endpoint mapper, Kerberos KDC).")
+                    "MAPI clients (NSPI, referral, endpoint mapper, Kerberos KDC).",
+        **_formatted(epilog="examples:\n  fakegc kb929439\n  fakegc serve --endpoints-json "
+                            "fakegc.json\n  fakegc ctl --endpoints-json fakegc.json state\n\n"
+                            "`fakegc COMMAND --help` describes each command."))
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the fake cluster until interrupted",
-                           description="Start the default cluster (ex01, gc01, gc02, KDC) on "
-                                       "loopback ephemeral ports and print its endpoints.")
-    serve.add_argument("--config", type=Path, help="cluster configuration (TOML)")
-    serve.add_argument("--scenario", type=str,
-                       help="scenario file or shipped name (e.g. kb929439) whose timeline runs")
-    serve.add_argument("--time-scale", type=float, default=1.0,
+                           **_formatted(
+                               description="Start the default cluster (ex01, gc01, gc02, KDC) on "
+                                           "loopback ephemeral ports, print its endpoints and "
+                                           "serve until interrupted.",
+                               epilog=SERVE_EPILOG))
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="cluster configuration (TOML with a [cluster] table)")
+    serve.add_argument("--scenario", type=str, metavar="NAME|FILE",
+                       help="shipped scenario name or .toml file whose timeline runs; each "
+                            "step, state change and rule hit is printed (--quiet: not)")
+    serve.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                        help="multiply the scenario's step times (0.1 runs it ten times faster)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--endpoints-json", type=Path, help="write the endpoints document here")
-    serve.add_argument("--admin-port", type=int, default=None,
-                       help="admin HTTP port (default: the config's, else ephemeral)")
-    serve.add_argument("--rpc-http-port", type=int, default=None,
+    serve.add_argument("--quiet", "-q", action="store_true",
+                       help="with --scenario: do not print steps, state changes and rule hits")
+    serve.add_argument("--follow", "-f", action="store_true",
+                       help="print every journal entry as it is recorded")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address every actor listens on (default 127.0.0.1)")
+    serve.add_argument("--endpoints-json", type=Path, metavar="FILE",
+                       help="write the endpoints document (ports, realm, users, control-plane "
+                            "URL) here; `fakegc ctl --endpoints-json FILE` reads it")
+    serve.add_argument("--admin-port", type=int, default=None, metavar="PORT",
+                       help="control-plane HTTP port (default: the config's, else ephemeral)")
+    serve.add_argument("--rpc-http-port", type=int, default=None, metavar="PORT",
                        help="RPC over HTTP v2 front port (0: ephemeral; off when omitted)")
-    serve.add_argument("--directory", type=Path, help="directory fixture (YAML or LDIF)")
-    serve.add_argument("--journal", type=Path, help="mirror the journal to this JSON Lines file")
-    serve.add_argument("--json", action="store_true", help="print the endpoints as JSON only")
+    serve.add_argument("--directory", type=Path, metavar="FILE",
+                       help="directory fixture: YAML, JSON or LDIF, by extension "
+                            "(default: the shipped contoso.yaml)")
+    serve.add_argument("--journal", type=Path, metavar="FILE",
+                       help="mirror the journal to this JSON Lines file")
+    serve.add_argument("--json", action="store_true",
+                       help="print the endpoints document as JSON (live lines go to stderr)")
 
     kb = sub.add_parser("kb929439", help="run the KB 929439 matrix demo",
-                        description="Run the emulated MAPI client in every cell of R x U x mode "
-                                    "against the embedded cluster and compare with the KB.")
+                        **_formatted(
+                            description="Run the emulated MAPI address-book provider in every "
+                                        "cell of R x U x mode against an embedded cluster, one "
+                                        "ResolveName per phase of the scenario, and compare the "
+                                        "codes with what KB 929439 states.",
+                            epilog=KB_EPILOG))
     kb.add_argument("--json", action="store_true", help="machine-readable output")
-    kb.add_argument("--scenario", type=str, default="kb929439", help="scenario name or path")
+    kb.add_argument("--scenario", type=str, default="kb929439", metavar="NAME|FILE",
+                    help="scenario name or path (default kb929439; others get no verdicts)")
 
-    directory = sub.add_parser("directory", help="directory fixtures")
+    directory = sub.add_parser("directory", help="generate or check directory fixtures",
+                               **_formatted(description="Generate large directory fixtures or "
+                                                        "validate one.", epilog=DIRECTORY_EPILOG))
     dsub = directory.add_subparsers(dest="directory_command", metavar="ACTION")
-    gen = dsub.add_parser("generate", help="generate a large directory fixture")
+    gen = dsub.add_parser("generate", help="generate a large directory fixture",
+                          **_formatted(description="Write a directory fixture with N "
+                                                   "generated users.",
+                                       epilog=DIRECTORY_EPILOG))
     gen.add_argument("--users", type=int, required=True, help="number of users")
     gen.add_argument("--seed", type=int, default=0, help="random seed")
     gen.add_argument("-o", "--output", type=Path,
                      help="output file: .json loads fastest, .yaml is readable (default: YAML on stdout)")
-    chk = dsub.add_parser("check", help="load and validate a fixture")
-    chk.add_argument("path", type=Path)
-    chk.add_argument("--json", action="store_true")
+    chk = dsub.add_parser("check", help="load and validate a fixture",
+                          **_formatted(description="Load a YAML, JSON or LDIF fixture; errors "
+                                                   "name the file and line.",
+                                       epilog=DIRECTORY_EPILOG))
+    chk.add_argument("path", type=Path, help="the fixture (.yaml, .json, .ldif)")
+    chk.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    ctl = sub.add_parser("ctl", help="control a running `fakegc serve`",
-                         description="Talk to the admin endpoint of a running server.")
-    ctl.add_argument("--url", help="admin URL (default: from --endpoints-json)")
-    ctl.add_argument("--endpoints-json", type=Path, help="endpoints document written by serve")
-    ctl.add_argument("action", choices=["state", "fire", "reset", "journal", "rules", "add-rule",
-                                        "remove-rule"])
-    ctl.add_argument("args", nargs="*", help="event name / rule JSON / rule id")
-    ctl.add_argument("--json", action="store_true")
+    from fakegc import cli_ctl
 
-    sub.add_parser("docs", help="print the supported-operations table (Markdown)")
+    cli_ctl.add_parser(sub)
+
+    sub.add_parser("docs", help="print the supported-operations table (Markdown)",
+                   **_formatted(description="Print the table of supported interfaces and "
+                                            "operations, generated from the interface registry "
+                                            "(docs/operations.md is this output).",
+                                epilog="example:\n  fakegc docs > docs/operations.md"))
     return parser
 
 
@@ -105,6 +170,9 @@ def _print_endpoints(doc: dict[str, Any]) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
     from fakegc.scenario.cluster import Cluster, ClusterConfig
 
     config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
@@ -119,10 +187,19 @@ async def _serve(args: argparse.Namespace) -> int:
         config.admin_port = 0
     if args.rpc_http_port is not None:
         config.rpc_http_port = args.rpc_http_port
-    cluster = await Cluster.start(config)
+    from fakegc import cli_serve
+
+    scenario = None
+    if args.scenario:
+        from fakegc.scenario.model import ScenarioError, load_scenario
+
+        try:  # before anything listens: a wrong name or file is one line, not a traceback
+            scenario = load_scenario(args.scenario)
+        except ScenarioError as exc:
+            return _die(str(exc))
+    with cli_serve.loading(config.directory_path):
+        cluster = await Cluster.start(config)
     try:
-        if args.scenario:
-            await cluster.run_scenario(args.scenario, args.time_scale)
         doc = cluster.endpoints()
         if args.endpoints_json:
             cluster.write_endpoints(args.endpoints_json)
@@ -131,6 +208,11 @@ async def _serve(args: argparse.Namespace) -> int:
         else:
             _print_endpoints(doc)
             print("press Ctrl-C to stop", flush=True)
+        if args.follow or (args.scenario and not args.quiet):
+            cli_serve.attach(cluster.journal, follow=args.follow,
+                             stream=sys.stderr if args.json else sys.stdout)
+        if scenario is not None:
+            await cluster.run_scenario(scenario, args.time_scale)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,22 +251,6 @@ def _directory(args: argparse.Namespace) -> int:
     return _die("directory: choose generate or check")
 
 
-def _ctl(args: argparse.Namespace) -> int:
-    from fakegc.scenario import ctl
-
-    url = args.url
-    if not url and args.endpoints_json:
-        url = json.loads(args.endpoints_json.read_text())["admin"]
-    if not url:
-        return _die("ctl needs --url or --endpoints-json")
-    try:
-        result = ctl.command(url, args.action, args.args)
-    except Exception as exc:  # noqa: BLE001 - any failure of the control call is one line, not a traceback
-        return _die(f"ctl {args.action}: {exc}", 1)
-    print(json.dumps(result, indent=None if args.json else 2))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fakegc`` console script."""
     parser = build_parser()
@@ -208,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "directory":
         return _directory(args)
     if args.command == "ctl":
-        return _ctl(args)
+        from fakegc import cli_ctl
+
+        return cli_ctl.run(args)
     if args.command == "docs":
         from fakegc import docs
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid as uuidlib
-from enum import Enum
 from pathlib import Path
 from typing import Any, Self
 
@@ -45,10 +43,12 @@ from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcServer
 from fakegc.runner import BackgroundLoop
 from fakegc.scenario.actors import ExchangeActor, GcActor, GcState
-from fakegc.scenario.config import EVENTS, ClusterConfig
+from fakegc.scenario.config import ClusterConfig
 from fakegc.scenario.engine import ScenarioRunner
+from fakegc.scenario.events import EVENTS
 from fakegc.scenario.model import Scenario, load_scenario
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
+from fakegc.scenario.transitions import ClusterEvents, ClusterState
 
 __all__ = [
     "EVENTS",
@@ -63,16 +63,7 @@ __all__ = [
 
 
 
-class ClusterState(str, Enum):
-    """The scenario states of PROTOCOL.md §2."""
-
-    HEALTHY = "HEALTHY"
-    SHUTTING_DOWN = "SHUTTING_DOWN"
-    DOWN = "DOWN"
-    NEW_GC = "NEW_GC"
-
-
-class Cluster:
+class Cluster(ClusterEvents):
     """The running cluster (see the module docstring for the events)."""
 
     def __init__(self, config: ClusterConfig | None = None) -> None:
@@ -265,88 +256,6 @@ class Cluster:
         """A krb5.conf in ``directory`` and the env dict MIT tools need."""
         return self.kdc.env(directory, udp_preference_limit)
 
-    # -- events ----------------------------------------------------------------------------
-    def _set_state(self, state: ClusterState) -> None:
-        if state is not self.state:
-            self.journal.record("scenario", "state", previous=self.state.value, state=state.value,
-                                gc=self.current_gc)
-            self.state = state
-
-    async def fire(self, event: str, **args: Any) -> dict[str, Any]:
-        """Apply one event (module docstring); returns a summary."""
-        if event not in EVENTS:
-            raise ValueError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
-        self.journal.record("scenario", "event", event=event, **{k: v for k, v in args.items()})
-        handler = getattr(self, f"_on_{event}")
-        result: dict[str, Any] = await handler(**args)
-        return result
-
-    async def _on_shutdown_begin(self, gc: str | None = None, code: int | None = None) -> dict[str, Any]:
-        actor = self.gc(gc)
-        actor.state = GcState.SHUTTING_DOWN
-        actor.accepting_binds = False
-        cut = sum(server.cut_connections("shutdown_begin") for server in actor.servers())
-        if actor.kdc_rule is None:
-            actor.kdc_rule = self.kdc.add_rule(
-                action="error", code=code if code is not None else self.config.principal_unknown_code,
-                msg="TGS", service=actor.principal_name, name=f"{actor.name} shutting down")
-        self._set_state(ClusterState.SHUTTING_DOWN)
-        return {"gc": actor.name, "connections_cut": cut}
-
-    async def _on_gc_down(self, gc: str | None = None) -> dict[str, Any]:
-        actor = self.gc(gc)
-        if actor.state is GcState.UP:
-            await self._on_shutdown_begin(actor.name)
-        actor.state = GcState.DOWN
-        for server in actor.servers():
-            await server.stop_listening()
-            server.cut_connections("gc_down")
-        self._set_state(ClusterState.DOWN)
-        return {"gc": actor.name}
-
-    async def _on_new_gc_ready(self, gc: str | None = None) -> dict[str, Any]:
-        if gc is None:
-            gc = next((n for n, a in self.gcs.items() if n != self.current_gc and a.state is GcState.UP),
-                      None)
-            if gc is None:
-                raise ValueError("no other GC is up to become the new GC")
-        actor = self.gc(gc)
-        if actor.state is not GcState.UP:
-            raise ValueError(f"{gc} is {actor.state.value}; restart it before referring to it")
-        self.current_gc = actor.name
-        self._set_state(ClusterState.NEW_GC)
-        return {"gc": actor.name}
-
-    async def _on_gc_restart(self, gc: str | None = None, keep_guid: bool = False) -> dict[str, Any]:
-        actor = self.gc(gc)
-        for server in actor.servers():
-            server.cut_connections("gc_restart")
-            server.reset_associations()
-            await server.resume_listening()
-        if not keep_guid:
-            actor.server_guid = uuidlib.uuid4()
-        actor.state = GcState.UP
-        actor.accepting_binds = True
-        if actor.kdc_rule is not None:
-            self.kdc.remove_rule(actor.kdc_rule)
-            actor.kdc_rule = None
-        if all(a.state is GcState.UP for a in self.gcs.values()) and self.state is not ClusterState.NEW_GC:
-            self._set_state(ClusterState.HEALTHY)
-        return {"gc": actor.name, "server_guid": str(actor.server_guid)}
-
-    async def _on_kdc_skew(self, seconds: float = 600.0) -> dict[str, Any]:
-        self.kdc.clock_offset = float(seconds)
-        return {"clock_offset": self.kdc.clock_offset}
-
-    async def _on_pin_referral(self, gc: str | None = None) -> dict[str, Any]:
-        if gc is not None:
-            self.gc(gc)
-        self.pinned_gc = gc
-        return {"pinned": gc}
-
-    async def _on_custom(self, **args: Any) -> dict[str, Any]:
-        return dict(args)
-
     # -- fault rules ---------------------------------------------------------------------
     def add_rule(self, rule: FaultRule | None = None, **kw: Any) -> FaultRule:
         """Install a fault rule (RPC kinds go to the injectors, krb_error to the KDC)."""
@@ -404,10 +313,13 @@ class Cluster:
         self.journal.record("scenario", "state", state=self.state.value, gc=self.current_gc, reset=True)
 
     # -- scenarios -----------------------------------------------------------------------------
-    async def run_scenario(self, scenario: str | Path | Scenario,
+    async def run_scenario(self, scenario: str | os.PathLike[str] | Scenario,
                            time_scale: float = 1.0) -> ScenarioRunner:
         """Load (name, path or Scenario) and start its timeline in the background."""
-        sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if isinstance(scenario, Scenario):
+            sc = scenario
+        else:
+            sc = load_scenario(scenario if isinstance(scenario, str) else Path(scenario))
         runner = ScenarioRunner(self, sc, time_scale)
         self._runners.append(runner)
         await runner.install()
@@ -435,26 +347,67 @@ class ClusterThread:
         """Apply an event (blocking)."""
         return self.loop.run(self.cluster.fire(event, **args))
 
-    def add_rule(self, **kw: Any) -> FaultRule:
+    def add_rule(self, rule: FaultRule | None = None, **kw: Any) -> FaultRule:
         """Install a fault rule."""
-        return self.loop.call(lambda: self.cluster.add_rule(**kw))  # type: ignore[no-any-return]
+        return self.loop.call(lambda: self.cluster.add_rule(rule, **kw))  # type: ignore[no-any-return]
 
     def remove_rule(self, rule_id: int) -> None:
         """Remove a fault rule."""
         self.loop.call(self.cluster.remove_rule, rule_id)
 
-    def reset(self) -> None:
+    def reset(self, clear_journal: bool = True) -> None:
         """Back to HEALTHY (blocking)."""
-        self.loop.run(self.cluster.reset())
+        self.loop.run(self.cluster.reset(clear_journal))
 
     def endpoints(self) -> dict[str, Any]:
         """The endpoints document."""
         return self.loop.call(self.cluster.endpoints)  # type: ignore[no-any-return]
 
-    def run_scenario(self, scenario: str | Path | Scenario,
+    def run_scenario(self, scenario: str | os.PathLike[str] | Scenario,
                      time_scale: float = 1.0) -> ScenarioRunner:
         """Start a scenario's timeline."""
         return self.loop.run(self.cluster.run_scenario(scenario, time_scale))
+
+    # -- the rest of Cluster's surface, across the thread (a test keeps the two equal) ------
+    def all_servers(self) -> list[RpcServer]:
+        """Every RPC server of every actor."""
+        return self.cluster.all_servers()
+
+    def resolve_rpc_server(self, server: str, port: int) -> RpcServer | None:
+        """RPC-over-HTTP target resolution (see :meth:`Cluster.resolve_rpc_server`)."""
+        return self.cluster.resolve_rpc_server(server, port)
+
+    def gc(self, name: str | None = None) -> GcActor:
+        """A GC by name (default: the referral's current one)."""
+        return self.cluster.gc(name)
+
+    def referral_candidate(self) -> GcActor | None:
+        """The GC the referral service would name now."""
+        return self.cluster.referral_candidate()
+
+    def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
+        """Write the endpoints document as JSON."""
+        return self.loop.call(self.cluster.write_endpoints, path)  # type: ignore[no-any-return]
+
+    def krb5_env(self, directory: str | os.PathLike[str],
+                 udp_preference_limit: int | None = None) -> dict[str, str]:
+        """A krb5.conf in ``directory`` and the env dict MIT tools need."""
+        return self.loop.call(self.cluster.krb5_env, directory,  # type: ignore[no-any-return]
+                              udp_preference_limit)
+
+    config = property(lambda self: self.cluster.config, doc="The cluster's configuration.")
+    directory = property(lambda self: self.cluster.directory, doc="The current directory.")
+    db = property(lambda self: self.cluster.db, doc="The principal database.")
+    gcs = property(lambda self: self.cluster.gcs, doc="The GCs by name.")
+    exchange = property(lambda self: self.cluster.exchange, doc="The Exchange actor.")
+    kdc = property(lambda self: self.cluster.kdc, doc="The KDC.")
+    rules = property(lambda self: self.cluster.rules, doc="The fault rules installed.")
+    state = property(lambda self: self.cluster.state, doc="The cluster state.")
+    current_gc = property(lambda self: self.cluster.current_gc, doc="The referral's GC.")
+    pinned_gc = property(lambda self: self.cluster.pinned_gc, doc="The pinned GC, if any.")
+    admin = property(lambda self: self.cluster.admin, doc="The control plane, if started.")
+    rpc_http = property(lambda self: self.cluster.rpc_http, doc="The RPC over HTTP proxy, if any.")
+    started = property(lambda self: self.cluster.started, doc="True once every actor listens.")
 
     def close(self) -> None:
         """Stop the cluster and its loop."""

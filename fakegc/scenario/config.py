@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fakegc.codes import KrbError
 from fakegc.journal import Journal
 from fakegc.rpc.server import RpcLimits
+from fakegc.scenario.events import EVENTS  # the vocabulary, defined once there
 
 if TYPE_CHECKING:
     from fakegc.scenario.rules import FaultRule
 
 __all__ = ["EVENTS", "ClusterConfig", "ScenarioTarget"]
 
-#: The events a cluster fires (``Cluster._on_<event>``), see fakegc/scenario/cluster.py.
-EVENTS = ("shutdown_begin", "gc_down", "new_gc_ready", "gc_restart", "kdc_skew", "pin_referral",
-          "custom")
 
 
 class ScenarioTarget(Protocol):
@@ -37,7 +35,7 @@ class ScenarioTarget(Protocol):
         ...
 
     async def fire(self, event: str, **args: Any) -> dict[str, Any]:
-        """Fire one of :data:`EVENTS`."""
+        """Fire one of :data:`fakegc.scenario.events.EVENTS`."""
         ...
 
 

@@ -13,7 +13,7 @@ Layout (see ``fixtures/scenarios/*.toml``)::
     service_etypes = { gc02 = [23] }   # gc02's accounts: rc4-hmac only
 
     [[step]]                 # the timeline, in order
-    event = "shutdown_begin" # one of fakegc.scenario.config.EVENTS
+    event = "shutdown_begin" # one of fakegc.scenario.events.EVENTS
     gc = "gc01"              # event arguments
     at = 1.0                 # seconds after start ...
     # after = { kind = "request", op = "NspiQueryRows", count = 3 }   ... or after N matching
@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from fakegc.resources import shipped as shipped_data
-from fakegc.scenario.config import EVENTS, ClusterConfig
+from fakegc.scenario.config import ClusterConfig
+from fakegc.scenario.events import EVENTS
 from fakegc.scenario.rules import KINDS, FaultRule
 
 __all__ = [

@@ -23,10 +23,11 @@ from typing import Any
 from fakegc.firing import Firing
 from fakegc.rpc.faults import Action
 from fakegc.rpc.registry import CallContext
+from fakegc.scenario.events import RULE_KINDS
 
 __all__ = ["KINDS", "FaultRule", "injector_for", "on_connect_for"]
 
-KINDS = ("rpc_fault", "nspi_status", "reset", "refuse", "delay", "drop", "krb_error")
+KINDS = RULE_KINDS
 _ACTION = {"rpc_fault": "fault", "nspi_status": "status", "reset": "reset", "delay": "delay",
            "drop": "drop", "refuse": "refuse"}
 

@@ -15,11 +15,20 @@ Fixtures
     Environment for MIT tools (``KRB5_CONFIG``, ``KRB5CCNAME`` in a temp dir).
 ``fake_gc_endpoints``
     The endpoints document (ports of every actor, realm, users).
+``fake_gc_async``
+    For asyncio tests (pytest-asyncio, auto or strict mode): a started
+    :class:`fakegc.scenario.cluster.Cluster` in the test's running loop (whatever loop
+    scope the project configures), HEALTHY and fresh for each test; ``await
+    fake_gc_async.fire(...)``, ``await fake_gc_async.journal.wait_for(...)``.  Server
+    errors fail the test at teardown, as with ``fake_gc_cluster``.
+``fake_gc_async_scenario``
+    Factory: ``runner = await fake_gc_async_scenario("kb929439", time_scale=0.01)`` starts
+    a scenario's timeline on ``fake_gc_async``.
 
 Configuration
 -------------
 ``@pytest.mark.fakegc(gcs=["gc01", "gc02", "gc03"], allow_anonymous=True, ...)`` gives a
-test its own cluster built from those :class:`~fakegc.scenario.cluster.ClusterConfig`
+test its own cluster (``fake_gc_async`` included) built from those :class:`~fakegc.scenario.cluster.ClusterConfig`
 fields.  Environment variables set session defaults: ``FAKEGC_DIRECTORY`` (fixture
 path), ``FAKEGC_GCS`` (comma-separated), ``FAKEGC_JOURNAL`` (JSON Lines path).
 """
@@ -27,15 +36,20 @@ path), ``FAKEGC_GCS`` (comma-separated), ``FAKEGC_JOURNAL`` (JSON Lines path).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+try:
+    import pytest_asyncio
+except ImportError:  # the async fixtures need pytest-asyncio; the sync ones do not
+    pytest_asyncio = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from fakegc.kdc.server import Kdc
-    from fakegc.scenario.cluster import ClusterConfig, ClusterThread
+    from fakegc.scenario.cluster import Cluster, ClusterConfig, ClusterThread
     from fakegc.scenario.engine import ScenarioRunner
 
 __all__ = ["ServerErrors"]
@@ -67,8 +81,8 @@ def _config_from_env(**overrides: Any) -> ClusterConfig:
     return cfg
 
 
-def _errors(ct: ClusterThread) -> list[BaseException]:
-    cluster = ct.cluster
+def _errors(ct: ClusterThread | Cluster) -> list[BaseException]:
+    cluster = getattr(ct, "cluster", ct)
     errs = [e for s in cluster.all_servers() for e in s.errors] + list(cluster.kdc.errors)
     return errs
 
@@ -118,7 +132,7 @@ def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterThread]:
 def fake_gc_scenario(fake_gc_cluster: ClusterThread) -> Callable[..., ScenarioRunner]:
     """Factory starting a scenario's timeline on the test's cluster."""
 
-    def start(name_or_path: str | Path, time_scale: float = 1.0) -> ScenarioRunner:
+    def start(name_or_path: str | os.PathLike[str], time_scale: float = 1.0) -> ScenarioRunner:
         return fake_gc_cluster.run_scenario(name_or_path, time_scale)
 
     return start
@@ -140,3 +154,47 @@ def fake_gc_endpoints(fake_gc_cluster: ClusterThread) -> dict[str, Any]:
 def krb5_env(fake_gc_cluster: ClusterThread, tmp_path: Path) -> dict[str, str]:
     """``os.environ`` plus KRB5_CONFIG / KRB5CCNAME for MIT tools against the fake KDC."""
     return dict(os.environ, **fake_gc_cluster.cluster.krb5_env(tmp_path))
+
+
+def _raise_server_errors(cluster: Any) -> None:
+    errors = _errors(cluster)
+    if errors:
+        raise ServerErrors(f"{len(errors)} error(s) inside fakegc's servers during the test: "
+                           f"{errors[0]!r}") from errors[0]
+
+
+def _async_fixture(fn: Any) -> Any:
+    if pytest_asyncio is not None:
+        return pytest_asyncio.fixture(fn)
+
+    @pytest.fixture(name=fn.__name__)
+    def unavailable() -> None:
+        raise pytest.UsageError(f"{fn.__name__} needs pytest-asyncio (pip install pytest-asyncio)")
+
+    return unavailable
+
+
+@_async_fixture
+async def fake_gc_async(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    """A started cluster in the test's running loop (see the module docstring)."""
+    from fakegc.scenario.cluster import Cluster
+
+    marker = request.node.get_closest_marker("fakegc")
+    cluster = await Cluster.start(_config_from_env(**(marker.kwargs if marker else {})))
+    try:
+        yield cluster
+        _raise_server_errors(cluster)
+    finally:
+        await cluster.close()
+
+
+@_async_fixture
+async def fake_gc_async_scenario(
+        fake_gc_async: Cluster) -> Callable[..., Awaitable[ScenarioRunner]]:
+    """Factory starting a scenario's timeline on ``fake_gc_async``."""
+
+    async def start(name_or_path: str | os.PathLike[str], time_scale: float = 1.0) -> ScenarioRunner:
+        runner: ScenarioRunner = await fake_gc_async.run_scenario(name_or_path, time_scale)
+        return runner
+
+    return start

@@ -112,9 +112,9 @@ def test_installed_demo_agrees_with_the_article(venv: Path, away: Path) -> None:
     doc = json.loads(done.stdout)
     cells = doc["cells"] if isinstance(doc, dict) else doc
     assert len(cells) == 9, done.stdout[-2000:]
-    for cell in cells:  # KB 929439's statement of each cell, as the demo prints it beside ours
-        assert cell["codes"] == cell["expected_codes"], cell
-        assert cell["final_state"] == cell["expected_state"], cell
+    # verdicts only where KB 929439 states the outcome (fakegc.kbdemo.article): three cells
+    assert [c["verdict"] for c in cells].count("PASS") == 3, cells
+    assert all(c["verdict"] in ("PASS", None) for c in cells), cells
 
 
 def test_installed_shipped_scenarios_all_load(venv: Path, away: Path) -> None:

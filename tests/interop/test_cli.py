@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -37,8 +39,27 @@ def test_serve_publishes_endpoints_and_ctl_drives_it(tmp_path):
                                           timeout=30).stdout)
         assert state["state"] == "SHUTTING_DOWN" and state["gcs"]["gc01"]["state"] == "shutting_down"
         bad = subprocess.run(ctl + ["fire", "no_such_event"], capture_output=True, text=True, timeout=30)
-        assert bad.returncode == 1 and "unknown event" in bad.stderr
-        reset = subprocess.run(ctl + ["reset"], capture_output=True, text=True, timeout=30)
+        assert bad.returncode == 2 and "unknown event" in bad.stderr  # named before sending
+        # the server says no (a GC it does not have): exit 1, the server's reason shown
+        no = subprocess.run(ctl + ["fire", "shutdown_begin", "gc=tokyo"], capture_output=True,
+                            text=True, timeout=30)
+        assert no.returncode == 1 and "no GC named 'tokyo'" in no.stderr
+        readable = subprocess.run(ctl + ["state"], capture_output=True, text=True, timeout=30)
+        assert readable.stdout.startswith("state SHUTTING_DOWN  referral gc01")
+        # journal --follow: the entries so far, then new ones as they come, until Ctrl-C
+        follower = subprocess.Popen(ctl + ["journal", "state", "--follow"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        first = follower.stdout.readline()
+        assert re.match(r"^#\d+ +\d+\.\d{3} kdc state state=listening", first), first
+        subprocess.run(ctl + ["fire", "gc_down", "gc=gc01"], capture_output=True, timeout=30)
+        while "state=DOWN" not in (line := follower.stdout.readline()) and line:
+            pass
+        assert "scenario state previous=SHUTTING_DOWN state=DOWN gc=gc01" in line
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(30) == 0 and "Traceback" not in follower.stderr.read()
+        follower.stdout.close()
+        follower.stderr.close()
+        reset = subprocess.run(ctl + ["reset", "--json"], capture_output=True, text=True, timeout=30)
         assert json.loads(reset.stdout)["state"] == "HEALTHY"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -72,10 +93,40 @@ def test_docs_are_generated_from_the_registry():
     assert (ROOT / "docs" / "operations.md").read_text().strip() == done.stdout.strip()
 
 
-@pytest.mark.parametrize("sub", [[], ["serve"], ["kb929439"], ["directory", "generate"], ["ctl"], ["docs"]])
-def test_help_for_every_subcommand(sub):
+@pytest.mark.parametrize("sub", [[], ["serve"], ["kb929439"], ["directory"], ["directory", "generate"],
+                                 ["directory", "check"], ["ctl"], ["docs"]])
+def test_help_for_every_subcommand_has_examples_that_parse(sub):
+    from fakegc.cli import build_parser
+
     done = subprocess.run(FAKEGC + sub + ["--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "usage: fakegc" in done.stdout
+    assert "example" in done.stdout
+    # every example in the epilog is a command line the parser accepts
+    examples = [shlex.split(ln.split(">")[0], comments=True)
+                for ln in done.stdout.split("example", 1)[1].splitlines()
+                if ln.strip().startswith("fakegc ")]
+    assert examples
+    for argv in examples:
+        args = build_parser().parse_args(argv[1:])
+        assert args.command == argv[1]
+
+
+def test_help_texts_are_true():
+    from fakegc.cli import build_parser
+    from fakegc.scenario.model import shipped
+
+    serve = subprocess.run(FAKEGC + ["serve", "--help"], capture_output=True, text=True,
+                           timeout=60).stdout
+    assert "JSON" in serve and "(YAML or LDIF)" not in serve  # JSON directories load too
+    for path in shipped():  # the scenarios it names are the shipped ones
+        assert path.stem in " ".join(serve.split())
+    ctl = subprocess.run(FAKEGC + ["ctl", "--help"], capture_output=True, text=True,
+                         timeout=60).stdout
+    from fakegc.scenario.events import EVENTS, RULE_FIELDS
+
+    for name in [*EVENTS, *RULE_FIELDS]:
+        assert name in ctl
+    assert build_parser().parse_args(["serve", "--scenario", "kb929439", "--quiet"]).quiet
 
 
 def test_serve_runs_a_scenario_timeline(tmp_path):
@@ -99,4 +150,41 @@ def test_serve_runs_a_scenario_timeline(tmp_path):
         assert state["gcs"]["gc01"]["state"] == "down"
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=30)
+    # the steps show as they fire, in the scenario's order (fixtures/scenarios/kb929439.toml)
+    live = [ln.split("] ", 1)[1] for ln in out.splitlines() if ln.startswith("[")]
+    assert live[:7] == ["scenario kb929439 started",
+                        "fired shutdown_begin gc=gc01",
+                        "state HEALTHY -> SHUTTING_DOWN (referral gc01)",
+                        "fired gc_down gc=gc01",
+                        "state SHUTTING_DOWN -> DOWN (referral gc01)",
+                        "fired new_gc_ready gc=gc02",
+                        "state DOWN -> NEW_GC (referral gc02)"]
+
+
+def test_serve_quiet_and_follow(tmp_path):
+    def run(*extra: str) -> str:
+        ep_path = tmp_path / f"ep{len(extra)}.json"
+        proc = subprocess.Popen(FAKEGC + ["serve", "--scenario", "kb929439", "--time-scale", "0.001",
+                                          "--endpoints-json", str(ep_path), *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            ctl = FAKEGC + ["ctl", "--endpoints-json", str(ep_path), "journal", "event", "--json"]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                done = subprocess.run(ctl, capture_output=True, text=True, timeout=30) \
+                    if ep_path.exists() else None
+                if done is not None and "timeline_done" in done.stdout:
+                    break
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+        return out
+
+    quiet = run("--quiet")
+    assert "fired" not in quiet and "fakegc cluster ready" in quiet
+    followed = run("--quiet", "--follow")
+    # --follow: every entry, as Entry prints it (#seq t actor kind fields)
+    assert re.search(r"^#\d+ \d+\.\d{4} scenario event event=shutdown_begin gc=gc01$", followed, re.MULTILINE)
+    assert re.search(r"^#\d+ \d+\.\d{4} gc01 state state=not_listening", followed, re.MULTILINE)

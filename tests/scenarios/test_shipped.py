@@ -6,24 +6,7 @@ import time
 
 import pytest
 
-from fakegc.scenario.model import ScenarioError, load_scenario, parse_scenario, shipped
-
-
-@pytest.mark.parametrize("path", shipped(), ids=lambda p: p.stem)
-def test_shipped_scenario_runs(ct, path):
-    scenario = load_scenario(path)
-    assert scenario.steps or scenario.faults
-    ct.run_scenario(path, time_scale=0.01)
-    timed = [s for s in scenario.steps if s.at is not None]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if ct.journal.count("event", event="timeline_done", scenario=scenario.name):
-            break
-        time.sleep(0.02)
-    ct.journal.expect("event", event="timeline_done", scenario=scenario.name)
-    for step in timed:
-        ct.journal.expect("event", event=step.event)
-    assert len(ct.cluster.rules) == len(scenario.faults)
+from fakegc.scenario.model import ScenarioError, load_scenario, parse_scenario
 
 
 def test_kb929439_is_the_articles_timeline():

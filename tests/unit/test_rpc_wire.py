@@ -94,17 +94,6 @@ def test_association_group_spans_connections(server):
             assert other.call(3, handle).status == RpcStatus.nca_s_fault_context_mismatch
 
 
-def test_reset_associations_stales_groups_and_handles(server, bg_loop):
-    with raw(server) as a:
-        group = a.bind(ECHO_SYN).bind_ack().assoc_group
-        handle = a.call(2, b"").stub
-        bg_loop.call(server.reset_associations)
-        assert a.call(3, handle, call_id=3).status == RpcStatus.nca_s_fault_context_mismatch
-        with raw(server) as b:
-            b.send(b.bind_pdu([(0, ECHO_SYN, [NDR20])], assoc_group=group))
-            assert b.recv().ptype == P.PTYPE.BIND_NAK
-
-
 def test_ndr64_only_alter_context(server):
     with raw(server) as c:
         c.bind(ECHO_SYN)
@@ -234,60 +223,3 @@ def test_idle_timeout_closes_connection(make_server):
         c.bind(ECHO_SYN)
         assert c.closed_by_peer()
     server.journal.expect("protocol_error", error="idle timeout")
-
-
-def test_stop_and_resume_listening(server, bg_loop):
-    port = server.port
-    bg_loop.run(server.stop_listening())
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=2)
-    bg_loop.run(server.resume_listening())
-    assert server.port == port
-    healthy(server)
-
-
-def test_cut_connections(server, bg_loop):
-    with raw(server) as c:
-        c.bind(ECHO_SYN)
-        assert bg_loop.call(server.cut_connections, "shutdown") == 1
-        assert c.closed_by_peer()
-    healthy(server)
-
-
-def test_virtual_connection_without_tcp(server, bg_loop):
-    """open_virtual serves a connection handed over by another front (RPC over HTTP)."""
-    import asyncio
-
-    class Pipe(asyncio.Transport):
-        def __init__(self) -> None:
-            super().__init__()
-            self.out = bytearray()
-            self.closed = False
-
-        def write(self, data: bytes) -> None:
-            self.out += data
-
-        def close(self) -> None:
-            self.closed = True
-
-        def abort(self) -> None:
-            self.closed = True
-
-        def is_closing(self) -> bool:
-            return self.closed
-
-        def get_extra_info(self, name, default=None):
-            return ("virtual", 0) if name == "peername" else default
-
-    def run() -> bytes:
-        pipe = Pipe()
-        proto = server.open_virtual(pipe)
-        proto.data_received(RawRpc.bind_pdu([(0, ECHO_SYN, [NDR20])]))
-        proto.data_received(RawRpc.request_pdu(2, 0, 0, b"via http"))
-        proto.connection_lost(None)
-        return bytes(pipe.out)
-
-    out = bg_loop.call(run)
-    first_len = out[8] | out[9] << 8
-    assert out[2] == P.PTYPE.BIND_ACK and out[first_len + 2] == P.PTYPE.RESPONSE
-    assert out.endswith(b"via http")
