@@ -24,6 +24,7 @@ import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -136,6 +137,28 @@ class _Virtual:
             self.protocol.connection_lost(None)
 
 
+class _Auth(Enum):
+    """What an authentication step decided, when it did not name a user."""
+
+    AGAIN = "again"  # a 401 leg was sent; the next request on the connection continues
+    REFUSED = "refused"  # answered and closed
+
+
+@dataclass(slots=True)
+class _HttpRequest:
+    method: str
+    target: str
+    headers: dict[str, str]
+    length: int
+
+
+@dataclass(slots=True)
+class _HttpSession:
+    """Per-connection state: the NTLM context across the 401 legs."""
+
+    ntlm: Any = None
+
+
 class RpcHttpProxy:
     """An RPC-over-HTTP v2 proxy in front of in-process RPC servers."""
 
@@ -207,77 +230,8 @@ class RpcHttpProxy:
         if task is not None:
             self._tasks.add(task)
         self._record("connect", conn, peer=str(peer))
-        ntlm = None
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.IncompleteReadError:
-                    return
-                if len(head) > MAX_HEADER:
-                    return self._reply(writer, 400, "Bad Request", close=True)
-                try:
-                    lines = head.decode("latin-1").split("\r\n")
-                    method, target, _version = lines[0].split(" ", 2)
-                    headers = {k.strip().lower(): v.strip() for k, _, v in
-                               (ln.partition(":") for ln in lines[1:] if ln)}
-                    length = int(headers.get("content-length", "0") or 0)
-                except ValueError:
-                    self._record("protocol_error", conn, error="malformed HTTP request")
-                    return self._reply(writer, 400, "Bad Request", close=True)
-                self._record("http_request", conn, method=method, target=target[:120])
-                if method not in ("RPC_IN_DATA", "RPC_OUT_DATA"):
-                    return self._reply(writer, 405, "Method Not Allowed", close=True)
-                auth = headers.get("authorization", "")
-                user = None
-                if auth.startswith(("NTLM ", "Negotiate ")):
-                    token = base64.b64decode(auth.split(" ", 1)[1])
-                    if ntlm is None or token[8:9] == b"\x01":
-                        ntlm = NtlmProvider(self.creds, host=self.name, allow_anonymous=False).new_context()
-                    try:
-                        step = ntlm.step(token)
-                    except AuthError as exc:
-                        self._record("auth_failed", conn, reason=exc.reason, scheme="NTLM")
-                        return self._reply(writer, 401, "Unauthorized", close=True,
-                                           extra=self._challenge_headers())
-                    if not step.complete:
-                        if length and length < 1 << 20:
-                            await reader.readexactly(length)
-                        self._reply(writer, 401, "Unauthorized",
-                                    extra=[f"WWW-Authenticate: NTLM {base64.b64encode(step.token or b'').decode()}"])
-                        continue
-                    user = ntlm.user
-                elif auth.startswith("Basic ") and self.basic:
-                    try:
-                        raw = base64.b64decode(auth[6:]).decode("utf-8")
-                        who, _, password = raw.partition(":")
-                        name = who.split("\\")[-1].split("@")[0]
-                    except (ValueError, binascii.Error):
-                        return self._reply(writer, 400, "Bad Request", close=True)
-                    if not self.creds.check_password(name, password):
-                        self._record("auth_failed", conn, reason=f"wrong password for {name}", scheme="Basic")
-                        return self._reply(writer, 401, "Unauthorized", close=True,
-                                           extra=self._challenge_headers())
-                    user = name
-                else:
-                    if length and length < 1 << 20:
-                        await reader.readexactly(length)
-                    self._reply(writer, 401, "Unauthorized", extra=self._challenge_headers())
-                    continue
-                self._record("auth", conn, user=user, channel=method)
-                query = urlsplit(target).query
-                server, _, port_text = query.rpartition(":")
-                try:
-                    port = int(port_text)
-                except ValueError:
-                    port = -1
-                rpc = self.resolve(server, port) if port > 0 else None
-                if rpc is None:
-                    self._record("protocol_error", conn, error=f"no RPC server {query!r}")
-                    return self._reply(writer, 503, "RPC Error", close=True)
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                await self._channel(conn, method, reader, writer, rpc, (server, port), peer)
-                return
+            await self._serve(conn, reader, writer, peer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
         except Exception as exc:  # noqa: BLE001 - never let one client hurt the proxy
@@ -289,6 +243,111 @@ class RpcHttpProxy:
                 self._tasks.discard(task)
             writer.close()
             self._record("disconnect", conn)
+
+    async def _serve(self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: Any) -> None:
+        """Requests on one HTTP connection until one becomes an RPC channel (MS-RPCH 2.1.2):
+        the NTLM legs are answered 401 on the same keep-alive connection (PROTOCOL.md §9)."""
+        session = _HttpSession()
+        while True:
+            req = await self._read_request(conn, reader, writer)
+            if req is None:
+                return
+            if req.method not in ("RPC_IN_DATA", "RPC_OUT_DATA"):
+                return self._reply(writer, 405, "Method Not Allowed", close=True)
+            user = await self._authenticate(conn, session, req, reader, writer)
+            if user is _Auth.AGAIN:
+                continue
+            if user is _Auth.REFUSED:
+                return None
+            self._record("auth", conn, user=user, channel=req.method)
+            query = urlsplit(req.target).query
+            server, _, port_text = query.rpartition(":")
+            try:
+                port = int(port_text)
+            except ValueError:
+                port = -1
+            rpc = self.resolve(server, port) if port > 0 else None
+            if rpc is None:
+                self._record("protocol_error", conn, error=f"no RPC server {query!r}")
+                return self._reply(writer, 503, "RPC Error", close=True)
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await self._channel(conn, req.method, reader, writer, rpc, (server, port), peer)
+            return None
+
+    async def _read_request(self, conn: int, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> _HttpRequest | None:
+        """One request head (bounded by MAX_HEADER); None when the connection is done."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return None
+        if len(head) > MAX_HEADER:
+            self._reply(writer, 400, "Bad Request", close=True)
+            return None
+        try:
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _version = lines[0].split(" ", 2)
+            headers = {k.strip().lower(): v.strip() for k, _, v in
+                       (ln.partition(":") for ln in lines[1:] if ln)}
+            length = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            self._record("protocol_error", conn, error="malformed HTTP request")
+            self._reply(writer, 400, "Bad Request", close=True)
+            return None
+        self._record("http_request", conn, method=method, target=target[:120])
+        return _HttpRequest(method, target, headers, length)
+
+    async def _authenticate(self, conn: int, session: _HttpSession, req: _HttpRequest,
+                            reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> str | None | _Auth:
+        """The user, or AGAIN (a 401 leg was sent on this connection), or REFUSED (closed)."""
+        auth = req.headers.get("authorization", "")
+        if auth.startswith(("NTLM ", "Negotiate ")):
+            return await self._ntlm_leg(conn, session, req, auth, reader, writer)
+        if auth.startswith("Basic ") and self.basic:
+            return self._basic(conn, auth, writer)
+        if req.length and req.length < 1 << 20:
+            await reader.readexactly(req.length)
+        self._reply(writer, 401, "Unauthorized", extra=self._challenge_headers())
+        return _Auth.AGAIN
+
+    async def _ntlm_leg(self, conn: int, session: _HttpSession, req: _HttpRequest, auth: str,
+                        reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> str | None | _Auth:
+        """HTTP NTLM (MS-RPCH 3.2.5.1.1): NEGOTIATE -> 401 with CHALLENGE, AUTHENTICATE -> user."""
+        token = base64.b64decode(auth.split(" ", 1)[1])
+        if session.ntlm is None or token[8:9] == b"\x01":
+            session.ntlm = NtlmProvider(self.creds, host=self.name, allow_anonymous=False).new_context()
+        try:
+            step = session.ntlm.step(token)
+        except AuthError as exc:
+            self._record("auth_failed", conn, reason=exc.reason, scheme="NTLM")
+            self._reply(writer, 401, "Unauthorized", close=True, extra=self._challenge_headers())
+            return _Auth.REFUSED
+        if not step.complete:
+            if req.length and req.length < 1 << 20:
+                await reader.readexactly(req.length)
+            self._reply(writer, 401, "Unauthorized",
+                        extra=[f"WWW-Authenticate: NTLM {base64.b64encode(step.token or b'').decode()}"])
+            return _Auth.AGAIN
+        user: str | None = session.ntlm.user
+        return user
+
+    def _basic(self, conn: int, auth: str, writer: asyncio.StreamWriter) -> str | _Auth:
+        """HTTP Basic (RFC 7617), when the proxy allows it."""
+        try:
+            raw = base64.b64decode(auth[6:]).decode("utf-8")
+            who, _, password = raw.partition(":")
+            name = who.split("\\")[-1].split("@")[0]
+        except (ValueError, binascii.Error):
+            self._reply(writer, 400, "Bad Request", close=True)
+            return _Auth.REFUSED
+        if not self.creds.check_password(name, password):
+            self._record("auth_failed", conn, reason=f"wrong password for {name}", scheme="Basic")
+            self._reply(writer, 401, "Unauthorized", close=True, extra=self._challenge_headers())
+            return _Auth.REFUSED
+        return name
 
     def _challenge_headers(self) -> list[str]:
         out = ["WWW-Authenticate: NTLM", "WWW-Authenticate: Negotiate"]
