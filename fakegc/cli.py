@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ def _formatted(**kw: Any) -> dict[str, Any]:
     return dict(kw, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def _port(text: str) -> int:
+    """A TCP port number (16 bits, RFC 793), for argparse."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not 0..65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every subcommand has its own ``--help`` with examples)."""
     parser = argparse.ArgumentParser(
@@ -92,9 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--endpoints-json", type=Path, metavar="FILE",
                        help="write the endpoints document (ports, realm, users, control-plane "
                             "URL) here; `fakegc ctl --endpoints-json FILE` reads it")
-    serve.add_argument("--admin-port", type=int, default=None, metavar="PORT",
+    serve.add_argument("--admin-port", type=_port, default=None, metavar="PORT",
                        help="control-plane HTTP port (default: the config's, else ephemeral)")
-    serve.add_argument("--rpc-http-port", type=int, default=None, metavar="PORT",
+    serve.add_argument("--rpc-http-port", type=_port, default=None, metavar="PORT",
                        help="RPC over HTTP v2 front port (0: ephemeral; off when omitted)")
     serve.add_argument("--directory", type=Path, metavar="FILE",
                        help="directory fixture: YAML, JSON or LDIF, by extension "
@@ -103,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="mirror the journal to this JSON Lines file")
     serve.add_argument("--json", action="store_true",
                        help="print the endpoints document as JSON (live lines go to stderr)")
+    serve.add_argument("--require-admin-token", action="store_true",
+                       help="refuse to start unless FAKEGC_ADMIN_TOKEN is set (the Docker image)")
 
     kb = sub.add_parser("kb929439", help="run the KB 929439 matrix demo",
                         **_formatted(
@@ -173,32 +184,37 @@ async def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from fakegc.scenario.cluster import Cluster, ClusterConfig
-
-    config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
-    config.host = args.host
-    if args.directory:
-        config.directory_path = args.directory
-    if args.journal:
-        config.journal_path = args.journal
-    if args.admin_port is not None:
-        config.admin_port = args.admin_port
-    elif config.admin_port is None:
-        config.admin_port = 0
-    if args.rpc_http_port is not None:
-        config.rpc_http_port = args.rpc_http_port
     from fakegc import cli_serve
+    from fakegc.scenario.cluster import Cluster, ClusterConfig
+    from fakegc.scenario.model import load_scenario
 
-    scenario = None
-    if args.scenario:
-        from fakegc.scenario.model import ScenarioError, load_scenario
-
-        try:  # before anything listens: a wrong name or file is one line, not a traceback
-            scenario = load_scenario(args.scenario)
-        except ScenarioError as exc:
-            return _die(str(exc))
-    with cli_serve.loading(config.directory_path):
-        cluster = await Cluster.start(config)
+    try:  # every file is read and type-checked before anything listens: one line, status 2
+        config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
+        config.host = args.host
+        if args.directory:
+            config.directory_path = args.directory
+        if args.journal:
+            config.journal_path = args.journal
+        if args.admin_port is not None:
+            config.admin_port = args.admin_port
+        elif config.admin_port is None:
+            config.admin_port = 0
+        if args.rpc_http_port is not None:
+            config.rpc_http_port = args.rpc_http_port
+        if args.require_admin_token and not (os.environ.get("FAKEGC_ADMIN_TOKEN") or config.admin_token):
+            raise ValueError("FAKEGC_ADMIN_TOKEN: set it to the control plane's bearer token")
+        scenario = load_scenario(args.scenario) if args.scenario else None
+        with cli_serve.loading(config.directory_path):
+            cluster = Cluster(config)
+        if scenario is not None:
+            scenario.check_actors(cluster.gcs)
+    except (ValueError, OSError) as exc:
+        return _die(str(exc).splitlines()[0] if str(exc) else repr(exc))
+    try:
+        await cluster._start()
+    except OSError as exc:  # a port in use, an address not on this host
+        await cluster.close()
+        return _die(f"cannot listen: {exc}")
     try:
         doc = cluster.endpoints()
         if args.endpoints_json:
@@ -243,8 +259,8 @@ def _directory(args: argparse.Namespace) -> int:
 
         try:
             directory = loader.load(args.path)
-        except Exception as exc:  # noqa: BLE001 - the loader's message names file and line
-            return _die(str(exc), 1)
+        except (ValueError, OSError) as exc:  # the loader's message names file:line: key
+            return _die(str(exc).splitlines()[0], 2)
         summary = directory.summary() if hasattr(directory, "summary") else {"objects": len(directory)}
         print(json.dumps(summary) if args.json else f"{args.path}: ok, {summary}")
         return 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -129,24 +130,39 @@ class Journal:
     """A bounded, thread-safe, queryable log of :class:`Entry` records.
 
     ``maxlen`` bounds memory (oldest entries are dropped and counted in
-    :attr:`dropped`); ``jsonl`` mirrors each entry to a file as JSON Lines.
-    ``enabled_kinds`` (``None`` = all) lets a benchmark skip per-call records.
+    :attr:`dropped`); ``jsonl`` mirrors each entry to a file as JSON Lines (a path, or an
+    open text file).  ``enabled_kinds`` (``None`` = all) lets a benchmark skip per-call
+    records.
+
+    The mirror can never stop service: a write that fails (a full disk: ENOSPC, EIO, …)
+    is counted in :attr:`write_errors` with :attr:`last_write_error`, never raised into
+    the server that recorded the entry, and :meth:`health_problems` reports it until a
+    write succeeds again.  A mirror file over ``rotate_bytes`` is renamed to ``.1``
+    (``.1`` to ``.2`` …, keeping ``keep`` old files) and a new one started.
     """
 
     def __init__(
         self,
         maxlen: int = 200_000,
-        jsonl: str | None = None,
+        jsonl: str | IO[str] | None = None,
         enabled_kinds: Iterable[str] | None = None,
+        rotate_bytes: int = 64 << 20,
+        keep: int = 3,
     ) -> None:
         self._entries: deque[Entry] = deque(maxlen=maxlen)
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Entry], None]] = []
-        # kept open for the journal's lifetime (closed by close())
-        self._file: IO[str] | None = (
-            open(jsonl, "a", encoding="utf-8") if jsonl else None  # noqa: SIM115
-        )
+        self.path = jsonl if isinstance(jsonl, str) else None
+        self._file: IO[str] | None = (open(jsonl, "a", encoding="utf-8")  # noqa: SIM115 (long-lived)
+                                      if isinstance(jsonl, str) else jsonl)
+        self.rotate_bytes = rotate_bytes
+        self.keep = keep
+        self._size = os.path.getsize(jsonl) if isinstance(jsonl, str) else 0
+        self.write_errors = 0
+        self.last_write_error: str | None = None
+        self.mirror_ok = True
+        self.rotations = 0
         self.enabled_kinds: frozenset[str] | None = (
             frozenset(enabled_kinds) if enabled_kinds is not None else None
         )
@@ -172,12 +188,60 @@ class Journal:
                 self.dropped += 1
         entries.append(entry)
         if self._file is not None:
-            with self._lock:
-                self._file.write(json.dumps(entry.to_dict()) + "\n")
-                self._file.flush()
+            self._mirror(json.dumps(entry.to_dict()) + "\n")
         for listener in self._listeners:
             listener(entry)
         return entry
+
+    def _mirror(self, line: str) -> None:
+        """Append one line to the mirror; failures are counted, never raised."""
+        with self._lock:
+            fh = self._file
+            if fh is None:
+                return
+            try:
+                fh.write(line)
+                fh.flush()
+            except (OSError, ValueError) as exc:  # ENOSPC, EIO, a closed file
+                self.write_errors += 1
+                self.last_write_error = f"{type(exc).__name__}: {exc}"[:200]
+                self.mirror_ok = False
+                return
+            self.mirror_ok = True
+            self._size += len(line)
+            if self.path is not None and self._size >= self.rotate_bytes:
+                self._rotate()
+
+    def _rotate(self) -> None:
+        """Rename ``path`` to ``path.1`` (shifting older ones, keeping ``keep``); start anew."""
+        assert self.path is not None and self._file is not None
+        try:
+            self._file.close()
+            for n in range(self.keep - 1, 0, -1):
+                older = f"{self.path}.{n}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{n + 1}")
+            if self.keep > 0:
+                os.replace(self.path, f"{self.path}.1")
+            else:
+                os.unlink(self.path)
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (long-lived)
+            self._size = 0
+            self.rotations += 1
+        except OSError as exc:
+            self.write_errors += 1
+            self.last_write_error = f"rotate: {type(exc).__name__}: {exc}"[:200]
+            self.mirror_ok = False
+            try:
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (long-lived)
+            except OSError:
+                self._file = None
+
+    def health_problems(self) -> list[str]:
+        """Why the journal is degraded (empty when healthy): a mirror that cannot write."""
+        if self.mirror_ok:
+            return []
+        return [f"journal mirror: {self.write_errors} write error(s), last: {self.last_write_error}"]
 
     def subscribe(self, listener: Callable[[Entry], None]) -> Callable[[], None]:
         """Call ``listener(entry)`` for each new entry; returns an unsubscribe function."""
@@ -203,7 +267,11 @@ class Journal:
         """Close the JSON Lines mirror, if any."""
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except (OSError, ValueError) as exc:  # buffered lines that cannot be written
+                    self.write_errors += 1
+                    self.last_write_error = f"close: {type(exc).__name__}: {exc}"[:200]
                 self._file = None
 
     # -- reading -----------------------------------------------------------

@@ -22,8 +22,10 @@ sAMAccountName, displayName, mail, proxyAddresses, legacyExchangeDN, member, …
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
+import re
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
@@ -45,13 +47,33 @@ class FixtureError(ValueError):
     """A fixture that does not validate; the message names file and line."""
 
 
+class _DuplicateKey(Exception):
+    """A mapping names one key twice (YAML 1.2 §3.2.1.1: keys are unique)."""
+
+    def __init__(self, line: int, key: str) -> None:
+        super().__init__(line, key)
+        self.line, self.key = line, key
+
+
 class _LineLoader(_Loader):  # type: ignore[misc]
-    """Safe loader that records each mapping's line as ``__line__``."""
+    """Safe loader that records each mapping's line as ``__line__`` and refuses duplicate keys."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = getattr(key_node, "value", None)
+            if isinstance(key, str):
+                if key in seen:
+                    raise _DuplicateKey(key_node.start_mark.line + 1, key)
+                seen.add(key)
         mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         mapping["__line__"] = node.start_mark.line + 1
         return mapping
+
+
+MAX_DEPTH = 64  # nesting of a fixture document (the layout needs 4)
+_INT_DIGITS = 4300  # CPython's int/str conversion limit (sys.get_int_max_str_digits)
+_TEXT_KEYS = ("alias", "display_name", "password", "smtp", "dn", "home_server", "guid")
 
 
 _USER_FIELDS = {
@@ -67,18 +89,55 @@ _SECTIONS = {"users": "user", "groups": "group", "contacts": "contact", "rooms":
              "equipment": "equipment", "public_folders": "public_folder"}
 
 
-def _fail(source: str, line: int | None, message: str) -> FixtureError:
-    where = f"{source}:{line}" if line else source
-    return FixtureError(f"{where}: {message}")
+def _fail(source: str, line: int | None, message: str, key: str | None = None) -> FixtureError:
+    where = f"{source}:{line}" if line else f"{source}:1"
+    return FixtureError(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+def _line_at(text: str, pos: int) -> int:
+    return text.count("\n", 0, max(pos, 0)) + 1
+
+
+def _depth_line(text: str) -> int | None:
+    """The line where ``[``/``{`` nesting first exceeds :data:`MAX_DEPTH` (strings skipped)."""
+    depth = 0
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]', text):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return _line_at(text, m.start())
+        elif tok in "]}":
+            depth -= 1
+    return None
+
+
+def _value_error(text: str, source: str, exc: Exception) -> FixtureError:
+    """A parser's ValueError/RecursionError as one line naming where it happened."""
+    huge = re.search(rf"\d{{{_INT_DIGITS + 1}}}", text)
+    if huge is not None:
+        return _fail(source, _line_at(text, huge.start()), f"integer longer than {_INT_DIGITS} digits")
+    depth = _depth_line(text)
+    if depth is not None or isinstance(exc, RecursionError):
+        return _fail(source, depth, f"nested deeper than {MAX_DEPTH} levels")
+    return _fail(source, None, f"not a valid document: {str(exc).splitlines()[0]}")
 
 
 def load_yaml_text(text: str, source: str = "<yaml>") -> Directory:
     """Build a :class:`Directory` from YAML text."""
+    depth = _depth_line(text)
+    if depth is not None:
+        raise _fail(source, depth, f"nested deeper than {MAX_DEPTH} levels")
     try:
         doc = yaml.load(text, Loader=_LineLoader)
+    except _DuplicateKey as exc:
+        raise _fail(source, exc.line, "duplicate key", exc.key) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise _fail(source, mark.line + 1 if mark else None, f"not valid YAML: {exc}") from None
+        first = str(exc).replace("\n", " ")
+        raise _fail(source, mark.line + 1 if mark else None, f"not valid YAML: {first}") from None
+    except (ValueError, RecursionError) as exc:
+        raise _value_error(text, source, exc) from None
     return _build(doc, source)
 
 
@@ -88,10 +147,15 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
     JSON is parsed by the C json module; when the document does not validate it
     is parsed again as YAML (JSON is YAML) so the error can name the line.
     """
+    depth = _depth_line(text)
+    if depth is not None:
+        raise _fail(source, depth, f"nested deeper than {MAX_DEPTH} levels")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(source, exc.lineno, f"not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise _value_error(text, source, exc) from None
     try:
         return _build(doc, source)
     except FixtureError:
@@ -101,6 +165,12 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
 def _build(doc: Any, source: str) -> Directory:
     if not isinstance(doc, dict):
         raise _fail(source, 1, "the top level must be a mapping")
+    for key in ("organization", "domain", "netbios", "realm"):
+        if key in doc and not isinstance(doc[key], str):
+            raise _fail(source, None, f"must be text, not {_kind(doc[key])}", key)
+    for section in ("servers", "address_lists"):
+        if not isinstance(doc.get(section) or [], list):
+            raise _fail(source, None, "must be a list", section)
     directory = Directory(str(doc.get("organization", "Contoso")),
                           str(doc.get("domain", "contoso.test")),
                           str(doc.get("netbios", "CONTOSO")), doc.get("realm"))
@@ -127,6 +197,7 @@ def _add_servers(directory: Directory, doc: dict[str, Any], source: str) -> None
         line = server.get("__line__") if isinstance(server, dict) else None
         if not isinstance(server, dict) or "name" not in server:
             raise _fail(source, line, "a server needs a name")
+        _check_types(server, source, line or 0, ("name", "fqdn", "display_name"))
         fqdn = server.get("fqdn") or f"{server['name']}.{directory.dns_domain}"
         obj = directory.add("server", str(server["name"]), str(server.get("display_name", server["name"])),
                             line=line or 0)
@@ -166,6 +237,7 @@ def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, A
     unknown = set(entry) - _KNOWN
     if unknown:
         raise _fail(source, line, f"unknown field(s) {', '.join(sorted(unknown))} in {section}")
+    _check_types(entry, source, line, _TEXT_KEYS)
     alias = entry.get("alias")
     if not alias or not isinstance(alias, str):
         raise _fail(source, line, f"an entry of {section} needs an alias")
@@ -208,6 +280,8 @@ _LIST_FILTERS = {"department": P.PR_DEPARTMENT_NAME, "title": P.PR_TITLE, "compa
 def _add_address_lists(directory: Directory, doc: dict[str, Any], source: str) -> None:
     """``address_lists``: containers whose members match every filter given."""
     for lst in doc.get("address_lists") or []:
+        if not isinstance(lst, dict):
+            raise _fail(source, None, "each entry must be a mapping", "address_lists")
         line = lst.get("__line__", 0)
         name = lst.get("name")
         if not name:
@@ -227,6 +301,33 @@ def _add_address_lists(directory: Directory, doc: dict[str, Any], source: str) -
             return True
 
         directory.add_container(str(name), include)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _check_types(entry: dict[str, Any], source: str, line: int, text_keys: tuple[str, ...]) -> None:
+    """Reject values of the wrong type before anything is built (text, lists of text, counts)."""
+    for key in text_keys:
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            raise _fail(source, line, f"must be text, not {_kind(value)}", key)
+    for key in _USER_FIELDS:
+        value = entry.get(key)
+        if value is not None and (isinstance(value, (bool, dict, list))
+                                  or not isinstance(value, (str, int, float))):
+            raise _fail(source, line, f"must be text, not {_kind(value)}", key)
+    for key in ("proxies", "members"):
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(v, str) for v in value)):
+            raise _fail(source, line, "must be a list of text", key)
+    capacity = entry.get("capacity")
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
+                                 or not 0 <= capacity < 1 << 31):
+        raise _fail(source, line, "must be a whole number from 0 to 2147483647", "capacity")
 
 
 def _ldif_records(text: str) -> list[tuple[int, dict[str, list[str]]]]:
@@ -253,14 +354,33 @@ def _ldif_records(text: str) -> list[tuple[int, dict[str, list[str]]]]:
         if not current:
             start = no
         key, _, value = line.partition(":")
+        name = key.strip().lower()
         if value.startswith(":"):
-            value = base64.b64decode(value[1:].strip()).decode("utf-8", "replace")
+            try:
+                blob = base64.b64decode(value[1:].strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise FixtureError(f"line {no}: {key.strip()}: bad base64 value") from None
+            # binary attributes keep their bytes as latin-1 text (objectGUID is 16 bytes)
+            value = blob.decode("latin-1") if name in _BINARY_ATTRS else blob.decode("utf-8", "replace")
         else:
             value = value.strip()
-        current.setdefault(key.strip().lower(), []).append(value)
+        current.setdefault(name, []).append(value)
     if current:
         records.append((start, current))
     return records
+
+
+_BINARY_ATTRS = frozenset({"objectguid", "objectsid"})
+
+
+def _ldif_guid(value: str) -> uuidlib.UUID | None:
+    """objectGUID from an export: 16 raw bytes (little-endian fields, as AD stores it) or text."""
+    if len(value) == 16:
+        return uuidlib.UUID(bytes_le=value.encode("latin-1"))
+    try:
+        return uuidlib.UUID(value)
+    except ValueError:
+        return None
 
 
 def _first(rec: dict[str, list[str]], key: str) -> str | None:
@@ -279,7 +399,7 @@ def load_ldif_text(text: str, source: str = "<ldif>", organization: str = "Conto
     try:
         records = _ldif_records(text)
     except FixtureError as exc:
-        raise FixtureError(f"{source}: {exc}") from None
+        raise FixtureError(f"{source}:{str(exc)[5:]}") from None
     for line, rec in records:
         classes = {c.lower() for c in rec.get("objectclass", [])}
         if "group" in classes:
@@ -308,10 +428,10 @@ def load_ldif_text(text: str, source: str = "<ldif>", organization: str = "Conto
             props[P.PR_EMS_AB_PROXY_ADDRESSES] = rec["proxyaddresses"]
         guid = None
         if "objectguid" in rec:
-            try:
-                guid = uuidlib.UUID(rec["objectguid"][0])
-            except ValueError:
-                guid = None
+            guid = _ldif_guid(rec["objectguid"][0])
+            if guid is None:
+                raise _fail(source, line, "must be 16 bytes (MS-ADA3 objectGUID) or a GUID string",
+                            "objectGUID")
         try:
             obj = directory.add(kind, alias, display, props=props,
                                 smtp=_first(rec, "mail"),
@@ -338,9 +458,14 @@ def load(path: str | os.PathLike[str]) -> Directory:
     """Load a fixture by extension (.yaml/.yml or .ldif/.ldf)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise FixtureError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FixtureError(f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
     if p.suffix.lower() in (".ldif", ".ldf"):
         return load_ldif_text(text, str(p))
     if p.suffix.lower() == ".json":

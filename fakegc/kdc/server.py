@@ -24,14 +24,29 @@ from pathlib import Path
 from typing import Any
 
 from fakegc.codes import KrbError
+from fakegc.errorlog import ErrorLog
 from fakegc.firing import Firing
 from fakegc.journal import Journal
 from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
 
-__all__ = ["Kdc", "KdcRule"]
+__all__ = ["Kdc", "KdcRule", "KdcTcpLimits"]
 
-MAX_TCP = 1 << 20
+MAX_TCP = 64 * 1024  # RFC 4120 7.2.2 lets a KDC limit; Windows' MaxTokenSize tops at 65535
+
+
+@dataclass
+class KdcTcpLimits:
+    """Bounds of the KDC's TCP transport (README "Limits and defaults").
+
+    ``idle_timeout``: seconds without a complete message before the KDC closes (a byte
+    trickle does not reset it); ``read_timeout``: seconds for a started message to
+    complete; ``max_connections``: open TCP connections (more are closed at once).
+    """
+
+    idle_timeout: float = 30.0
+    read_timeout: float = 10.0
+    max_connections: int = 1024
 
 
 @lru_cache(maxsize=256)
@@ -113,16 +128,78 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class _Tcp(asyncio.Protocol):
+    """TCP (RFC 4120 7.2.2): 4-byte big-endian length, then the message.
+
+    Only a complete message resets the idle deadline; a started message must complete
+    within ``read_timeout``; the buffer never holds more than one message of at most
+    ``max_tcp`` bytes.
+    """
+
     def __init__(self, kdc: Kdc) -> None:
         self.kdc = kdc
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.last_message = 0.0
+        self.started: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.release: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        kdc = self.kdc
+        kdc._tcp_conns.add(self)
+        self.last_message = asyncio.get_running_loop().time()
+        peer = transport.get_extra_info("peername")
+        if len(kdc._tcp_conns) > kdc.tcp_limits.max_connections:
+            return self.drop("max_connections")
+        if kdc.admit is not None:
+            self.release = kdc.admit(peer)
+            if self.release is None:
+                return self.drop("per-source connection cap")
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.kdc._tcp_conns.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.release is not None:
+            self.release()
+            self.release = None
+        self.buf = bytearray()
+
+    def drop(self, reason: str) -> None:
+        """Close now, journaled."""
+        self.kdc._record("protocol_error", transport="tcp", error=reason)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _arm(self) -> None:
+        limits = self.kdc.tcp_limits
+        deadline = self.last_message + limits.idle_timeout
+        if self.started is not None:
+            deadline = min(deadline, self.started + limits.read_timeout)
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self.timer = None
+        now = asyncio.get_running_loop().time()
+        limits = self.kdc.tcp_limits
+        if self.started is not None and now >= self.started + limits.read_timeout:
+            return self.drop(f"message not complete within {limits.read_timeout:g} s")
+        if now >= self.last_message + limits.idle_timeout:
+            return self.drop(f"idle {limits.idle_timeout:g} s")
+        self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
         self.buf += data
+        if self.started is None:
+            self.started = asyncio.get_running_loop().time()
+            self._arm()
         while len(self.buf) >= 4:
             (length,) = struct.unpack_from(">I", self.buf, 0)
             if length & 0x80000000 or length > self.kdc.max_tcp:
@@ -140,6 +217,9 @@ class _Tcp(asyncio.Protocol):
                 return
             msg = bytes(self.buf[4:4 + length])
             del self.buf[:4 + length]
+            self.last_message = asyncio.get_running_loop().time()
+            self.started = self.last_message if self.buf else None
+            self._arm()
             transport = self.transport
 
             def send(reply: bytes, t: Any = transport) -> None:
@@ -167,7 +247,10 @@ class Kdc:
         self._ids = itertools.count(1)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
-        self.errors: list[BaseException] = []
+        self.errors = ErrorLog()  # counters + last summaries, no tracebacks
+        self.tcp_limits = KdcTcpLimits()
+        self._tcp_conns: set[_Tcp] = set()
+        self.admit: Any = None  # optional per-source admission (fakegc.rpc.limits.SourceCap)
 
     @property
     def clock_offset(self) -> float:
@@ -204,6 +287,8 @@ class Kdc:
         if self._tcp is not None:
             self._tcp.close()
             self._tcp = None
+        for conn in list(self._tcp_conns):
+            conn.drop("kdc closed")
 
     # -- rules ------------------------------------------------------------------------
     def add_rule(self, rule: KdcRule | None = None, **kw: Any) -> KdcRule:

@@ -19,7 +19,7 @@ from fakegc.nspi.rows import Missing, encode_8bit
 from fakegc.wire.ndr import NdrWriter
 
 __all__ = ["STAT_FIELDS", "Row", "row_blob", "write_row", "write_rowset", "write_rowset_blobs",
-           "write_stat", "write_tag_array"]
+           "write_stat", "write_tag_array", "write_value"]
 
 Row = Sequence[tuple[int, Any]]
 STAT_FIELDS = ("SortType", "ContainerID", "CurrentRec", "Delta", "NumPos", "TotalRecs",
@@ -109,6 +109,12 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         w.pointer(binaries)
     else:
         raise ValueError(f"cannot encode property type 0x{ptype:04X}")
+
+
+def write_value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
+    """One PropertyValue_r as a construct (a top-level ``[in] PropertyValue_r*``): the
+    inline part, then its referents."""
+    w.construct(lambda w: _value(w, tag, value, code_page))
 
 
 def row_blob(row: Row, code_page: int) -> tuple[bytes, bytes]:

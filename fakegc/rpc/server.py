@@ -20,12 +20,12 @@ import itertools
 import os
 import random
 import struct
-import traceback
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fakegc.codes import RpcStatus
+from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
 from fakegc.rpc.auth.base import SecurityProvider
 from fakegc.rpc.auth.legs import auth3_leg
@@ -242,9 +242,11 @@ class RpcServer:
         self.injector: Callable[[CallContext], Action | None] | None = None
         self.on_connect: Callable[[int, Any], Action | None] | None = None
         self.admission: Callable[[int, P.BindPdu], int | None] | None = None
-        self.errors: list[BaseException] = []
+        self.errors = ErrorLog()  # counters + last summaries, no tracebacks
         self._journal_calls = journal_calls
-        #: rpc_mgmt_inq_stats counters (C706 Q.2.3): calls in, calls out, PDUs in, PDUs out.
+        #: rpc_mgmt_inq_stats counters (C706 Q.2.3; RPC_STATS_VECTOR in the Windows RPC
+        #: reference): calls received, calls initiated (a server that never calls out
+        #: keeps 0), PDUs received, PDUs sent.
         self.stats = [0, 0, 0, 0]
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()
@@ -382,6 +384,5 @@ class RpcServer:
         self.journal.record(self.name, kind, conn, **fields)
 
     def _internal_error(self, conn: int, exc: BaseException) -> None:
-        self.errors.append(exc)
-        self._record("protocol_error", conn, error=f"internal error: {exc!r}",
-                     traceback="".join(traceback.format_exception(exc))[-2000:])
+        record = self.errors.append(exc)  # a summary: no traceback or frames are kept
+        self._record("protocol_error", conn, error=f"internal error: {record.summary}")

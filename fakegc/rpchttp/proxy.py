@@ -29,15 +29,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.ntlm import NtlmProvider
+from fakegc.wire.http import HttpError, HttpLimits, content_length, read_body, read_head
 
 __all__ = ["RpcHttpProxy", "self_signed_cert"]
 
 RTS = 20
 MAX_HEADER = 16 * 1024
 CHANNEL_LENGTH = 1073741824
+CHANNEL_MAX = 1 << 32
 
 
 def self_signed_cert(common_name: str, directory: str | None = None) -> tuple[str, str]:
@@ -145,14 +148,6 @@ class _Auth(Enum):
 
 
 @dataclass(slots=True)
-class _HttpRequest:
-    method: str
-    target: str
-    headers: dict[str, str]
-    length: int
-
-
-@dataclass(slots=True)
 class _HttpSession:
     """Per-connection state: the NTLM context across the 401 legs."""
 
@@ -165,7 +160,7 @@ class RpcHttpProxy:
     def __init__(self, resolve: Callable[[str, int], Any], journal: Journal | None, creds: Any,
                  host: str = "127.0.0.1", port: int = 0, tls: bool = True,
                  certfile: str | None = None, keyfile: str | None = None, name: str = "ex01",
-                 basic: bool = True) -> None:
+                 basic: bool = True, limits: HttpLimits | None = None) -> None:
         self.resolve = resolve
         self.journal = journal if journal is not None else Journal()
         self.creds = creds
@@ -176,12 +171,13 @@ class RpcHttpProxy:
         self.name = name
         self.actor = f"{name}-rpchttp"
         self.basic = basic
+        self.limits = limits or HttpLimits(max_header=MAX_HEADER)
         self._server: asyncio.base_events.Server | None = None
         self._virtual: dict[bytes, _Virtual] = {}
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
-        self.errors: list[BaseException] = []
+        self.errors = ErrorLog()  # counters + last summaries, no tracebacks
 
     async def start(self) -> RpcHttpProxy:
         """Listen (TLS with a generated certificate unless one is given)."""
@@ -234,6 +230,11 @@ class RpcHttpProxy:
             await self._serve(conn, reader, writer, peer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
+        except HttpError as exc:
+            self._record("protocol_error", conn, error=exc.detail, status=exc.status)
+            self._reply(writer, exc.status, exc.reason, close=True)
+        except TimeoutError:
+            self._record("protocol_error", conn, error="channel PDU not complete in time")
         except Exception as exc:  # noqa: BLE001 - never let one client hurt the proxy
             self.errors.append(exc)
             self._record("protocol_error", conn, error=repr(exc))
@@ -250,18 +251,27 @@ class RpcHttpProxy:
         the NTLM legs are answered 401 on the same keep-alive connection (PROTOCOL.md §9)."""
         session = _HttpSession()
         while True:
-            req = await self._read_request(conn, reader, writer)
-            if req is None:
-                return
-            if req.method not in ("RPC_IN_DATA", "RPC_OUT_DATA"):
+            try:  # RFC 9112: head within header_timeout, a valid Content-Length
+                request = await read_head(reader, self.limits)
+                if request is None:
+                    return
+                # RPC_IN/OUT_DATA declare the channel's lifetime (MS-RPCH 2.1.2.1.1: up
+                # to 2 GB); only a body the proxy reads (the 401 legs) meets max_body
+                content_length(request.headers, self.limits, max_body=CHANNEL_MAX)
+            except HttpError as exc:
+                self._record("protocol_error", conn, error=exc.detail, status=exc.status)
+                return self._reply(writer, exc.status, exc.reason, close=True)
+            method, target, headers = request.method, request.target, request.headers
+            self._record("http_request", conn, method=method, target=target[:120])
+            if method not in ("RPC_IN_DATA", "RPC_OUT_DATA"):
                 return self._reply(writer, 405, "Method Not Allowed", close=True)
-            user = await self._authenticate(conn, session, req, reader, writer)
+            user = await self._authenticate(conn, session, headers, reader, writer)
             if user is _Auth.AGAIN:
                 continue
             if user is _Auth.REFUSED:
                 return None
-            self._record("auth", conn, user=user, channel=req.method)
-            query = urlsplit(req.target).query
+            self._record("auth", conn, user=user, channel=method)
+            query = urlsplit(target).query
             server, _, port_text = query.rpartition(":")
             try:
                 port = int(port_text)
@@ -272,47 +282,23 @@ class RpcHttpProxy:
                 self._record("protocol_error", conn, error=f"no RPC server {query!r}")
                 return self._reply(writer, 503, "RPC Error", close=True)
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            await self._channel(conn, req.method, reader, writer, rpc, (server, port), peer)
+            await self._channel(conn, method, reader, writer, rpc, (server, port), peer)
             return None
 
-    async def _read_request(self, conn: int, reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter) -> _HttpRequest | None:
-        """One request head (bounded by MAX_HEADER); None when the connection is done."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            return None
-        if len(head) > MAX_HEADER:
-            self._reply(writer, 400, "Bad Request", close=True)
-            return None
-        try:
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _version = lines[0].split(" ", 2)
-            headers = {k.strip().lower(): v.strip() for k, _, v in
-                       (ln.partition(":") for ln in lines[1:] if ln)}
-            length = int(headers.get("content-length", "0") or 0)
-        except ValueError:
-            self._record("protocol_error", conn, error="malformed HTTP request")
-            self._reply(writer, 400, "Bad Request", close=True)
-            return None
-        self._record("http_request", conn, method=method, target=target[:120])
-        return _HttpRequest(method, target, headers, length)
-
-    async def _authenticate(self, conn: int, session: _HttpSession, req: _HttpRequest,
+    async def _authenticate(self, conn: int, session: _HttpSession, headers: dict[str, str],
                             reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter) -> str | None | _Auth:
         """The user, or AGAIN (a 401 leg was sent on this connection), or REFUSED (closed)."""
-        auth = req.headers.get("authorization", "")
+        auth = headers.get("authorization", "")
         if auth.startswith(("NTLM ", "Negotiate ")):
-            return await self._ntlm_leg(conn, session, req, auth, reader, writer)
+            return await self._ntlm_leg(conn, session, headers, auth, reader, writer)
         if auth.startswith("Basic ") and self.basic:
             return self._basic(conn, auth, writer)
-        if req.length and req.length < 1 << 20:
-            await reader.readexactly(req.length)
+        await read_body(reader, content_length(headers, self.limits), self.limits)  # dropped
         self._reply(writer, 401, "Unauthorized", extra=self._challenge_headers())
         return _Auth.AGAIN
 
-    async def _ntlm_leg(self, conn: int, session: _HttpSession, req: _HttpRequest, auth: str,
+    async def _ntlm_leg(self, conn: int, session: _HttpSession, headers: dict[str, str], auth: str,
                         reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> str | None | _Auth:
         """HTTP NTLM (MS-RPCH 3.2.5.1.1): NEGOTIATE -> 401 with CHALLENGE, AUTHENTICATE -> user."""
@@ -326,8 +312,7 @@ class RpcHttpProxy:
             self._reply(writer, 401, "Unauthorized", close=True, extra=self._challenge_headers())
             return _Auth.REFUSED
         if not step.complete:
-            if req.length and req.length < 1 << 20:
-                await reader.readexactly(req.length)
+            await read_body(reader, content_length(headers, self.limits), self.limits)  # dropped
             self._reply(writer, 401, "Unauthorized",
                         extra=[f"WWW-Authenticate: NTLM {base64.b64encode(step.token or b'').decode()}"])
             return _Auth.AGAIN
@@ -362,16 +347,28 @@ class RpcHttpProxy:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
 
     # -- channels -------------------------------------------------------------------------
-    async def _read_pdu(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readexactly(16)
-        n = head[8] | head[9] << 8
-        if n < 16 or head[0] != 5:
-            raise ValueError("not an RPC PDU on the channel")
-        return head + await reader.readexactly(n - 16)
+    async def _read_pdu(self, reader: asyncio.StreamReader, first: bool = False) -> bytes:
+        """One PDU from a channel body.  Between PDUs a channel may idle (the RPC engine's
+        idle timer closes the virtual connection); once a PDU starts, or for the channel's
+        first PDU, the whole PDU must arrive within ``body_timeout``."""
+        deadline = self.limits.body_timeout
+        if first:
+            start = await asyncio.wait_for(reader.readexactly(1), deadline)
+        else:
+            start = await reader.readexactly(1)
+
+        async def rest() -> bytes:
+            head = start + await reader.readexactly(15)
+            n = head[8] | head[9] << 8
+            if n < 16 or head[0] != 5:
+                raise ValueError("not an RPC PDU on the channel")
+            return head + await reader.readexactly(n - 16)
+
+        return await asyncio.wait_for(rest(), deadline)
 
     async def _channel(self, conn: int, method: str, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter, rpc: Any, target: tuple[str, int], peer: Any) -> None:
-        first = await self._read_pdu(reader)
+        first = await self._read_pdu(reader, first=True)
         if first[2] != RTS:
             self._record("protocol_error", conn, error="channel does not start with an RTS PDU")
             return

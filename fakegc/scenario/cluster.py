@@ -69,7 +69,9 @@ class Cluster(ClusterEvents):
     def __init__(self, config: ClusterConfig | None = None) -> None:
         self.config = config or ClusterConfig()
         self.journal = Journal(self.config.journal_size,
-                               str(self.config.journal_path) if self.config.journal_path else None)
+                               str(self.config.journal_path) if self.config.journal_path else None,
+                               rotate_bytes=self.config.journal_rotate_bytes,
+                               keep=self.config.journal_keep)
         self._pristine = (loader.load(self.config.directory_path) if self.config.directory_path
                           else loader.load_default())
         self.directory = self._pristine.copy()
@@ -148,7 +150,8 @@ class Cluster(ClusterEvents):
         if self.config.admin_port is not None:
             from fakegc.scenario.admin import AdminServer
 
-            self.admin = AdminServer(self, self.config.host, self.config.admin_port)
+            self.admin = AdminServer(self, self.config.admin_host, self.config.admin_port,
+                                     token=self.config.admin_token)
             await self.admin.start()
         if self.config.rpc_http_port is not None:
             try:
@@ -244,12 +247,16 @@ class Cluster(ClusterEvents):
         }
         if self.admin is not None:
             doc["admin"] = self.admin.url
+            doc["admin_token"] = self.admin.token
         return doc
 
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`endpoints` as JSON."""
-        p = Path(path)
-        p.write_text(json.dumps(self.endpoints(), indent=2))
+        p = Path(path)  # mode 0600: it holds the admin token and test passwords
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(self.endpoints(), indent=2))
         return p
 
     def krb5_env(self, directory: str | os.PathLike[str], udp_preference_limit: int | None = None) -> dict[str, str]:
@@ -275,14 +282,17 @@ class Cluster(ClusterEvents):
                             op=rule.op, value=rule.value, name=rule.name)
         return rule
 
-    def remove_rule(self, rule_id: int) -> None:
-        """Remove a fault rule by id."""
+    def remove_rule(self, rule_id: int) -> bool:
+        """Remove a fault rule by id; False when there is no such rule."""
+        found = False
         for rule in list(self.rules):
             if rule.id == rule_id:
+                found = True
                 self.rules.remove(rule)
                 if rule.kind == "krb_error":
                     self.kdc.remove_rule(getattr(rule, "kdc_rule_id", 0))
-        self.journal.record("scenario", "rule", action="removed", id=rule_id)
+        self.journal.record("scenario", "rule", action="removed" if found else "not_found", id=rule_id)
+        return found
 
     # -- reset -------------------------------------------------------------------------------
     async def reset(self, clear_journal: bool = True) -> None:

@@ -8,7 +8,7 @@ Below both the cluster and the scenario files, so neither imports the other.
 from __future__ import annotations
 
 import os
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fakegc.codes import KrbError
 from fakegc.journal import Journal
 from fakegc.rpc.server import RpcLimits
+from fakegc.scenario.configcheck import check_table, read_toml
 from fakegc.scenario.events import EVENTS  # the vocabulary, defined once there
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ class ScenarioTarget(Protocol):
     """What :class:`~fakegc.scenario.engine.ScenarioRunner` drives (a :class:`Cluster`)."""
 
     journal: Journal
+    @property
+    def gcs(self) -> Mapping[str, Any]:
+        """The GCs by name (a scenario's steps may name only these)."""
+        ...
 
     def add_rule(self, rule: FaultRule | None = None, **kw: Any) -> FaultRule:
         """Install a fault rule."""
@@ -52,7 +57,11 @@ class ClusterConfig:
     directory_path: Path | None = None
     journal_path: Path | None = None
     journal_size: int = 200_000
+    journal_rotate_bytes: int = 64 << 20  # the JSON Lines mirror rotates at this size
+    journal_keep: int = 3  # rotated mirror files kept (path.1 … path.N)
     admin_port: int | None = None
+    admin_host: str = "127.0.0.1"  # the control plane stays on loopback unless asked
+    admin_token: str | None = None  # None: FAKEGC_ADMIN_TOKEN, else generated at start
     rpc_http_port: int | None = None
     allow_anonymous: bool = False
     read_only: bool = False
@@ -67,12 +76,11 @@ class ClusterConfig:
     service_etypes: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> ClusterConfig:
-        """Build from a ``[cluster]`` table; unknown keys are an error naming the key."""
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
+        """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
+        check_table(cls, data, source, text, skip=("limits",))
         cfg = cls()
         for key, value in data.items():
-            if not hasattr(cfg, key) or key == "limits":
-                raise ValueError(f"{source}: unknown [cluster] key {key!r}")
             if key in ("directory_path", "journal_path") and value is not None:
                 value = Path(value)
             setattr(cfg, key, value)
@@ -83,6 +91,5 @@ class ClusterConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
         """From a TOML file with a ``[cluster]`` table."""
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        return cls.from_dict(data.get("cluster", data), str(path))
+        data, text = read_toml(Path(path))
+        return cls.from_dict(data.get("cluster", data), str(path), text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -20,6 +21,9 @@ __all__ = ["ACTIONS", "Client", "CtlError", "UsageError", "command", "parse_pair
            "request"]
 
 ACTIONS = ("state", "fire", "reset", "journal", "rules", "add-rule", "remove-rule", "endpoints")
+
+
+TOKEN_ENV = "FAKEGC_ADMIN_TOKEN"  # the control plane's bearer token when no endpoints file
 
 
 class UsageError(ValueError):
@@ -149,7 +153,7 @@ class Client:
         self.host = parts.hostname
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
-        self.token = token
+        self.token = token or os.environ.get(TOKEN_ENV)  # the image's HEALTHCHECK uses the env
         self.timeout = timeout
 
     def headers(self, body: bytes | None) -> dict[str, str]:

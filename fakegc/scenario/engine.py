@@ -31,6 +31,7 @@ class ScenarioRunner:
 
     async def install(self) -> None:
         """Install the scenario's fault rules and count-based triggers."""
+        self.scenario.check_actors(self.cluster.gcs)
         for rule in self.scenario.fault_rules():
             self.cluster.add_rule(rule)
         self.cluster.journal.record("scenario", "event", event="scenario_start",

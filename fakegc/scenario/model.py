@@ -75,6 +75,7 @@ class Step:
     on_demand: bool = False
     expect: str | None = None
     note: str = ""
+    line: int | None = None  # where the step's ``gc`` (or its table) is in the file
 
 
 @dataclass
@@ -97,6 +98,16 @@ class Scenario:
             setattr(cfg, key, getattr(merged, key))
         return cfg
 
+    def check_actors(self, gcs: Any) -> None:
+        """Every step's ``gc`` must name one of ``gcs`` (checked at load, not mid-run)."""
+        known = list(gcs)
+        for i, step in enumerate(self.steps):
+            gc = step.args.get("gc")
+            if gc is not None and gc not in known:
+                where = f"{self.source}:{step.line}" if step.line else self.source
+                raise ScenarioError(f"{where}: gc: [[step]] #{i + 1} names unknown GC {gc!r} "
+                                    f"(the cluster has {', '.join(known)})")
+
     def fault_rules(self) -> list[FaultRule]:
         """Fresh FaultRule objects for the ``[[fault]]`` tables."""
         return [FaultRule(**{"seed": self.seed, **f}) for f in self.faults]
@@ -111,10 +122,15 @@ def _line_of(text: str, table: str, index: int, key: str | None = None) -> int |
     line = text.count("\n", 0, start) + 1
     if key:
         end = headers[index + 1] if index + 1 < len(headers) else len(text)
-        m = re.search(rf"^\s*{re.escape(key)}\s*=", text[start:end], re.MULTILINE)
+        m = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text[start:end], re.MULTILINE)
         if m:
             line = text.count("\n", 0, start + m.start()) + 1
     return line
+
+
+def _line_of_key(text: str, key: str) -> int | None:
+    m = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
@@ -131,20 +147,28 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         line = int(m.group(1)) if m else (text.rstrip("\n").count("\n") + 1
                                           if "end of document" in str(exc) else None)
         raise fail(f"not valid TOML: {exc}", line) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer over 4300 digits
+        raise fail(f"not valid TOML: {str(exc).splitlines()[0][:120]}", 1) from None
     unknown = set(doc) - {"scenario", "cluster", "step", "fault"}
     if unknown:
         raise fail(f"unknown top-level table(s): {', '.join(sorted(unknown))}")
     head = doc.get("scenario", {})
     if not isinstance(head, dict) or "name" not in head:
         raise fail("[scenario] needs a name")
+    if not isinstance(head.get("seed", 0), int) or isinstance(head.get("seed"), bool):
+        raise fail("seed: must be a whole number", _line_of_key(text, "seed"))
     sc = Scenario(str(head["name"]), str(head.get("description", "")), int(head.get("seed", 0)),
                   source=source)
     cluster = doc.get("cluster", {})
     try:
-        ClusterConfig.from_dict(cluster, source)
+        ClusterConfig.from_dict(cluster, source, text)
     except ValueError as exc:
-        raise fail(str(exc).split(": ", 1)[-1]) from None
+        raise ScenarioError(str(exc)) from None
     sc.cluster = cluster
+    for section in ("step", "fault"):
+        if not isinstance(doc.get(section, []), list) or not all(
+                isinstance(t, dict) for t in doc.get(section, [])):
+            raise fail(f"{section}: must be an array of tables [[{section}]]")
     for i, raw in enumerate(doc.get("step", [])):
         bad = set(raw) - _STEP_KEYS
         if bad:
@@ -171,10 +195,18 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         if at is not None and (not isinstance(at, (int, float)) or at < 0):
             raise fail(f"[[step]] #{i + 1}: at must be a non-negative number of seconds",
                        _line_of(text, "step", i, "at"))
+        for key, types_, what in (("gc", str, "text"), ("code", int, "a whole number"),
+                                  ("keep_guid", bool, "true/false"), ("seconds", (int, float), "a number"),
+                                  ("label", str, "text"), ("on_demand", bool, "true/false"),
+                                  ("expect", str, "text"), ("note", str, "text")):
+            if key in raw and (not isinstance(raw[key], types_)
+                               or (types_ is not bool and isinstance(raw[key], bool))):
+                raise fail(f"{key}: [[step]] #{i + 1}: must be {what}", _line_of(text, "step", i, key))
         args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label")}
         sc.steps.append(Step(event, args, float(at) if at is not None else None, after,
                              bool(raw.get("on_demand", False)), raw.get("expect"),
-                             str(raw.get("note", ""))))
+                             str(raw.get("note", "")),
+                             _line_of(text, "step", i, "gc" if "gc" in raw else None)))
     for i, raw in enumerate(doc.get("fault", [])):
         bad = set(raw) - _FAULT_KEYS
         if bad:
@@ -188,6 +220,8 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         except (TypeError, ValueError) as exc:
             raise fail(f"[[fault]] #{i + 1}: {exc}", _line_of(text, "fault", i)) from None
         sc.faults.append(dict(raw))
+    if "gcs" in cluster:
+        sc.check_actors(cluster["gcs"])
     return sc
 
 
@@ -205,4 +239,12 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             names = ", ".join(x.stem for x in shipped())
             raise ScenarioError(f"no scenario {name_or_path!r} (shipped: {names})")
         p = candidate
-    return parse_scenario(p.read_text(encoding="utf-8"), str(p))
+    try:
+        data = p.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    return parse_scenario(text, str(p))

@@ -191,6 +191,7 @@ def test_image_entrypoint_serves_and_its_healthcheck_passes(venv: Path, away: Pa
     entry = [str(away / "ep.json") if a == "/tmp/fakegc-endpoints.json" else a for a in entry]
     script = (
         "ip link set lo up\n"
+        "export FAKEGC_ADMIN_TOKEN=image-test-token\n"  # the image requires it (issue #18)
         f"{' '.join(_q(a) for a in entry)} >{_q(str(away / 'serve.log'))} 2>&1 &\n"
         "pid=$!\n"
         "for i in $(seq 1 200); do\n"

@@ -83,7 +83,7 @@ def test_directory_generate_and_check(tmp_path):
     broken.write_text("users:\n  - {alias: a}\n  - {alias: b, colour: red}\n")
     bad = subprocess.run(FAKEGC + ["directory", "check", str(broken)], capture_output=True, text=True,
                          timeout=60)
-    assert bad.returncode == 1 and f"{broken}:3: unknown field(s) colour" in bad.stderr
+    assert bad.returncode == 2 and f"{broken}:3: unknown field(s) colour" in bad.stderr
 
 
 def test_docs_are_generated_from_the_registry():

@@ -68,4 +68,4 @@ def test_container_config_serves_on_its_fixed_ports():
         ep = ct.endpoints()
         assert ep["actors"]["gc01"]["nspi"] == 6004 and ep["actors"]["ex01"]["rfr"] == 6002
         assert ep["kdc"]["tcp"] == 1088 and ep["admin"] == "http://127.0.0.1:8080"
-        assert request(ep["admin"], "GET", "/state")["state"] == "HEALTHY"
+        assert request(ep["admin"], "GET", "/state", token=ep["admin_token"])["state"] == "HEALTHY"
