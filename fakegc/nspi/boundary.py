@@ -71,7 +71,7 @@ def _translate(obj: Any, convert: Callable[[int], int]) -> None:
 def _host(ctx: CallContext) -> NspiHost:
     host = ctx.actor
     if host is None or not hasattr(host, "directory"):
-        raise RpcFault(RpcStatus.nca_s_fault_cant_perform, "no directory behind this server")
+        raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no directory behind this server")
     return cast(NspiHost, host)
 
 

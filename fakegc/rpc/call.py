@@ -23,7 +23,7 @@ from fakegc.rpc.auth.base import LEVEL_INTEGRITY, LEVEL_NONE, LEVEL_PKT, AuthErr
 from fakegc.rpc.auth.legs import AuthCtx, protect_response, split_auth, unprotect_request
 from fakegc.rpc.bind import Association
 from fakegc.rpc.faults import Action
-from fakegc.rpc.guard import is_decode_failure
+from fakegc.rpc.guard import DECODE_ERRORS, is_decode_failure
 from fakegc.rpc.limits import RpcLimits
 from fakegc.rpc.registry import AuthInfo, CallContext, Interface, Operation, RpcFault
 from fakegc.wire import pdu as P
@@ -32,8 +32,6 @@ __all__ = ["CallEnv", "Calls", "Link"]
 
 _LE_DREP = b"\x10\x00\x00\x00"  # HEADER2 carries the request's own drep (MS-RPCE 2.2.2.13.3)
 _BE_DREP = b"\x00\x00\x00\x00"
-_DECODE_ERRORS = (struct.error, IndexError, ValueError, KeyError, TypeError, UnicodeError,
-                  OverflowError, AttributeError)
 
 
 class CallEnv(Protocol):
@@ -331,7 +329,7 @@ class Calls:
         if ctx.ndr64 and ctx.interface.ndr64_transcode:
             try:
                 out = ndr64.response(op, out)
-            except _DECODE_ERRORS as exc:
+            except DECODE_ERRORS as exc:
                 link.internal_error(exc)
                 return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
                                   f"no NDR64 encoding: {exc!r}", did_not_execute=False, op=op.name)

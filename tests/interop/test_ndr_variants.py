@@ -7,10 +7,13 @@ exchange is captured and tshark must dissect it without a malformed packet.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
+import subprocess
 import uuid as uuidlib
+from pathlib import Path
 
 import pytest
 from impacket.dcerpc.v5 import epm, mgmt, oxabref, transport
@@ -20,7 +23,7 @@ from fakegc.testing.capture import capture, tshark_available
 from fakegc.testing.echo import ECHO
 
 from ..conformance.test_dcerpc_conformance import map_tower
-from .test_samba_client import needs_samba, samba_call
+from .test_samba_client import SYSTEM_PY, needs_samba, samba_call
 
 needs_tshark = pytest.mark.skipif(not tshark_available() and os.environ.get("CI") != "true",
                                   reason="tshark missing or not root")
@@ -41,6 +44,23 @@ def test_samba_big_endian_mgmt(make_server, options):
     assert out["if_ids"] == IF_IDS and out["listening"] is True
     req = server.journal.expect("request", op="inq_if_ids")[0]
     assert req.fields["size"] >= 0
+
+
+@needs_samba
+@pytest.mark.parametrize("options", ["", "bigendian"], ids=["little", "big"])
+def test_samba_epm_lookup_walk_and_insert(make_server, options):
+    server = make_server(anonymous=True)
+    script = Path(__file__).parent / "samba" / "samba_epm.py"
+    done = subprocess.run([SYSTEM_PY, str(script), "127.0.0.1", str(server.port), options],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert "error" not in out, out
+    # C706 O.2.5 with max_ents 1: one entry per call, then ept_s_not_registered ends the walk
+    # (Samba's rpcclient stops on it, PROTOCOL.md §10).
+    assert sorted(out["annotations"]) == ["echo", "epm", "mgmt"]
+    assert out["lookup_status"] == [0, 0, 0, 0x16C9A0D6]
+    assert out["insert_status"] == 5  # remote ept_insert refused (fakegc.rpc.epm)
 
 
 def _be_syntax(uuid: str, major: int, minor: int) -> bytes:
