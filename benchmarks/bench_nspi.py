@@ -46,6 +46,9 @@ def stubs(handle: bytes) -> dict[str, bytes]:
             d["Data"] = v
             req["pPropTags"]["aulPropTag"].append(d)
         req["pPropTags"]["cValues"] = len(values)
+        # PropertyTagArray_r: size_is(cValues + 1) (MS-OXNSPI 2.2.2.2), as the IDL's stubs send it
+        req.fields["pPropTags"].fields["Data"].fields["aulPropTag"].fields["MaximumCount"] = \
+            len(values) + 1
 
     def ctx(raw: bytes):  # type: ignore[no-untyped-def]
         h = nspi.handle_t()
@@ -101,7 +104,10 @@ def main() -> None:
     stub = reply.stub
     handle = stub[-24:-4]  # pServerGuid pointer+guid, then the 20-byte handle, then the status
     loop = new_event_loop()
-    print(f"NSPI calls/s, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each")
+    from benchmarks.stats import load
+
+    print(f"NSPI calls/s, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each; "
+          f"{load()}")
     for name, request in stubs(handle).items():
         opnum = {"NspiQueryRows 50x8": 3, "NspiResolveNamesW": 20, "NspiBind": 0}[name]
         res = loop.run_until_complete(run_group("127.0.0.1", port, NSPI.syntax, opnum, request,

@@ -48,6 +48,9 @@ def main() -> None:
     loop = new_event_loop()
     starts, resets = loop.run_until_complete(measure(args.n))
     ms = [s * 1000 for s in starts]
+    from benchmarks.stats import load
+
+    print(load())
     print(f"cluster start to ready over {args.n} runs: median {statistics.median(ms):.1f} ms, "
           f"min {min(ms):.1f} ms, max {max(ms):.1f} ms (target <= 100 ms)")
     print(f"first fixture parse (once per process): {first * 1000:.0f} ms")

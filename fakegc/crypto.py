@@ -23,7 +23,8 @@ import os
 import struct
 import threading
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from impacket import ntlm
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 
@@ -40,6 +41,7 @@ __all__ = [
     "hmac_md5",
     "nt_hash",
     "random_bytes",
+    "rc4",
     "string_to_key",
     "verify_checksum",
 ]
@@ -222,8 +224,15 @@ def nt_hash(password: str) -> bytes:
 
 
 def hmac_md5(key: bytes, data: bytes) -> bytes:
-    """HMAC-MD5 (RFC 2104), NTLMv2's one-way function (MS-NLMP 3.3.2)."""
-    return hmaclib.digest(key, data, hashlib.md5)
+    """HMAC-MD5 (RFC 2104), NTLMv2's one-way function (MS-NLMP 3.3.2): one-shot on OpenSSL,
+    no Python hmac object per PDU."""
+    return hmaclib.digest(key, data, "md5")
+
+
+def rc4(key: bytes) -> CipherContext:
+    """An RC4 keystream on OpenSSL (RFC 4757; NTLM sealing, MS-NLMP 3.4.4.2): one context per
+    direction, reused for every PDU (the seal handle carries on across messages)."""
+    return Cipher(ARC4(key), mode=None).encryptor()
 
 
 def string_to_key(etype: int, password: str, salt: bytes) -> Key:

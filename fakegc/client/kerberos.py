@@ -23,7 +23,13 @@ _ORIGINAL = kerberosv5.sendReceive
 
 @contextmanager
 def kdc_port(port: int) -> Iterator[None]:
-    """Make impacket's Kerberos client use ``port`` instead of 88 inside the block."""
+    """Make impacket's Kerberos client use ``port`` instead of 88 inside the block.
+
+    Port 88 (lab mode, PROTOCOL.md §12) needs no patch and gets none.
+    """
+    if port == 88:
+        yield
+        return
     with _LOCK:
         def send_receive(data: bytes, host: str, kdc_host: str | None, port_: int = 88) -> Any:
             return _ORIGINAL(data, host, kdc_host, port)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from fakegc.directory import props as P
 from fakegc.directory.errors import FixtureError
 from fakegc.directory.errors import fail as _fail
 from fakegc.directory.ldif import load_ldif_text
-from fakegc.directory.model import Directory
+from fakegc.directory.model import Directory, gc_paused
 from fakegc.resources import shipped
 
 __all__ = ["DEFAULT_PATH", "FixtureError", "load", "load_default", "load_json_text", "load_ldif_text", "load_yaml_text"]
@@ -143,7 +144,8 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
     if depth is not None:
         raise _fail(source, depth, f"nested deeper than {MAX_DEPTH} levels")
     try:
-        doc = json.loads(text)
+        with gc_paused():
+            doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(source, exc.lineno, f"not valid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:
@@ -155,6 +157,11 @@ def load_json_text(text: str, source: str = "<json>") -> Directory:
 
 
 def _build(doc: Any, source: str) -> Directory:
+    with gc_paused():
+        return _build_unpaused(doc, source)
+
+
+def _build_unpaused(doc: Any, source: str) -> Directory:
     if not isinstance(doc, dict):
         raise _fail(source, 1, "the top level must be a mapping")
     for key in ("organization", "domain", "netbios", "realm"):
@@ -203,7 +210,9 @@ def _entry_props(entry: dict[str, Any], kind: str, source: str, line: int) -> di
     props: dict[int, Any] = {}
     for key, tag in _USER_FIELDS.items():
         if key in entry and entry[key] is not None:
-            props[tag] = str(entry[key])
+            # titles, departments, offices, names repeat across thousands of entries:
+            # one string object each (directory memory, issue #19)
+            props[tag] = sys.intern(str(entry[key]))
     if "proxies" in entry:
         if not isinstance(entry["proxies"], list):
             raise _fail(source, line, "proxies must be a list")
@@ -246,9 +255,7 @@ def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, A
         home_default = next(iter(directory.servers.values()), None)
         server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
         if server is not None:
-            obj.props[P.PR_EMS_AB_HOME_MDB] = (
-                f"{server.dn}/cn=Microsoft Private MDB")
-            obj.props[P.PR_EMS_AB_HOME_SERVER] = server.dn
+            obj.props[P.PR_EMS_AB_HOME_MDB] = sys.intern(f"{server.dn}/cn=Microsoft Private MDB")
     if kind == "group":
         members = entry.get("members") or []
         if not isinstance(members, list):
@@ -341,15 +348,26 @@ def load(path: str | os.PathLike[str]) -> Directory:
     return load_yaml_text(text, str(p))
 
 
-_DEFAULT_CACHE: dict[tuple[str, float], Directory] = {}
+_DEFAULT_CACHE: dict[tuple[str, float, int], Directory] = {}
+
+
+_CACHE_MAX = 4  # parsed fixtures kept per process (a 100k-user one is ~200 MB)
 
 
 def load_default(path: str | os.PathLike[str] | None = None) -> Directory:
-    """The fixture at ``path`` (default: contoso.yaml), parsed once, returned as a fresh copy."""
+    """The fixture at ``path`` (default: contoso.yaml), parsed once per process (while the
+    file is unchanged), returned as a fresh copy-on-write copy: a cluster per test costs a
+    copy of the maps, not a parse."""
     p = Path(path) if path else DEFAULT_PATH
-    key = (str(p), p.stat().st_mtime)
-    pristine = _DEFAULT_CACHE.get(key)
+    try:
+        st = p.stat()
+    except OSError:
+        return load(p)  # the loader's own error names the file
+    key = (str(p), st.st_mtime, st.st_size)
+    pristine = _DEFAULT_CACHE.pop(key, None)
     if pristine is None:
         pristine = load(p)
-        _DEFAULT_CACHE[key] = pristine
+        while len(_DEFAULT_CACHE) >= _CACHE_MAX:
+            del _DEFAULT_CACHE[next(iter(_DEFAULT_CACHE))]
+    _DEFAULT_CACHE[key] = pristine  # most recently used last
     return pristine.copy()

@@ -56,6 +56,7 @@ from fakegc.kdc.messages import (
 )
 from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
+from fakegc.kdc.replay import ReplayCache
 
 __all__ = [
     "KdcCore",
@@ -100,7 +101,7 @@ class KdcCore:
         self.clock_offset = clock_offset
         self.max_skew = max_skew
         self.pac = pac
-        self._replay: dict[tuple[str, str, int], float] = {}
+        self._replay = ReplayCache(2 * max_skew)
         self._method_data: dict[tuple[str, int, Any], bytes] = {}  # PREAUTH e-data, AS-REP padata
         self._names: dict[tuple[str, ...], bytes] = {}
         self._tickets: dict[bytes, tuple[str, int, bytes, TicketPart]] = {}
@@ -373,7 +374,7 @@ class KdcCore:
             return self.error(req, KrbError.KRB_AP_ERR_BADMATCH, "authenticator names another client")
         if abs(ctime - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
-        if self._replayed((client, auth.ctime, auth.cusec), now):
+        if self._replay.seen((client, auth.ctime, auth.cusec), now):  # RFC 4120 §3.3.3.1
             return self.error(req, KrbError.KRB_AP_ERR_REPEAT, "request is a replay")
         if auth.cksumtype is not None and auth.cksumtype in _checksum_table:
             try:
@@ -395,16 +396,6 @@ class KdcCore:
         elif etp.endtime < now_s:
             return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
         return None
-
-    def _replayed(self, key: tuple[str, str, int], now: int) -> bool:
-        """Seen this authenticator (client, ctime, cusec) before? (RFC 4120 §3.3.3.1)"""
-        if key in self._replay:
-            return True
-        self._replay[key] = now
-        if len(self._replay) > 50_000:
-            cutoff = now - 2 * self.max_skew
-            self._replay = {k: v for k, v in self._replay.items() if v > cutoff}
-        return False
 
     @staticmethod
     def _tgs_etype(req: Request, service: Principal, session_etype: int) -> int | None:

@@ -55,7 +55,7 @@ class PrincipalDb:
         self.realm = realm.upper()
         self.netbios_domain = netbios_domain
         # the names a client may give for this realm: the DNS realm and the NetBIOS domain
-        # (AD KDCs accept both, docs/PROTOCOL.md "Lab network"); compared upper-case
+        # (AD KDCs accept both, PROTOCOL.md §12); compared upper-case
         self.realm_names = frozenset({self.realm, netbios_domain.upper()})
         self._principals: dict[str, Principal] = {}
         self.add_service(f"krbtgt/{self.realm}")
@@ -63,8 +63,9 @@ class PrincipalDb:
     # -- building ----------------------------------------------------------------
     def add_user(self, name: str, password: str, etypes: tuple[int, ...] = ETYPES) -> Principal:
         """Add (or replace) a user with a password (keys of ``etypes`` only)."""
-        p = Principal(tuple(name.split("/")), password=password, etypes=_checked(etypes))
-        self._principals[p.name.lower()] = p
+        p = Principal(tuple(name.split("/")), password=password,
+                      etypes=ETYPES if etypes is ETYPES else _checked(etypes))
+        self._principals[name.lower()] = p  # == p.name.lower(): the components joined back
         return p
 
     def add_service(self, spn: str, password: str | None = None,

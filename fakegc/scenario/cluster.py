@@ -10,7 +10,8 @@ event               effect
                     connections are cut (clients see 1726), the KDC answers
                     KDC_ERR_S_PRINCIPAL_UNKNOWN (7, configurable) for its SPN, and
                     the referral fails while this GC is the candidate
-``gc_down``         GC's listeners close: TCP connection refused (clients see 1722)
+``gc_down``         GC's listeners close: TCP connection refused (clients see 1722); in lab
+                    mode its netlogon DNS records go too (``deregister``, default per [lab])
 ``new_gc_ready``    the referral points at the new GC, whose SPN the KDC issues
 ``gc_restart``      GC listens again on the same ports with a new server GUID
                     (unless ``keep_guid``): old association groups get bind_nak,
@@ -72,8 +73,7 @@ class Cluster(ClusterEvents):
                                str(self.config.journal_path) if self.config.journal_path else None,
                                rotate_bytes=self.config.journal_rotate_bytes,
                                keep=self.config.journal_keep)
-        self._pristine = (loader.load(self.config.directory_path) if self.config.directory_path
-                          else loader.load_default())
+        self._pristine = loader.load_default(self.config.directory_path)  # parsed once a process
         self.directory = self._pristine.copy()
         self.db = PrincipalDb(self.config.realm, self.config.netbios)
         for user, password in self.directory.accounts():
@@ -90,7 +90,12 @@ class Cluster(ClusterEvents):
         etypes = self._etypes(self.exchange.name)
         self.db.add_service(self.exchange.principal_name, etypes=etypes)
         self.db.add_service(f"host/{self.exchange.fqdn}", etypes=etypes)
-        self.kdc = Kdc(self.db, self.journal, self.config.host, self.config.ports.get("kdc", 0),
+        self.lab: Any = None
+        if self.config.lab is not None and self.config.lab.enabled:
+            from fakegc.lab.network import LabNetwork
+
+            self.lab = LabNetwork(self)  # fills config.hosts and config.ports
+        self.kdc = Kdc(self.db, self.journal, self.addr("kdc"), self.config.ports.get("kdc", 0),
                        self.config.ports.get("kdc", 0), self.config.clock_offset)
         self.rules: list[FaultRule] = []
         self._rule_ids = 0
@@ -102,6 +107,10 @@ class Cluster(ClusterEvents):
         self.started = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._runners: list[Any] = []
+
+    def addr(self, key: str) -> str:
+        """The address ``key`` (an actor, "kdc", "admin", "rpc_http") listens on."""
+        return self.config.hosts.get(key, self.config.host)
 
     def _etypes(self, actor: str) -> tuple[int, ...]:
         """The etypes ``actor``'s service accounts support (``ClusterConfig.service_etypes``)."""
@@ -122,7 +131,7 @@ class Cluster(ClusterEvents):
             NtlmProvider(self.db, host=actor.name), KerberosProvider(self.db, spns),
             SpnegoKerberosProvider(self.db, spns)]
         server = RpcServer(name, ifaces, actor=actor, journal=self.journal, providers=providers,
-                           allow_anonymous=self.config.allow_anonymous, host=self.config.host,
+                           allow_anonymous=self.config.allow_anonymous, host=self.addr(actor.name),
                            port=self.config.ports.get(port_key, 0), limits=self.config.limits)
         server.injector = injector_for(name, self.rules)
         server.on_connect = on_connect_for(name, self.rules)
@@ -136,22 +145,24 @@ class Cluster(ClusterEvents):
             gc.epm = self._server(f"{gc.name}-epm", [EPM, MGMT], gc, f"{gc.name}.epm")
             await gc.nspi.start()
             await gc.epm.start()
-            gc.endpoint_map.register(NSPI, self.config.host, gc.nspi.port, "NSPI")
-            gc.endpoint_map.register(MGMT, self.config.host, gc.nspi.port, "mgmt")
-            gc.endpoint_map.register(EPM, self.config.host, gc.epm.port, "EPM")
+            host = self.addr(gc.name)
+            gc.endpoint_map.register(NSPI, host, gc.nspi.port, "NSPI")
+            gc.endpoint_map.register(MGMT, host, gc.nspi.port, "mgmt")
+            gc.endpoint_map.register(EPM, host, gc.epm.port, "EPM")
         ex = self.exchange
         ex.rfr = self._server(ex.name, [RFR, MGMT], ex, f"{ex.name}.rfr")
         ex.epm = self._server(f"{ex.name}-epm", [EPM, MGMT], ex, f"{ex.name}.epm")
         await ex.rfr.start()
         await ex.epm.start()
-        ex.endpoint_map.register(RFR, self.config.host, ex.rfr.port, "RFR")
-        ex.endpoint_map.register(MGMT, self.config.host, ex.rfr.port, "mgmt")
-        ex.endpoint_map.register(EPM, self.config.host, ex.epm.port, "EPM")
+        host = self.addr(ex.name)
+        ex.endpoint_map.register(RFR, host, ex.rfr.port, "RFR")
+        ex.endpoint_map.register(MGMT, host, ex.rfr.port, "mgmt")
+        ex.endpoint_map.register(EPM, host, ex.epm.port, "EPM")
         if self.config.admin_port is not None:
             from fakegc.scenario.admin import AdminServer
 
-            self.admin = AdminServer(self, self.config.admin_host, self.config.admin_port,
-                                     token=self.config.admin_token)
+            self.admin = AdminServer(self, self.config.hosts.get("admin", self.config.admin_host),
+                                     self.config.admin_port, token=self.config.admin_token)
             await self.admin.start()
         if self.config.rpc_http_port is not None:
             try:
@@ -160,8 +171,10 @@ class Cluster(ClusterEvents):
                 self.rpc_http = None
             else:
                 self.rpc_http = RpcHttpProxy(self.resolve_rpc_server, self.journal, self.db,
-                                             host=self.config.host, port=self.config.rpc_http_port)
+                                             host=self.addr("rpc_http"), port=self.config.rpc_http_port)
                 await self.rpc_http.start()
+        if self.lab is not None:
+            await self.lab.start()
         self.started = True
         self.journal.record("scenario", "state", state=self.state.value, gc=self.current_gc)
 
@@ -176,6 +189,8 @@ class Cluster(ClusterEvents):
             await self.admin.close()
         if self.rpc_http is not None:
             await self.rpc_http.close()
+        if self.lab is not None:
+            await self.lab.close()
         self.journal.close()
 
     async def __aenter__(self) -> Self:
@@ -228,12 +243,14 @@ class Cluster(ClusterEvents):
         """Every actor's host and ports, realm and test users (the endpoints document)."""
         actors: dict[str, Any] = {}
         for gc in self.gcs.values():
-            actors[gc.name] = {"role": "gc", "fqdn": gc.fqdn, "host": self.config.host,
+            actors[gc.name] = {"role": "gc", "fqdn": gc.fqdn, "host": self.addr(gc.name),
+                               "address": self.addr(gc.name),
                                "nspi": gc.nspi.port, "epm": gc.epm.port,
                                "server_guid": str(gc.server_guid), "state": gc.state.value,
                                "spn": gc.principal_name}
         ex = self.exchange
-        actors[ex.name] = {"role": "exchange", "fqdn": ex.fqdn, "host": self.config.host,
+        actors[ex.name] = {"role": "exchange", "fqdn": ex.fqdn, "host": self.addr(ex.name),
+                           "address": self.addr(ex.name),
                            "rfr": ex.rfr.port, "epm": ex.epm.port, "spn": ex.principal_name}
         if self.rpc_http is not None:
             actors[ex.name]["rpc_http"] = self.rpc_http.port
@@ -241,13 +258,16 @@ class Cluster(ClusterEvents):
         doc: dict[str, Any] = {
             "realm": self.config.realm, "domain": self.config.netbios,
             "dns_domain": self.config.dns_domain, "host": self.config.host,
-            "kdc": {"host": self.config.host, "udp": self.kdc.udp_port, "tcp": self.kdc.tcp_port},
+            "kdc": {"host": self.kdc.host, "address": self.kdc.host, "udp": self.kdc.udp_port,
+                    "tcp": self.kdc.tcp_port},
             "actors": actors, "users": users, "state": self.state.value,
             "referral": self.current_gc,
         }
         if self.admin is not None:
             doc["admin"] = self.admin.url
             doc["admin_token"] = self.admin.token
+        if self.lab is not None:
+            self.lab.annotate(doc)
         return doc
 
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
@@ -316,6 +336,9 @@ class Cluster(ClusterEvents):
                     await server.resume_listening()
                 actor.state = GcState.UP
                 actor.accepting_binds = True
+        if self.lab is not None:
+            for name in self.gcs:
+                self.lab.gc_up(name)
         self.current_gc = self.config.gcs[0]
         self.pinned_gc = self.config.pinned_gc
         if self.directory.version != self._pristine.version:
@@ -398,6 +421,10 @@ class ClusterThread:
         """The GC the referral service would name now."""
         return self.cluster.referral_candidate()
 
+    def addr(self, key: str) -> str:
+        """The address ``key`` listens on (see :meth:`Cluster.addr`)."""
+        return self.cluster.addr(key)
+
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
         """Write the endpoints document as JSON."""
         return self.loop.call(self.cluster.write_endpoints, path)  # type: ignore[no-any-return]
@@ -421,6 +448,7 @@ class ClusterThread:
     admin = property(lambda self: self.cluster.admin, doc="The control plane, if started.")
     rpc_http = property(lambda self: self.cluster.rpc_http, doc="The RPC over HTTP proxy, if any.")
     started = property(lambda self: self.cluster.started, doc="True once every actor listens.")
+    lab = property(lambda self: self.cluster.lab, doc="The lab network (lab mode), else None.")
 
     def close(self) -> None:
         """Stop the cluster and its loop."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fakegc.codes import KrbError
 from fakegc.journal import Journal
 from fakegc.rpc.server import RpcLimits
-from fakegc.scenario.configcheck import check_table, read_toml
+from fakegc.scenario.configcheck import check_table, read_toml, where
 from fakegc.scenario.events import EVENTS  # the vocabulary, defined once there
 
 if TYPE_CHECKING:
@@ -74,11 +74,14 @@ class ClusterConfig:
     # actor name -> the etypes its service accounts support (AD's msDS-SupportedEncryptionTypes),
     # e.g. {"gc02": [23]} for an rc4-hmac-only GC account; default aes256, aes128, rc4
     service_etypes: dict[str, list[int]] = field(default_factory=dict)
+    # actor (or "kdc", "admin", "rpc_http") -> listening address; default ``host``
+    hosts: dict[str, str] = field(default_factory=dict)
+    lab: Any = None  # a fakegc.lab.LabConfig: lab mode (TOML [lab]; PROTOCOL.md §12)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
         """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
-        check_table(cls, data, source, text, skip=("limits",))
+        check_table(cls, data, source, text, skip=("limits", "lab"))
         cfg = cls()
         for key, value in data.items():
             if key in ("directory_path", "journal_path") and value is not None:
@@ -92,4 +95,9 @@ class ClusterConfig:
     def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
         """From a TOML file with a ``[cluster]`` table."""
         data, text = read_toml(Path(path))
-        return cls.from_dict(data.get("cluster", data), str(path), text)
+        cfg = cls.from_dict(data.get("cluster", {} if "lab" in data else data), str(path), text)
+        if "lab" in data:
+            from fakegc.lab.plan import LabConfig
+
+            cfg.lab = LabConfig.from_dict(data["lab"], str(path), text, where)
+        return cfg

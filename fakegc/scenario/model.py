@@ -55,7 +55,7 @@ __all__ = [
 
 SHIPPED_DIR = shipped_data("scenarios")
 _STEP_KEYS = {"event", "at", "after", "on_demand", "expect", "note", "gc", "code", "keep_guid",
-              "seconds", "label"}
+              "seconds", "label", "deregister"}
 _AFTER_KEYS = {"kind", "count", "op", "actor", "interface", "code", "event", "msg", "service"}
 _FAULT_KEYS = {"kind", "actor", "interface", "opnum", "op", "principal", "service", "msg", "value",
                "delay", "after", "times", "probability", "seed", "name"}
@@ -187,7 +187,7 @@ def _toml(text: str, fail: _Fail) -> dict[str, Any]:
 _STEP_TYPES: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
     ("gc", str, "text"), ("code", int, "a whole number"), ("keep_guid", bool, "true/false"),
     ("seconds", (int, float), "a number"), ("label", str, "text"), ("on_demand", bool, "true/false"),
-    ("expect", str, "text"), ("note", str, "text"))
+    ("expect", str, "text"), ("note", str, "text"), ("deregister", bool, "true/false"))
 
 
 def _step(text: str, i: int, raw: dict[str, Any], fail: _Fail) -> Step:
@@ -213,7 +213,8 @@ def _step(text: str, i: int, raw: dict[str, Any], fail: _Fail) -> Step:
         if key in raw and (not isinstance(raw[key], types_)
                            or (types_ is not bool and isinstance(raw[key], bool))):
             raise fail(f"{key}: [[step]] #{i + 1}: must be {what}", _line_of(text, "step", i, key))
-    args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label")}
+    args = {k: v for k, v in raw.items() if k in ("gc", "code", "keep_guid", "seconds", "label",
+                                                   "deregister")}
     return Step(str(event), args, float(at) if at is not None else None, after,
                 bool(raw.get("on_demand", False)), raw.get("expect"), str(raw.get("note", "")),
                 _line_of(text, "step", i, "gc" if "gc" in raw else None))

@@ -40,6 +40,7 @@ class ClusterEvents:
     state: ClusterState
     current_gc: str
     pinned_gc: str | None
+    lab: Any  # the lab network (fakegc.lab.network.LabNetwork) in lab mode, else None
 
     def gc(self, name: str | None = None) -> GcActor:
         """The GC ``name`` (default: the referral's current one); provided by the cluster."""
@@ -77,8 +78,10 @@ class ClusterEvents:
         self._set_state(ClusterState.SHUTTING_DOWN)
         return {"gc": actor.name, "connections_cut": cut}
 
-    async def _on_gc_down(self, gc: str | None = None) -> dict[str, Any]:
+    async def _on_gc_down(self, gc: str | None = None, deregister: bool | None = None) -> dict[str, Any]:
         actor = self.gc(gc)
+        if self.lab is not None:
+            self.lab.gc_down(actor.name, deregister)
         if actor.state is GcState.UP:
             await self._on_shutdown_begin(actor.name)
         actor.state = GcState.DOWN
@@ -111,6 +114,8 @@ class ClusterEvents:
             actor.server_guid = uuidlib.uuid4()
         actor.state = GcState.UP
         actor.accepting_binds = True
+        if self.lab is not None:
+            self.lab.gc_up(actor.name)
         if actor.kdc_rule is not None:
             self.kdc.remove_rule(actor.kdc_rule)
             actor.kdc_rule = None

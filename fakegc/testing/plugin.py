@@ -31,6 +31,16 @@ Configuration
 test its own cluster (``fake_gc_async`` included) built from those :class:`~fakegc.scenario.cluster.ClusterConfig`
 fields.  Environment variables set session defaults: ``FAKEGC_DIRECTORY`` (fixture
 path), ``FAKEGC_GCS`` (comma-separated), ``FAKEGC_JOURNAL`` (JSON Lines path).
+
+Lab mode
+--------
+``pytest --fakegc-lab [--fakegc-lab-net NET]`` (or ``FAKEGC_LAB=1`` / ``FAKEGC_LAB=NET``; per test
+``@pytest.mark.fakegc(lab=True)``) runs the cluster on the lab network: every actor at its
+own address on the standard ports (135, 88, 53), so clients dial names
+(``gc01.contoso.test``) and impacket needs no ``kdc_port`` patch.  It binds ports below
+1024, so the suite must run where it may: in a network namespace such as
+``fakegc lab --no-cluster -- pytest --fakegc-lab`` gives (names resolve through the lab
+DNS there), or as root in a CI container of its own (PROTOCOL.md §12).
 """
 
 from __future__ import annotations
@@ -59,7 +69,38 @@ class ServerErrors(AssertionError):
     """Errors raised inside fakegc's servers while a test ran."""
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fakegc-lab", action="store_true", default=False,
+                     help="run the fake GC cluster in lab mode (own address per actor, "
+                          "standard ports; see fakegc.testing.plugin)")
+    parser.addoption("--fakegc-lab-net", default=None, metavar="NET",
+                     help="the lab network (default 127.29.39.0/24, or $FAKEGC_LAB)")
+
+
+def _lab(value: Any) -> Any:
+    """``True`` / "1" / a network → a LabConfig; falsy → None."""
+    if value in (None, False, "", "0"):
+        return None
+    from fakegc.lab.plan import LabConfig
+
+    if value in (True, "1"):
+        return LabConfig()
+    if isinstance(value, LabConfig):
+        return value
+    try:
+        return LabConfig.from_dict({"network": str(value)}, "--fakegc-lab-net")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+_LAB_DEFAULT: list[Any] = [None]
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    net = config.getoption("--fakegc-lab-net", None)
+    if config.getoption("--fakegc-lab", False):
+        net = net or os.environ.get("FAKEGC_LAB") or "1"
+    _LAB_DEFAULT[0] = net or os.environ.get("FAKEGC_LAB")
     config.addinivalue_line("markers", "fakegc(**config): run this test on its own fake GC cluster "
                                        "built with these ClusterConfig fields")
 
@@ -74,7 +115,10 @@ def _config_from_env(**overrides: Any) -> ClusterConfig:
         cfg.gcs = [g.strip() for g in os.environ["FAKEGC_GCS"].split(",") if g.strip()]
     if os.environ.get("FAKEGC_JOURNAL"):
         cfg.journal_path = Path(os.environ["FAKEGC_JOURNAL"])
+    cfg.lab = _lab(_LAB_DEFAULT[0])
     for key, value in overrides.items():
+        if key == "lab":
+            value = _lab(value)
         if not hasattr(cfg, key):
             raise pytest.UsageError(f"@pytest.mark.fakegc: unknown ClusterConfig field {key!r}")
         setattr(cfg, key, value)
