@@ -75,20 +75,17 @@ def parse_pairs(pairs: list[str], declared: dict[str, type] | None) -> dict[str,
     return out
 
 
-#: actions without arguments: (method, path, body)
-_SIMPLE: dict[str, tuple[str, str, Any]] = {
-    "state": ("GET", "/state", None),
-    "endpoints": ("GET", "/endpoints", None),
-    "reset": ("POST", "/reset", {}),
-    "rules": ("GET", "/rules", None),
-}
+_Plan = tuple[str, str, Any]
+_FIXED: dict[str, _Plan] = {"state": ("GET", "/state", None),
+                            "endpoints": ("GET", "/endpoints", None),
+                            "reset": ("POST", "/reset", {}), "rules": ("GET", "/rules", None)}
 
 
-def plan(action: str, args: list[str], since: int = 0, limit: int | None = None
-         ) -> tuple[str, str, Any]:
+def plan(action: str, args: list[str], since: int = 0, limit: int | None = None) -> _Plan:
     """Check a ``fakegc ctl`` command line; returns (method, path, body) to send."""
-    if action in _SIMPLE:
-        method, path, body = _SIMPLE[action]
+    fixed = _FIXED.get(action)
+    if fixed is not None:
+        method, path, body = fixed
         return method, path, dict(body) if isinstance(body, dict) else body
     if action == "fire":
         return _plan_fire(args)
@@ -103,7 +100,7 @@ def plan(action: str, args: list[str], since: int = 0, limit: int | None = None
     raise UsageError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
 
 
-def _plan_fire(args: list[str]) -> tuple[str, str, Any]:
+def _plan_fire(args: list[str]) -> _Plan:
     if not args:
         raise UsageError(f"fire needs an event: one of {', '.join(EVENTS)}")
     event = args[0]
@@ -116,7 +113,7 @@ def _plan_fire(args: list[str]) -> tuple[str, str, Any]:
     return "POST", "/fire", {"event": event, **body}
 
 
-def _plan_journal(args: list[str], since: int, limit: int | None) -> tuple[str, str, Any]:
+def _plan_journal(args: list[str], since: int, limit: int | None) -> _Plan:
     query = f"?since={since}"
     if args:
         query += f"&kind={quote(args[0])}"
@@ -127,7 +124,7 @@ def _plan_journal(args: list[str], since: int, limit: int | None) -> tuple[str, 
     return "GET", "/journal" + query, None
 
 
-def _plan_add_rule(args: list[str]) -> tuple[str, str, Any]:
+def _plan_add_rule(args: list[str]) -> _Plan:
     if len(args) == 1 and args[0].lstrip().startswith("{"):
         try:
             body = json.loads(args[0])
