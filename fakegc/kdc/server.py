@@ -27,6 +27,7 @@ from fakegc.codes import KrbError
 from fakegc.firing import Firing
 from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
+from fakegc.sources import default_cap
 from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
 
@@ -250,7 +251,7 @@ class Kdc:
         self.errors = ErrorLog()  # counters + last summaries, no tracebacks
         self.tcp_limits = KdcTcpLimits()
         self._tcp_conns: set[_Tcp] = set()
-        self.admit: Any = None  # optional per-source admission (fakegc.rpc.limits.SourceCap)
+        self.admit: Any = default_cap().admit  # connections per source (issue #18)
 
     @property
     def clock_offset(self) -> float:
