@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from fakegc.codes import KrbError
-from fakegc.firing import Firing
 from fakegc.errorlog import ErrorLog
+from fakegc.firing import Firing
 from fakegc.journal import Journal
-from fakegc.sources import default_cap
 from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
+from fakegc.sources import default_cap
 
 __all__ = ["Kdc", "KdcRule", "KdcTcpLimits"]
 

@@ -27,7 +27,6 @@ from typing import Any
 from fakegc.codes import RpcStatus
 from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
-from fakegc.sources import SourceCap, default_cap
 from fakegc.rpc.auth.base import SecurityProvider
 from fakegc.rpc.auth.legs import auth3_leg
 from fakegc.rpc.bind import Association, negotiate
@@ -39,6 +38,7 @@ from fakegc.rpc.limits import (
     RpcLimits,
 )
 from fakegc.rpc.registry import AssociationGroup, CallContext, Interface
+from fakegc.sources import SourceCap, default_cap
 from fakegc.wire import drep
 from fakegc.wire import pdu as P
 

@@ -57,7 +57,7 @@ def test_calls_in_flight_share_one_budget(make_server, bg_loop):
                 reply = rpc.recv()
                 assert reply.status == RpcStatus.nca_s_fault_remote_no_memory  # MS-RPCE 2.2.2.4
                 faults += 1
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             pass
         assert faults >= 64 - 16  # 16 x 4000 bytes fit in 64 KiB; the rest are refused
         assert _pending_bytes(bg_loop, server) <= 64 * 1024
@@ -108,7 +108,7 @@ def test_byte_trickle_does_not_reset_the_idle_timer(make_server):
                 if rpc.sock.recv(1) == b"":
                     closed = True
                     break
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 closed = True
