@@ -95,6 +95,7 @@ class Calls:
         self.pending: dict[int, _Pending] = {}
         self.in_flight = 0
         self.buffered = 0  # bytes held by every call being reassembled (issue #18)
+        self.refused: dict[int, None] = {}  # call_ids refused at their first fragment (bounded)
 
     def orphaned(self, call_id: int) -> None:
         """rpc_orphaned (C706 §12.6.4.7): forget a call being reassembled."""
@@ -137,6 +138,11 @@ class Calls:
                 per_source[source] = left
             else:
                 per_source.pop(source, None)
+
+    def _refuse(self, call_id: int) -> None:
+        self.refused[call_id] = None
+        if len(self.refused) > 256:
+            del self.refused[next(iter(self.refused))]
 
     def _security_callback(self, ctx_id: int, auth_ctx: AuthCtx | None) -> str | None:
         """At a request's first fragment, as Windows' interface security callback runs:
@@ -228,23 +234,31 @@ class Calls:
         limits = self.link.env.limits
         denied = self._security_callback(req.ctx_id, auth_ctx)
         if denied is not None:  # refused before anything is buffered for it
+            self._refuse(call_id)
             return self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied, denied)
         if req.alloc_hint > limits.max_request:
+            self._refuse(call_id)
             return self.fault(call_id, req.ctx_id, RpcStatus.nca_s_fault_remote_no_memory,
                               f"alloc_hint {req.alloc_hint} over the limit")
         if self.in_flight >= limits.max_calls_in_flight:
+            self._refuse(call_id)
             return self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_server_too_busy,
                               "too many calls in flight")
         pend = _Pending(call_id, req.ctx_id, req.opnum, [body], len(body), auth_ctx, big_endian,
                         self._auth_info(auth_ctx or self.link.assoc.main_auth) is not None)
         over = self._budget(pend, len(body))
         if over is not None:
+            self._refuse(call_id)
             return self.fault(call_id, req.ctx_id, RpcStatus.nca_s_fault_remote_no_memory, over)
         self.pending[call_id] = pend
         self.in_flight += 1
 
     def _more(self, call_id: int, body: bytes, auth_ctx: AuthCtx | None, last: bool) -> None:
         pend = self.pending.get(call_id)
+        if pend is None and call_id in self.refused:
+            if last:  # the rest of a refused call: dropped unjournaled (a flood costs nothing)
+                del self.refused[call_id]
+            return
         if pend is None:
             # A fragment of a call we faulted or never saw: drop it (C706 §12.6.3).
             self.link.record("protocol_error", call_id=call_id,
@@ -257,6 +271,7 @@ class Calls:
             del self.pending[call_id]
             self.in_flight -= 1
             self._release(pend, pend.size)
+            self._refuse(call_id)
             return self.fault(call_id, pend.ctx_id, RpcStatus.nca_s_fault_remote_no_memory, over)
         pend.chunks.append(body)
         pend.size += len(body)

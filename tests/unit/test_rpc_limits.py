@@ -37,7 +37,13 @@ def test_unauthenticated_first_fragment_is_refused_without_buffering(make_server
             # refused at the first fragment (security callback), not when the call completes
             assert reply.ptype == P.PTYPE.FAULT and reply.status == ACCESS_DENIED
             assert reply.call_id == call_id
+            for _ in range(3):  # the rest of the refused call: dropped, nothing buffered
+                rpc.send(rpc.request_pdu(call_id, 0, 1, b"\x00" * 4000, flags=0))
+        rpc.send(rpc.request_pdu(99, 0, 1, b"", flags=3))  # a whole call: still answered
+        assert rpc.recv().call_id == 99
         assert _pending_bytes(bg_loop, server) == 0
+    assert not [e for e in server.journal.entries("protocol_error")
+                if "continuation" in str(e.get("error"))]
 
 
 def test_calls_in_flight_share_one_budget(make_server, bg_loop):
