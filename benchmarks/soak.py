@@ -339,7 +339,7 @@ def phase_trickle(c: Cluster, idle: float) -> dict[str, Any]:
                 sent += 1
                 if s.recv(1) == b"":
                     break
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -377,6 +377,7 @@ def phase_fuzz(c: Cluster, seconds: float, seed: int) -> dict[str, Any]:
     as_req = bytes.fromhex("6a") + os.urandom(200)
     try:
         from hypothesis import strategies  # noqa: F401
+
         from fakegc.testing.strategies import as_requests
 
         as_req = as_requests().example()
