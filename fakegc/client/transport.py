@@ -19,6 +19,7 @@ from impacket.dcerpc.v5 import epm, nspi, oxabref, transport
 from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCException
 from impacket.krb5.kerberosv5 import KerberosError
 
+from fakegc.client import nspi_wire
 from fakegc.kdc.client import get_tgs, get_tgt
 
 __all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
@@ -237,12 +238,12 @@ class AbTransport:
         mid = mids[0]["Data"]
         if mid == 0:
             raise NspiFailure(0x8004010F)
-        resp = self._nspi(nspi.hNspiGetProps, CurrentRec=mid, pPropTags=tags)
+        resp = self._nspi(nspi_wire.get_props, nspi_wire.stat_values(current_rec=mid), tags=tags)
         return nspi.simplifyPropertyRow(resp["ppRows"])  # type: ignore[no-any-return]
 
     def browse_gal(self, count: int = 10) -> list[dict[int, Any]]:
         """GetSpecialTable then QueryRows on the GAL."""
-        self._nspi(nspi.hNspiGetSpecialTable)
+        self._nspi(nspi_wire.get_special_table)
         resp = self._nspi(nspi.hNspiQueryRows, Count=count, pPropTags=[0x3001001F, 0x39FE001F])
         return nspi.simplifyPropertyRowSet(resp["ppRows"])  # type: ignore[no-any-return]
 
@@ -280,6 +281,8 @@ def get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[i
         d["Data"] = tag
         req["pPropTags"]["aulPropTag"].append(d)
     req["pPropTags"]["cValues"] = len(tags)
+    # PropertyTagArray_r: size_is(cValues + 1), length_is(cValues) (MS-OXNSPI 2.2.2.2)
+    req.fields["pPropTags"].fields["Data"].fields["aulPropTag"].fields["MaximumCount"] = len(tags) + 1
     dce.call(5, req)
     resp = NspiGetMatchesResponse(dce.recv())
     if resp["ErrorCode"] not in (0,):
@@ -318,7 +321,8 @@ class OutlookFlows:
         home_mdb = user[0x8006001F]
         server_dn = home_mdb.rsplit("/cn=", 1)[0]
         server_mid = self.io._nspi(nspi.hNspiDNToMId, pNames=[server_dn])["ppOutMIds"]["aulPropTag"][0]["Data"]
-        props = self.io._nspi(nspi.hNspiGetProps, CurrentRec=server_mid, pPropTags=[0x8170101F])
+        props = self.io._nspi(nspi_wire.get_props, nspi_wire.stat_values(current_rec=server_mid),
+                              tags=[0x8170101F])
         network = nspi.simplifyPropertyRow(props["ppRows"])[0x8170101F]
         return {"user": user, "server_dn": server_dn, "network_address": network}
 

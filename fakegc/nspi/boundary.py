@@ -71,12 +71,29 @@ def _translate(obj: Any, convert: Callable[[int], int]) -> None:
 def _host(ctx: CallContext) -> NspiHost:
     host = ctx.actor
     if host is None or not hasattr(host, "directory"):
-        raise RpcFault(RpcStatus.nca_s_fault_cant_perform, "no directory behind this server")
+        raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no directory behind this server")
     return host  # type: ignore[no-any-return]
+
+
+def _note_nonconformant(ctx: CallContext, request: Any) -> None:
+    """Journal a request that carried bytes after its last IDL parameter.
+
+    A MIDL-generated server reads the parameters the IDL declares and ignores what
+    follows; a client that sends another layout (impacket's unique ``pStat`` in
+    NspiGetProps and NspiGetSpecialTable, docs/PROTOCOL.md "NSPI wire layout") is
+    read that way too, fields shifted, and the journal says so.
+    """
+    if ctx.journal is not None:
+        ctx.journal.record(ctx.actor_name, "nonconformant_request", conn=ctx.conn,
+                           call_id=ctx.call_id, interface=ctx.interface.name, opnum=ctx.opnum,
+                           op=type(request).__name__, trailing=request.trailing,
+                           read_as="MS-OXNSPI IDL; trailing bytes ignored")
 
 
 def enter(ctx: CallContext, request: Any) -> NspiCall:
     """Session from the context handle, request MIds in directory terms."""
+    if request.trailing:
+        _note_nonconformant(ctx, request)
     gc = _host(ctx)
     if isinstance(request, M.NspiBind):
         return NspiCall(request, None, gc, ctx.auth)

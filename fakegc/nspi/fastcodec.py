@@ -1,111 +1,471 @@
-"""Hand-written decoders for the hottest NSPI requests (PROTOCOL.md §7, issue #8).
+"""NSPI request stubs decoded exactly as MS-OXNSPI's IDL lays them out (NDR 2.0, little-endian).
 
-NspiQueryRows (MS-NSPI 3.1.4.1.8) and NspiResolveNamesW (3.1.4.1.20) requests decoded
-with :mod:`struct`; anything unexpected raises :class:`ValueError` and the caller falls
-back to impacket's decoder.  Property tests check both decoders agree on random
-requests built by impacket.
+One decoder per served opnum (docs/PROTOCOL.md "NSPI wire layout"): top-level ``[in]``
+reference pointers are inline, ``[unique]`` ones a referent ID then the referent, the
+referents of embedded pointers follow the construct that holds them (arrays: all
+elements first).  Conformance and variance are checked as a strict unmarshaller
+does (gromox ``nsp_ndr.cpp``): ``PropertyTagArray_r`` must carry size cValues+1,
+offset 0 and length cValues; ranges from the IDL bound every count.  Anything
+irregular raises :class:`ValueError` (or :class:`struct.error` when short): the
+engine answers with a stub-data fault.  Bytes after the last parameter are ignored,
+as MIDL-generated stubs ignore them; :func:`trailing` reports how many there were.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+import uuid as uuidlib
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["QueryRowsRequest", "ResolveNamesWRequest", "decode_query_rows", "decode_resolve_names_w"]
+from fakegc.nspi import messages as M
+from fakegc.nspi.table import Stat
 
-_STAT = struct.Struct("<9I")
+__all__ = ["DECODERS", "MAX_BINARY", "MAX_COUNT", "MAX_DEPTH", "Reader", "decode"]
+
+_U16 = struct.Struct("<H")
+_I16 = struct.Struct("<h")
 _U32 = struct.Struct("<I")
+_STAT = struct.Struct("<9I")
+
+#: [range(0,100000)] on the IDL's counts; PropertyTagArray_r allows 100001
+MAX_COUNT = 100_000
+#: Binary_r.cb is [range(0,2097152)]
+MAX_BINARY = 2_097_152
+#: restrictions nested deeper than this answer TooComplex
+MAX_DEPTH = 16
 
 
-@dataclass(slots=True)
-class QueryRowsRequest:
-    """The fields of an NspiQueryRows request."""
+class Reader:
+    """A bounded NDR 2.0 little-endian reader over one request stub."""
 
-    handle: bytes
-    flags: int
-    stat: tuple[int, ...]
-    etable: list[int] | None
-    count: int
-    tags: list[int] | None
+    __slots__ = ("buf", "off")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.off = 0
+
+    def align(self, n: int) -> None:
+        self.off += -self.off % n
+
+    def u16(self) -> int:
+        self.align(2)
+        (v,) = _U16.unpack_from(self.buf, self.off)
+        self.off += 2
+        return int(v)
+
+    def i16(self) -> int:
+        self.align(2)
+        (v,) = _I16.unpack_from(self.buf, self.off)
+        self.off += 2
+        return int(v)
+
+    def u32(self) -> int:
+        self.align(4)
+        (v,) = _U32.unpack_from(self.buf, self.off)
+        self.off += 4
+        return int(v)
+
+    def raw(self, n: int) -> bytes:
+        if n < 0 or self.off + n > len(self.buf):
+            raise ValueError("stub shorter than its counts")
+        out = self.buf[self.off: self.off + n]
+        self.off += n
+        return out
+
+    def count(self, limit: int = MAX_COUNT) -> int:
+        """A count within the IDL's [range] (reads past the stub's end fail on their own)."""
+        n = self.u32()
+        if n > limit:
+            raise ValueError(f"count {n} outside the IDL's range")
+        return n
+
+    def u32s(self, n: int) -> list[int]:
+        self.align(4)
+        data = self.raw(4 * n)
+        return list(struct.unpack(f"<{n}I", data))
+
+    def handle(self) -> bytes:
+        """A context handle: 4-byte attributes + 16-byte UUID (MS-RPCE 2.2.5.2.1)."""
+        self.align(4)
+        return self.raw(20)
+
+    def stat(self) -> Stat:
+        """STAT (MS-OXNSPI 2.2.8): nine 32-bit fields, Delta signed."""
+        self.align(4)
+        v = list(_STAT.unpack_from(self.buf, self.off))
+        self.off += 36
+        if v[3] >= 0x80000000:
+            v[3] -= 1 << 32
+        return Stat(*v)
+
+    def guid(self) -> bytes:
+        """FlatUID_r: 16 bytes."""
+        return self.raw(16)
+
+    def tag_array(self) -> list[int]:
+        """PropertyTagArray_r (MS-OXNSPI 2.2.2.2): size_is(cValues+1), length_is(cValues)."""
+        size = self.u32()
+        c_values = self.u32()
+        offset, length = self.u32(), self.u32()
+        if c_values > MAX_COUNT + 1 or size != c_values + 1 or offset != 0 or length != c_values:
+            raise ValueError("PropertyTagArray_r conformance/variance does not match cValues")
+        if 4 * length > len(self.buf) - self.off:
+            raise ValueError("PropertyTagArray_r longer than the stub")
+        return self.u32s(length)
+
+    def _cv(self, width: int) -> bytes:
+        size, offset, length = self.u32(), self.u32(), self.u32()
+        if offset != 0 or length > size or length == 0:
+            raise ValueError("irregular [string] conformance/variance")
+        data = self.raw(width * length)
+        if data[-width:] != b"\x00" * width:
+            raise ValueError("[string] without its terminating NUL")
+        return data[:-width]
+
+    def string8(self) -> bytes:
+        """A [string] char* referent (bytes as sent, NUL removed)."""
+        return self._cv(1)
+
+    def wstring(self) -> str:
+        """A [string] wchar_t* referent."""
+        return self._cv(2).decode("utf-16le", "surrogatepass")
+
+    def strings(self, wide: bool) -> list[Any]:
+        """StringsArray_r / WStringsArray_r (MS-OXNSPI 2.2.2.3/2.2.2.4): a conformant struct."""
+        size = self.u32()
+        count = self.u32()
+        if count > MAX_COUNT or size != count:
+            raise ValueError("StringsArray_r conformance does not match Count")
+        refs = [self.u32() for _ in range(count)]
+        out: list[Any] = []
+        for ref in refs:
+            if not ref:
+                out.append(None)
+            else:
+                out.append(self.wstring() if wide else self.string8())
+        return out
 
 
-@dataclass(slots=True)
-class ResolveNamesWRequest:
-    """The fields of an NspiResolveNamesW request."""
-
-    handle: bytes
-    stat: tuple[int, ...]
-    tags: list[int] | None
-    names: list[str]
+# -- PropertyValue_r (MS-OXNSPI 2.2.2.1 PROP_VAL_UNION) -------------------------------------
+_MV_TYPES = (0x1002, 0x1003, 0x1040, 0x101E, 0x101F, 0x1102, 0x1048)
 
 
-def _tag_array(stub: bytes, off: int) -> tuple[list[int], int]:
-    """A PropertyTagArray_r referent at ``off``: (tags, offset after)."""
-    max_count, c_values, offset, actual = struct.unpack_from("<4I", stub, off)
-    off += 16
-    if offset != 0 or actual > max_count or actual > 100_000:
-        raise ValueError("irregular PropertyTagArray_r")
-    end = off + 4 * actual
-    if end > len(stub):
-        raise ValueError("truncated PropertyTagArray_r")
-    return list(struct.unpack_from(f"<{actual}I", stub, off)), end
+def _value_header(r: Reader) -> tuple[int, Any]:
+    """ulPropTag, ulReserved and the union arm's inline part: (tag, header)."""
+    tag = r.u32()
+    r.u32()  # ulReserved
+    disc = r.u32()
+    if disc != tag & 0xFFFF:
+        raise ValueError("PropertyValue_r union discriminant differs from the tag's type")
+    if disc == 0x0002:
+        return tag, r.i16()
+    if disc == 0x000B:
+        return tag, r.u16()
+    if disc in (0x0003, 0x000A, 0x0001, 0x000D, 0x001E, 0x001F, 0x0048):
+        return tag, r.u32()  # value, error code, lReserved, or a referent ID
+    if disc == 0x0040:
+        low, high = r.u32(), r.u32()
+        return tag, low | (high << 32)
+    if disc == 0x0102:
+        cb = r.count(MAX_BINARY)
+        return tag, (cb, r.u32())
+    if disc in _MV_TYPES:
+        n = r.count()
+        return tag, (n, r.u32())
+    raise ValueError(f"PropertyValue_r: no union arm for type 0x{disc:04X}")
 
 
-def decode_query_rows(stub: bytes) -> QueryRowsRequest:
-    """Decode an NspiQueryRows request stub."""
-    if len(stub) < 76:
-        raise ValueError("short NspiQueryRows")
-    handle = stub[:20]
-    flags = _U32.unpack_from(stub, 20)[0]
-    stat = _STAT.unpack_from(stub, 24)
-    off = 60
-    _count_e, etable_ref = struct.unpack_from("<II", stub, off)
-    off += 8
-    etable = None
-    if etable_ref:
-        n = _U32.unpack_from(stub, off)[0]
-        off += 4
-        if n > 100_000 or off + 4 * n > len(stub):
-            raise ValueError("irregular lpETable")
-        etable = list(struct.unpack_from(f"<{n}I", stub, off))
-        off += 4 * n
-    count, tags_ref = struct.unpack_from("<II", stub, off)
-    off += 8
-    tags = None
-    if tags_ref:
-        tags, off = _tag_array(stub, off)
-    return QueryRowsRequest(handle, flags, stat, etable, count, tags)
-
-
-def decode_resolve_names_w(stub: bytes) -> ResolveNamesWRequest:
-    """Decode an NspiResolveNamesW request stub."""
-    if len(stub) < 72:
-        raise ValueError("short NspiResolveNamesW")
-    handle = stub[:20]
-    stat = _STAT.unpack_from(stub, 24)
-    off = 60
-    tags_ref = _U32.unpack_from(stub, off)[0]
-    off += 4
-    tags = None
-    if tags_ref:
-        tags, off = _tag_array(stub, off)
-    off += -off & 3
-    max_count, count = struct.unpack_from("<II", stub, off)
-    off += 8
-    if count > max_count or count > 10_000:
-        raise ValueError("irregular WStringsArray_r")
-    refs = struct.unpack_from(f"<{count}I", stub, off)
-    off += 4 * count
-    names = []
-    for ref in refs:
+def _value_content(r: Reader, tag: int, head: Any) -> Any:
+    """The deferred referents of a PropertyValue_r (strings, binaries, arrays)."""
+    ptype = tag & 0xFFFF
+    if ptype == 0x001E:
+        return r.string8().decode("cp1252", "replace") if head else None
+    if ptype == 0x001F:
+        return r.wstring() if head else None
+    if ptype == 0x0048:
+        return uuidlib.UUID(bytes_le=r.guid()) if head else None
+    if ptype == 0x0102:
+        cb, ref = head
+        return _conformant_bytes(r, cb) if ref else None
+    if ptype in _MV_TYPES:
+        n, ref = head
         if not ref:
-            names.append("")
-            continue
-        off += -off & 3
-        n_max, n_off, n_actual = struct.unpack_from("<3I", stub, off)
-        off += 12
-        if n_off != 0 or n_actual > n_max or off + 2 * n_actual > len(stub):
-            raise ValueError("irregular wide string")
-        names.append(stub[off: off + 2 * n_actual].decode("utf-16le").rstrip("\x00"))
-        off += 2 * n_actual
-    return ResolveNamesWRequest(handle, stat, tags, names)
+            return None
+        if r.u32() != n:
+            raise ValueError("multi-valued array conformance does not match cValues")
+        return _mv_items(r, ptype, n)
+    return head
+
+
+def _conformant_bytes(r: Reader, cb: int) -> bytes:
+    if r.u32() != cb:
+        raise ValueError("Binary_r conformance does not match cb")
+    return r.raw(cb)
+
+
+def _mv_items(r: Reader, ptype: int, n: int) -> list[Any]:
+    if ptype == 0x1002:
+        return [r.i16() for _ in range(n)]
+    if ptype == 0x1003:
+        return r.u32s(n)
+    if ptype == 0x1040:
+        return [r.u32() | (r.u32() << 32) for _ in range(n)]
+    if ptype == 0x1102:
+        heads = [(r.count(MAX_BINARY), r.u32()) for _ in range(n)]
+        return [_conformant_bytes(r, cb) if ref else None for cb, ref in heads]
+    refs = [r.u32() for _ in range(n)]
+    if ptype == 0x1048:
+        return [uuidlib.UUID(bytes_le=r.guid()) if ref else None for ref in refs]
+    if ptype == 0x101F:
+        return [r.wstring() if ref else None for ref in refs]
+    return [r.string8().decode("cp1252", "replace") if ref else None for ref in refs]
+
+
+def property_value(r: Reader) -> tuple[int, Any]:
+    """One PropertyValue_r with its referents: (tag, value)."""
+    tag, head = _value_header(r)
+    return tag, _value_content(r, tag, head)
+
+
+def property_row(r: Reader) -> list[tuple[int, Any]]:
+    """PropertyRow_r (MS-OXNSPI 2.2.2.6): Reserved, cValues, [size_is(cValues)] lpProps."""
+    r.u32()  # Reserved
+    c_values = r.count(MAX_COUNT)
+    ref = r.u32()
+    if not ref:
+        return []
+    if r.u32() != c_values:
+        raise ValueError("PropertyRow_r conformance does not match cValues")
+    heads = [_value_header(r) for _ in range(c_values)]
+    return [(tag, _value_content(r, tag, head)) for tag, head in heads]
+
+
+# -- Restriction_r (MS-OXNSPI 2.2.2.5) ------------------------------------------------------
+def _restriction_header(r: Reader, depth: int) -> tuple[int, tuple[int, ...]]:
+    if depth > MAX_DEPTH:
+        raise _TooDeep()
+    rt = r.u32()
+    if r.u32() != rt:
+        raise ValueError("Restriction_r union discriminant differs from rt")
+    if rt in (0, 1):
+        return rt, (r.count(MAX_COUNT), r.u32())
+    if rt in (2, 9):
+        return rt, ((r.u32(),) if rt == 2 else (r.u32(), r.u32()))
+    if rt in (3, 4, 5, 6, 7, 8):
+        return rt, (r.u32(), r.u32(), r.u32())
+    raise ValueError(f"Restriction_r: no union arm for rt {rt}")
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _restriction_content(r: Reader, rt: int, head: tuple[int, ...], depth: int) -> Any:
+    if rt in (0, 1):
+        n, ref = head
+        subs: list[Any] = []
+        if ref:
+            if r.u32() != n:
+                raise ValueError("AndRestriction_r conformance does not match cRes")
+            heads = [_restriction_header(r, depth + 1) for _ in range(n)]
+            subs = [_restriction_content(r, srt, sh, depth + 1) for srt, sh in heads]
+        return ("and" if rt == 0 else "or", subs)
+    if rt == 2:
+        return ("not", _sub(r, head[0], depth))
+    if rt == 9:
+        return ("sub", head[0], _sub(r, head[1], depth))
+    if rt in (3, 4):
+        a, tag, ref = head
+        value = property_value(r)[1] if ref else None
+        return ("content", a, tag, value) if rt == 3 else ("property", a, tag, value)
+    kind = {5: "compare", 6: "bitmask", 7: "size"}.get(rt)
+    if kind is not None:
+        return (kind, *head)
+    return ("exist", head[1])
+
+
+def _sub(r: Reader, ref: int, depth: int) -> Any:
+    if not ref:
+        raise _TooDeep()  # a NULL restriction has no meaning to evaluate
+    rt, head = _restriction_header(r, depth + 1)
+    return _restriction_content(r, rt, head, depth + 1)
+
+
+def restriction(r: Reader) -> Any:
+    """A Restriction_r referent as the plain tuples :mod:`fakegc.nspi.restrictions` reads."""
+    try:
+        rt, head = _restriction_header(r, 0)
+        return _restriction_content(r, rt, head, 0)
+    except _TooDeep:
+        return M.TOO_COMPLEX
+
+
+def _unique(r: Reader, read: Callable[[Reader], Any]) -> Any:
+    return read(r) if r.u32() else None
+
+
+def _property_name(r: Reader) -> M.PropName:
+    """PropertyName_r (MS-OXNSPI 2.2.2.7): lpguid, ulReserved, lID; then the GUID."""
+    guid_ref = r.u32()
+    r.u32()
+    lid = r.u32()
+    return (r.guid() if guid_ref else b"\x00" * 16, lid)
+
+
+# -- requests ---------------------------------------------------------------------------------
+def decode_bind(r: Reader) -> M.NspiBind:
+    return M.NspiBind(r.u32(), r.stat(), _unique(r, Reader.guid) is not None)
+
+
+def decode_unbind(r: Reader) -> M.NspiUnbind:
+    return M.NspiUnbind(r.handle(), r.u32())
+
+
+def decode_update_stat(r: Reader) -> M.NspiUpdateStat:
+    handle, reserved, stat = r.handle(), r.u32(), r.stat()
+    return M.NspiUpdateStat(handle, stat, _unique(r, Reader.u32) is not None, reserved)
+
+
+def decode_query_rows(r: Reader) -> M.NspiQueryRows:
+    handle, flags, stat = r.handle(), r.u32(), r.stat()
+    n = r.count()
+    etable = None
+    if r.u32():
+        if r.u32() != n:
+            raise ValueError("lpETable conformance does not match dwETableCount")
+        etable = r.u32s(n)
+    count = r.u32()
+    return M.NspiQueryRows(handle, flags, stat, etable, count, _unique(r, Reader.tag_array))
+
+
+def decode_seek_entries(r: Reader) -> M.NspiSeekEntries:
+    handle, reserved, stat = r.handle(), r.u32(), r.stat()
+    target = property_value(r)
+    etable = _unique(r, Reader.tag_array)
+    tags = _unique(r, Reader.tag_array)
+    return M.NspiSeekEntries(handle, stat, target, etable, tags, reserved)
+
+
+def decode_get_matches(r: Reader) -> M.NspiGetMatches:
+    handle, reserved1, stat = r.handle(), r.u32(), r.stat()
+    _unique(r, Reader.tag_array)  # pReserved
+    reserved2 = r.u32()
+    filt = _unique(r, restriction)
+    _unique(r, _property_name)  # lpPropName
+    requested = r.u32()
+    tags = _unique(r, Reader.tag_array)
+    return M.NspiGetMatches(handle, stat, filt, requested, tags, reserved1, reserved2)
+
+
+def decode_resort_restriction(r: Reader) -> M.NspiResortRestriction:
+    handle, reserved, stat = r.handle(), r.u32(), r.stat()
+    mids = r.tag_array()
+    _unique(r, Reader.tag_array)  # [in, out] ppOutMIds: the inner pointer and its referent
+    return M.NspiResortRestriction(handle, stat, mids, reserved)
+
+
+def decode_dn_to_mid(r: Reader) -> M.NspiDNToMId:
+    handle, reserved = r.handle(), r.u32()
+    names = [n or b"" for n in r.strings(wide=False)]
+    return M.NspiDNToMId(handle, names, reserved)
+
+
+def decode_get_prop_list(r: Reader) -> M.NspiGetPropList:
+    return M.NspiGetPropList(r.handle(), r.u32(), r.u32(), r.u32())
+
+
+def decode_get_props(r: Reader) -> M.NspiGetProps:
+    handle, flags, stat = r.handle(), r.u32(), r.stat()  # [in] STAT* pStat: a reference pointer
+    return M.NspiGetProps(handle, flags, stat, _unique(r, Reader.tag_array))
+
+
+def decode_compare_mids(r: Reader) -> M.NspiCompareMIds:
+    handle, reserved, stat = r.handle(), r.u32(), r.stat()
+    return M.NspiCompareMIds(handle, stat, r.u32(), r.u32(), reserved)
+
+
+def decode_mod_props(r: Reader) -> M.NspiModProps:
+    handle, reserved, stat = r.handle(), r.u32(), r.stat()
+    tags = _unique(r, Reader.tag_array)
+    return M.NspiModProps(handle, stat, tags, property_row(r), reserved)
+
+
+def decode_get_special_table(r: Reader) -> M.NspiGetSpecialTable:
+    handle, flags, stat = r.handle(), r.u32(), r.stat()
+    return M.NspiGetSpecialTable(handle, flags, stat, r.u32())  # [in, out] DWORD* lpVersion
+
+
+def decode_get_template_info(r: Reader) -> M.NspiGetTemplateInfo:
+    handle, flags, display_type = r.handle(), r.u32(), r.u32()
+    dn = _unique(r, Reader.string8)
+    return M.NspiGetTemplateInfo(handle, flags, display_type, dn, r.u32(), r.u32())
+
+
+def decode_mod_link_att(r: Reader) -> M.NspiModLinkAtt:
+    handle, flags, tag, mid = r.handle(), r.u32(), r.u32(), r.u32()
+    n = r.count(MAX_COUNT)  # BinaryArray_r.cValues
+    entries: list[bytes] = []
+    if r.u32():
+        if r.u32() != n:
+            raise ValueError("BinaryArray_r conformance does not match cValues")
+        heads = [(r.count(MAX_BINARY), r.u32()) for _ in range(n)]
+        entries = [_conformant_bytes(r, cb) if ref else b"" for cb, ref in heads]
+    return M.NspiModLinkAtt(handle, flags, tag, mid, entries)
+
+
+def decode_query_columns(r: Reader) -> M.NspiQueryColumns:
+    handle, reserved = r.handle(), r.u32()
+    return M.NspiQueryColumns(handle, r.u32(), reserved)
+
+
+def decode_get_names_from_ids(r: Reader) -> M.NspiGetNamesFromIDs:
+    handle, reserved = r.handle(), r.u32()
+    guid = _unique(r, Reader.guid)
+    return M.NspiGetNamesFromIDs(handle, guid, _unique(r, Reader.tag_array), reserved)
+
+
+def decode_get_ids_from_names(r: Reader) -> M.NspiGetIDsFromNames:
+    handle = r.handle()
+    r.u32()  # Reserved
+    flags = r.u32()
+    n = r.count(MAX_COUNT)
+    # [in, size_is(cPropNames)] PropertyName_r** pNames: an array of unique pointers
+    if r.u32() != n:
+        raise ValueError("pNames conformance does not match cPropNames")
+    refs = [r.u32() for _ in range(n)]
+    names = [_property_name(r) if ref else None for ref in refs]
+    return M.NspiGetIDsFromNames(handle, flags, names)
+
+
+def decode_resolve_names(r: Reader) -> M.NspiResolveNames:
+    handle, reserved, stat = r.handle(), r.u32(), r.stat()
+    tags = _unique(r, Reader.tag_array)
+    names = [n or b"" for n in r.strings(wide=False)]
+    return M.NspiResolveNames(handle, stat, tags, names, reserved)
+
+
+def decode_resolve_names_w(r: Reader) -> M.NspiResolveNamesW:
+    handle, reserved, stat = r.handle(), r.u32(), r.stat()
+    tags = _unique(r, Reader.tag_array)
+    names = [n or "" for n in r.strings(wide=True)]
+    return M.NspiResolveNamesW(handle, stat, tags, names, reserved)
+
+
+DECODERS: dict[int, Callable[[Reader], Any]] = {
+    0: decode_bind, 1: decode_unbind, 2: decode_update_stat, 3: decode_query_rows,
+    4: decode_seek_entries, 5: decode_get_matches, 6: decode_resort_restriction,
+    7: decode_dn_to_mid, 8: decode_get_prop_list, 9: decode_get_props, 10: decode_compare_mids,
+    11: decode_mod_props, 12: decode_get_special_table, 13: decode_get_template_info,
+    14: decode_mod_link_att, 16: decode_query_columns, 17: decode_get_names_from_ids,
+    18: decode_get_ids_from_names, 19: decode_resolve_names, 20: decode_resolve_names_w,
+}
+
+
+def decode(opnum: int, stub: bytes) -> Any:
+    """The request of an IDL-form stub for ``opnum``; ``request.trailing`` counts the
+    bytes after its last parameter (journaled by the boundary as nonconformant)."""
+    r = Reader(stub)
+    request = DECODERS[opnum](r)
+    request.trailing = len(stub) - r.off
+    return request

@@ -240,6 +240,10 @@ def get_ids_from_names(req: M.NspiGetIDsFromNames, session: NspiSession,
     tags: list[int] = []
     status: int = S.Success
     for key in req.names:
+        if key is None:  # a NULL PropertyName_r* names nothing
+            tags.append(P.PT_ERROR)
+            status = S.ErrorsReturned
+            continue
         pid = session.named.get(key)
         if pid is None:
             if verify:

@@ -89,11 +89,13 @@ class RowRefs:
     container_id: int = 0
 
 
+@dataclass(slots=True)
 class _Request:
-    """Common shape: the context handle (20 bytes) and the MId-carrying fields."""
+    """Common shape: the MId-carrying fields; ``trailing`` counts bytes the stub carried
+    after its last parameter (not part of the request's value)."""
 
     MIDS: ClassVar[tuple[str, ...]] = ()
-    handle: bytes
+    trailing: int = field(default=0, kw_only=True, compare=False, repr=False)
 
 
 class _Result:
@@ -343,12 +345,12 @@ class ModPropsResult(_Result):
 # -- 12 / 13 / 14 ---------------------------------------------------------------------
 @dataclass(slots=True)
 class NspiGetSpecialTable(_Request):
-    """MS-OXNSPI 3.1.4.1.3: dwFlags, pStat, [in, out] lpVersion."""
+    """MS-OXNSPI 3.1.4.1.3: dwFlags, pStat, [in, out] lpVersion (reference pointers)."""
 
     handle: bytes
     flags: int
     stat: Stat
-    want_version: bool
+    version: int
 
 
 @dataclass(slots=True)
@@ -437,7 +439,7 @@ class NspiGetIDsFromNames(_Request):
 
     handle: bytes
     flags: int
-    names: list[PropName]
+    names: list[PropName | None]
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from fakegc.directory import props as P
 from fakegc.nspi.rows import Missing, encode_8bit
 from fakegc.wire.ndr import NdrWriter
 
-__all__ = ["Row", "write_stat", "write_row", "write_rowset", "write_tag_array", "STAT_FIELDS",
+__all__ = ["Row", "write_stat", "write_row", "write_value", "write_rowset", "write_tag_array", "STAT_FIELDS",
            "row_blob", "write_rowset_blobs",
            "NspiGetMatches", "NspiResortRestriction", "NspiModProps", "PPropertyName_r",
            "PRestriction_r"]
@@ -104,6 +104,12 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         w.pointer(binaries)
     else:
         raise ValueError(f"cannot encode property type 0x{ptype:04X}")
+
+
+def write_value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
+    """One PropertyValue_r as a construct (a top-level ``[in] PropertyValue_r*``): the
+    inline part, then its referents."""
+    w.construct(lambda w: _value(w, tag, value, code_page))
 
 
 def row_blob(row: Row, code_page: int) -> tuple[bytes, bytes]:

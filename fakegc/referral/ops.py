@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from impacket.dcerpc.v5 import oxabref
 
-from fakegc.codes import NspiStatus
+from fakegc.codes import NspiStatus, RpcStatus
 from fakegc.referral.host import ReferralRefused
 from fakegc.rpc.registry import CallContext, Interface, RpcFault
-from fakegc.codes import RpcStatus
 from fakegc.wire.ndr import NdrWriter
+from fakegc.wire.ndr64 import Ndr64Writer
+from fakegc.wire.ndrread import NdrReader
 
-__all__ = ["RFR", "EC_RPC_FORMAT", "referral"]
+__all__ = ["EC_RPC_FORMAT", "RFR", "referral"]
 
-RFR = Interface("rfr", "1544f5e0-613c-11d1-93df-00c04fd7bd09", (1, 0), spec="MS-OXABREF")
+RFR = Interface("rfr", "1544f5e0-613c-11d1-93df-00c04fd7bd09", (1, 0), spec="MS-OXABREF",
+                ndr64=True, ndr64_transcode=False, big_endian=True)
 RFR.anonymous_ok = True  # type: ignore[attr-defined]  # refused at the operation with LogonFailed
 
 EC_RPC_FORMAT = 0x000004B6  # ecRpcFormat: a malformed argument
@@ -32,11 +34,21 @@ def _host(ctx: CallContext):  # type: ignore[no-untyped-def]
     return ctx.actor
 
 
-def _string(value: object) -> str:
-    data = value["Data"] if hasattr(value, "fields") else value  # type: ignore[index]
-    if isinstance(data, bytes):
-        data = data.decode("latin-1")
-    return str(data).rstrip("\x00")
+def _reader(ctx: CallContext, stub: bytes) -> NdrReader:
+    """The request stub in the negotiated syntax and the sender's byte order (C706 §14.1)."""
+    return NdrReader(stub, ndr64=ctx.ndr64, big_endian=ctx.big_endian)
+
+
+def _read_string(r: NdrReader) -> str:
+    """A [string] char array: max count, offset, actual count, then the bytes (C706 §14.3.4)."""
+    r.count()
+    r.count()
+    return r.raw(r.count()).decode("latin-1").rstrip("\x00")
+
+
+def _writer(ctx: CallContext) -> NdrWriter:
+    """NDR 2.0 or NDR64 (MS-RPCE 2.2.5) as the presentation context negotiated."""
+    return Ndr64Writer() if ctx.ndr64 else NdrWriter()
 
 
 def _cv_string(w: NdrWriter, text: str) -> None:
@@ -60,9 +72,10 @@ def referral(host: object, user_dn: str, authenticated: bool) -> tuple[int, str 
                spec="MS-OXABREF 3.1.4.1")
 def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
     """FQDN of a responsive GC (the scenario's candidate, after a ticket check); LogonFailed when refused."""
-    req = oxabref.RfrGetNewDSA(stub)
-    user_dn = _string(req["pUserDN"])
-    wants_unused = req.fields["ppszUnused"].fields.get("ReferentID", 0) != 0
+    r = _reader(ctx, stub)
+    r.u32()  # ulFlags
+    user_dn = _read_string(r)  # [in, string] pUserDN: a reference pointer, no id on the wire
+    wants_unused = r.pointer() != 0  # [in, out, unique] ppszUnused
     if ctx.forced_status is not None:
         status, server = ctx.forced_status, None
     else:
@@ -70,17 +83,17 @@ def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
     ctx.notes["status"] = status
     ctx.notes["server"] = server
     ctx.notes["user_dn"] = user_dn
-    w = NdrWriter()
+    w = _writer(ctx)
     # ppszUnused: [in,out,unique] char**: we never fill it
     if wants_unused:
-        w.top_pointer(lambda w: w.u32(0))
+        w.top_pointer(lambda w: w.pointer(None))
     else:
-        w.u32(0)
+        w.pointer(None)
     # ppszServer: outer referent, inner referent, conformant-varying string with its NUL
     if server is not None:
         w.top_pointer(lambda w: w.top_pointer(lambda w: _cv_string(w, server)))
     else:
-        w.top_pointer(lambda w: w.u32(0))
+        w.top_pointer(lambda w: w.pointer(None))
     w.u32(status)
     return w.getvalue()
 
@@ -89,9 +102,10 @@ def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
                response=oxabref.RfrGetFQDNFromServerDNResponse, spec="MS-OXABREF 3.1.4.2")
 def _op_get_fqdn(ctx: CallContext, stub: bytes) -> bytes:
     """FQDN of the Exchange server with this legacy DN (10 <= cbMailboxServerDN <= 1024)."""
-    req = oxabref.RfrGetFQDNFromServerDN(stub)
-    cb = req["cbMailboxServerDN"]
-    dn = _string(req["szMailboxServerDN"])
+    r = _reader(ctx, stub)
+    r.u32()  # ulFlags
+    cb = r.u32()
+    dn = _read_string(r)
     fqdn = None
     if ctx.forced_status is not None:
         status = ctx.forced_status
@@ -104,10 +118,10 @@ def _op_get_fqdn(ctx: CallContext, stub: bytes) -> bytes:
         status = 0 if fqdn else NspiStatus.NotFound
     ctx.notes["status"] = status
     ctx.notes["dn"] = dn
-    w = NdrWriter()
+    w = _writer(ctx)
     if fqdn is not None:
         w.top_pointer(lambda w: _cv_string(w, fqdn))
     else:
-        w.u32(0)
+        w.pointer(None)
     w.u32(status)
     return w.getvalue()

@@ -23,15 +23,15 @@ from fakegc.rpc.auth.base import LEVEL_INTEGRITY, LEVEL_NONE, LEVEL_PKT, AuthErr
 from fakegc.rpc.auth.legs import AuthCtx, protect_response, split_auth, unprotect_request
 from fakegc.rpc.bind import Association
 from fakegc.rpc.faults import Action
-from fakegc.rpc.guard import is_decode_failure
+from fakegc.rpc.guard import DECODE_ERRORS, is_decode_failure
 from fakegc.rpc.limits import RpcLimits
-from fakegc.rpc.registry import AuthInfo, CallContext, Operation, RpcFault
+from fakegc.rpc.registry import AuthInfo, CallContext, Interface, Operation, RpcFault
 from fakegc.wire import pdu as P
 
 __all__ = ["CallEnv", "Calls", "Link"]
 
-_DECODE_ERRORS = (struct.error, IndexError, ValueError, KeyError, TypeError, UnicodeError,
-                  OverflowError, AttributeError)
+_LE_DREP = b"\x10\x00\x00\x00"  # HEADER2 carries the request's own drep (MS-RPCE 2.2.2.13.3)
+_BE_DREP = b"\x00\x00\x00\x00"
 
 
 class CallEnv(Protocol):
@@ -295,6 +295,7 @@ class Calls:
         """Dispatch a reassembled call to its operation (MS-RPCE 3.3.1.5.7)."""
         link = self.link
         env = link.env
+        env.stats[0] += 1  # calls received (RPC_STATS_VECTOR), answered or faulted
         assoc = link.assoc
         pres = assoc.contexts.get(ctx_id)
         if pres is None:
@@ -312,34 +313,50 @@ class Calls:
         if op is None:
             return self.fault(call_id, ctx_id, RpcStatus.nca_s_op_rng_error,
                               f"{iface.name} has no opnum {opnum}")
-        if big_endian and not iface.big_endian:
-            # Not decodable here: refused at once with the call's own id (never a hang).
-            return self.fault(call_id, ctx_id, RpcStatus.rpc_x_bad_stub_data,
-                              f"{iface.name} does not decode big-endian NDR", op=op.name)
-        if auth_info is None and not env.allow_anonymous and not getattr(iface, "anonymous_ok",
-                                                                         False):
-            return self.fault(call_id, ctx_id, RpcStatus.rpc_s_access_denied,
-                              f"{iface.name} requires authentication", op=op.name)
+        refusal = self._refusal(iface, auth_info is None, big_endian)
+        if refusal is not None:
+            return self.fault(call_id, ctx_id, refusal[0], refusal[1], op=op.name)
         if main is not None and main.level >= LEVEL_INTEGRITY:
-            try:
-                stub, _seen = verification.check_and_strip(stub, verification.Expected(
-                    assoc.header_sign, pres.abstract_raw, pres.transfer_raw, P.PTYPE.REQUEST,
-                    b"\x10\x00\x00\x00", call_id, ctx_id, opnum))
-            except verification.VerificationError as exc:
-                link.record("auth_failed", call_id=call_id,
-                            reason=f"verification trailer: {exc}")
-                return self.fault(call_id, ctx_id, RpcStatus.rpc_s_access_denied,
-                                  f"verification trailer: {exc}", op=op.name)
+            header = verification.Expected(
+                assoc.header_sign, pres.abstract_raw, pres.transfer_raw, P.PTYPE.REQUEST,
+                _BE_DREP if big_endian else _LE_DREP, call_id, ctx_id, opnum)
+            stripped = self._strip_trailer(stub, header, op.name)
+            if stripped is None:
+                return None
+            stub = stripped
         assert assoc.group is not None
         ctx = CallContext(env.actor, env.name, iface, opnum, call_id, ctx_id, link.id,
                           assoc.group, auth_info, env.journal, server=env, ndr64=pres.ndr64,
                           big_endian=big_endian)
-        env.stats[0] += 1
         if env.injector is not None:
             action = env.injector(ctx)
             if action is not None:
                 return self._apply(action, ctx, op, stub, main)
         self._run(ctx, op, stub, main)
+
+    def _refusal(self, iface: Interface, anonymous: bool,
+                 big_endian: bool) -> tuple[int, str] | None:
+        """(status, why) when the call may not run, before any decoding."""
+        if big_endian and not iface.big_endian:
+            # Not decodable here: refused at once with the call's own id (never a hang).
+            return RpcStatus.rpc_x_bad_stub_data, f"{iface.name} does not decode big-endian NDR"
+        if anonymous and not self.link.env.allow_anonymous \
+                and not getattr(iface, "anonymous_ok", False):
+            return RpcStatus.rpc_s_access_denied, f"{iface.name} requires authentication"
+        return None
+
+    def _strip_trailer(self, stub: bytes, want: verification.Expected,
+                       op_name: str) -> bytes | None:
+        """The stub without its verification trailer (MS-RPCE 2.2.2.13), or None if faulted."""
+        try:
+            stub, _seen = verification.check_and_strip(stub, want)
+        except verification.VerificationError as exc:
+            self.link.record("auth_failed", call_id=want.call_id,
+                             reason=f"verification trailer: {exc}")
+            self.fault(want.call_id, want.ctx_id, RpcStatus.rpc_s_access_denied,
+                       f"verification trailer: {exc}", op=op_name)
+            return None
+        return stub
 
     def _apply(self, action: Action, ctx: CallContext, op: Operation, stub: bytes,
                main: AuthCtx | None) -> None:
@@ -391,17 +408,16 @@ class Calls:
             link.internal_error(exc)
             return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_fault_cant_perform,
                               f"internal error {exc!r}", did_not_execute=False, op=op.name)
-        if ctx.ndr64:
+        if ctx.ndr64 and ctx.interface.ndr64_transcode:
             try:
                 out = ndr64.response(op, out)
-            except _DECODE_ERRORS as exc:
+            except DECODE_ERRORS as exc:
                 link.internal_error(exc)
                 return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
                                   f"no NDR64 encoding: {exc!r}", did_not_execute=False, op=op.name)
         if link.env.journal_calls:
             link.record("response", call_id=ctx.call_id, interface=ctx.interface.name,
                         opnum=ctx.opnum, op=op.name, size=len(out), **ctx.notes)
-        link.env.stats[1] += 1
         self.send_response(ctx.call_id, ctx.ctx_id, out, main)
 
     def send_response(self, call_id: int, ctx_id: int, stub: bytes,
@@ -411,10 +427,11 @@ class Calls:
         if main is not None and main.level >= LEVEL_PKT and main.context.complete:
             room = assoc.max_xmit - 24 - 8 - main.context.signature_size(main.level)
             self.link.write(protect_response(main, stub, call_id, ctx_id, assoc.max_xmit,
-                                             assoc.header_sign), _frags(len(stub), room - room % 16))
+                                             assoc.header_sign),
+                            _frags(len(stub), max(room - room % 16, 16)))
             return
         self.link.write(plain_response(stub, call_id, ctx_id, assoc.max_xmit),
-                        _frags(len(stub), assoc.max_xmit - 24))
+                        _frags(len(stub), max(assoc.max_xmit - 24, 8)))
 
 
 def _frags(size: int, room: int) -> int:
@@ -424,7 +441,7 @@ def _frags(size: int, room: int) -> int:
 def plain_response(stub: bytes, call_id: int, ctx_id: int, max_xmit: int) -> bytes:
     """Unprotected response fragments of ``stub`` (C706 §12.6.4.10)."""
     total = len(stub)
-    room = max_xmit - 24
+    room = max(max_xmit - 24, 8)
     if total <= room:
         return (P.pack_header(P.PTYPE.RESPONSE, 3, 24 + total, 0, call_id)
                 + P.pack_response_header(total, ctx_id) + stub)

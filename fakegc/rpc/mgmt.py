@@ -50,10 +50,10 @@ def inq_if_ids(ctx: CallContext, stub: bytes) -> bytes:
 @MGMT.operation(1, "inq_stats", request=_mgmt.inq_stats, response=_mgmt.inq_statsResponse,
                 spec="C706 Q.2.3")
 def inq_stats(ctx: CallContext, stub: bytes) -> bytes:
-    """The counters rpc_c_stats_calls_in, calls_out, pkts_in, pkts_out (C706 Q.2.3), in order.
+    """rpc_c_stats_calls_in, calls_out, pkts_in, pkts_out (C706 Q.2.3), in that order.
 
-    ``count`` asks for at most that many; the server's own counters are the
-    source (this call is counted in, not yet out).
+    Calls received, calls the server initiated (none: 0), PDUs received and sent,
+    as RPC_STATS_VECTOR defines them; ``count`` asks for at most that many.
     """
     count = min(_reader(ctx, stub).u32(), 4)
     stats = list(getattr(ctx.server, "stats", [0, 0, 0, 0]))[:count]
@@ -94,7 +94,8 @@ def principal_name(ctx: CallContext, authn_proto: int) -> str | None:
     if authn_proto == RPC_C_AUTHN_WINNT:
         creds = getattr(providers[authn_proto], "creds", None)
         domain = getattr(creds, "netbios_domain", None) or "WORKGROUP"
-        return f"{domain}\\{ctx.actor_name.upper()}$"
+        host = str(getattr(ctx.actor, "name", None) or ctx.actor_name)
+        return f"{domain}\\{host.upper()}$"
     return str(spn)
 
 

@@ -117,7 +117,8 @@ class Interface:
     """An RPC interface: abstract syntax (UUID, version) and its opnum table."""
 
     def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "",
-                 *, ndr64: bool = False, big_endian: bool = False) -> None:
+                 *, ndr64: bool = False, big_endian: bool = False,
+                 ndr64_transcode: bool = True) -> None:
         self.name = name
         self.uuid = uuidlib.UUID(uuid)
         self.version = version
@@ -126,6 +127,9 @@ class Interface:
         #: Operations read NDR64 requests (ctx.ndr64) and the engine offers NDR64 in
         #: binds (MS-RPCE 3.3.1.5.6); responses go through fakegc.rpc.ndr64.
         self.ndr64 = ndr64
+        #: NDR64 answers are re-encoded from NDR by the engine (False: the operations
+        #: encode NDR64 themselves).
+        self.ndr64_transcode = ndr64_transcode
         #: Operations read big-endian requests (ctx.big_endian, C706 §14.1 "receiver
         #: makes it right"); calls of other interfaces from a big-endian client fault.
         self.big_endian = big_endian

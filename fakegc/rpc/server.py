@@ -259,7 +259,9 @@ class RpcServer:
         self.source_cap: SourceCap | None = default_cap()
         self.unauth_buffered: dict[str, int] = {}
         self._journal_calls = journal_calls
-        #: rpc_mgmt_inq_stats counters (C706 Q.2.3): calls in, calls out, PDUs in, PDUs out.
+        #: rpc_mgmt_inq_stats counters (C706 Q.2.3; RPC_STATS_VECTOR in the Windows RPC
+        #: reference): calls received, calls initiated (a server that never calls out
+        #: keeps 0), PDUs received, PDUs sent.
         self.stats = [0, 0, 0, 0]
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()

@@ -389,12 +389,15 @@ class Cluster:
         return doc
 
     def write_endpoints(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`endpoints` as JSON."""
+        """Write :meth:`endpoints` as JSON, atomically: a reader polling for the file never
+        sees it half-written (it appears by rename, complete)."""
         p = Path(path)  # mode 0600: it holds the admin token and test passwords
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(self.endpoints(), indent=2))
+        os.replace(tmp, p)
         return p
 
     def krb5_env(self, directory: str | os.PathLike[str], udp_preference_limit: int | None = None) -> dict[str, str]:

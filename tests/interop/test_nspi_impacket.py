@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from impacket.dcerpc.v5 import epm, nspi, transport
 from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCException
 
+from fakegc.client import nspi_wire
+from fakegc.client.nspi_wire import stat_values
 from fakegc.client.transport import anr_restriction, get_matches
 from fakegc.codes import NspiStatus
 from fakegc.directory import Directory
@@ -164,28 +166,56 @@ def test_dn_to_mid_get_props_and_prop_list(session):
     bob = host.directory.find_alias("bob")
     resp = nspi.hNspiDNToMId(dce, h, pNames=[bob.dn, "/o=Nowhere/cn=nobody"])
     assert ints(resp["ppOutMIds"]["aulPropTag"]) == [bob.mid, 0]
-    props = nspi.hNspiGetProps(dce, h, CurrentRec=bob.mid,
-                               pPropTags=[P.PR_DISPLAY_NAME, P.PR_SMTP_ADDRESS, P.PR_TITLE,
-                                          P.PR_ADDRTYPE, P.PR_OBJECT_TYPE])
+    # NspiGetProps in the IDL's form: [in] STAT* pStat is a reference pointer, inline
+    # (MS-OXNSPI 3.1.4.1.7; gromox nsp_ndr_pull_nspigetprops reads no referent ID)
+    props = nspi_wire.get_props(dce, h, stat_values(current_rec=bob.mid),
+                                tags=[P.PR_DISPLAY_NAME, P.PR_SMTP_ADDRESS, P.PR_TITLE,
+                                      P.PR_ADDRTYPE, P.PR_OBJECT_TYPE])
     row = nspi.simplifyPropertyRow(props["ppRows"])
     assert row[P.PR_DISPLAY_NAME] == "Bob Builder" and row[P.PR_SMTP_ADDRESS] == "bob@contoso.test"
-    assert row[P.PR_ADDRTYPE] == "EX" and row[P.PR_OBJECT_TYPE] == 6
+    assert row[P.PR_ADDRTYPE] == "EX" and row[P.PR_OBJECT_TYPE] == 6  # MS-OXOABK 2.2.3.13, 2.2.3.10
     with pytest.raises(nspi.DCERPCSessionError) as err:
-        nspi.hNspiGetProps(dce, h, CurrentRec=bob.mid, pPropTags=[P.PR_DISPLAY_NAME, 0x12340003])
-    assert err.value.error_code == NspiStatus.ErrorsReturned
+        nspi_wire.get_props(dce, h, stat_values(current_rec=bob.mid),
+                            tags=[P.PR_DISPLAY_NAME, 0x12340003])
+    assert err.value.error_code == NspiStatus.ErrorsReturned  # MS-OXNSPI 3.1.4.1.7
     plist = nspi.hNspiGetPropList(dce, h, dwMId=bob.mid, CodePage=1200)
-    assert P.PR_DISPLAY_NAME in ints(plist["ppOutMIds"]["aulPropTag"])
+    assert P.PR_DISPLAY_NAME in ints(plist["ppOutMIds"]["aulPropTag"])  # MS-OXNSPI 3.1.4.1.6
     with pytest.raises(nspi.DCERPCSessionError) as err:
         nspi.hNspiGetPropList(dce, h, dwMId=0x7FFFFFF)
-    assert err.value.error_code == NspiStatus.NotFound
+    assert err.value.error_code == NspiStatus.NotFound  # MS-OXNSPI 3.1.4.1.6
+
+
+def test_impacket_get_props_is_read_as_the_idl_says(gc, session):
+    """impacket's NspiGetProps sends a referent ID before the STAT (its PSTAT is unique).
+
+    A MIDL server reads the IDL's layout (MS-OXNSPI 3.1.4.1.7, gromox
+    nsp_ndr_pull_nspigetprops): the STAT's fields shift by one, so CurrentRec reads
+    impacket's ContainerID (0), pPropTags reads its SortLocale (0, NULL), and the
+    bytes after are ignored; such a request names no object.
+    """
+    host, dce, h = session
+    journal = gc[1].journal
+    before = journal.count("nonconformant_request")
+    bob = host.directory.find_alias("bob")
+    with pytest.raises(nspi.DCERPCSessionError) as err:
+        nspi.hNspiGetProps(dce, h, CurrentRec=bob.mid, pPropTags=[P.PR_DISPLAY_NAME])
+    assert err.value.error_code == NspiStatus.ErrorsReturned  # MS-OXNSPI 3.1.4.1.7 (no object)
+    assert journal.count("nonconformant_request") == before + 1
 
 
 def test_seek_compare_columns_template(session):
     host, dce, h = session
     d = host.directory
-    resp = nspi.hNspiSeekEntries(dce, h, "Bob Builder", pPropTags=[P.PR_DISPLAY_NAME])
+    # [in, unique] lpETable and pPropTags (MS-OXNSPI 3.1.4.1.9; gromox
+    # nsp_ndr_pull_nspiseekentries reads a pointer for each)
+    resp = nspi_wire.seek_entries(dce, h, (P.PR_DISPLAY_NAME, "Bob Builder"),
+                                  tags=[P.PR_DISPLAY_NAME])
     first = nspi.simplifyPropertyRowSet(resp["ppRows"])[0][P.PR_DISPLAY_NAME]
     assert first == "Bob Builder" and resp["pStat"]["CurrentRec"] == d.find_alias("bob").mid
+    # impacket sends both arrays inline; read as the IDL says, its pPropTags is NULL and
+    # the rest trailing bytes: positioned, no rows (MS-OXNSPI 3.1.4.1.9)
+    resp = nspi.hNspiSeekEntries(dce, h, "Bob Builder", pPropTags=[P.PR_DISPLAY_NAME])
+    assert resp["pStat"]["CurrentRec"] == d.find_alias("bob").mid and resp["ppRows"] == b""
     a, b = d.find_alias("alice").mid, d.find_alias("bob").mid
     req = nspi.NspiCompareMIds()
     req["hRpc"] = h
@@ -204,6 +234,15 @@ def test_seek_compare_columns_template(session):
 
 def test_names_and_ids_round_trip(session):
     host, dce, h = session
+    # [in, size_is(cPropNames)] PropertyName_r** pNames: an array of unique pointers
+    # (MS-OXNSPI 3.1.4.1.17)
+    resp = nspi_wire.get_ids_from_names(dce, h, [(b"\x11" * 16, 0x8001)])
+    tags = ints(resp["ppPropTags"]["aulPropTag"])
+    assert len(tags) == 1 and tags[0] >> 16 >= 0x8000  # MS-OXNSPI 3.1.4.1.17: named IDs >= 0x8000
+    names = nspi.hNspiGetNamesFromIDs(dce, h, pPropTags=tags)
+    assert names["ppNames"]["aulPropTag"][0]["lID"] == 0x8001  # MS-OXNSPI 3.1.4.1.16
+    # impacket sends the PropertyName_r structures inline; read as the IDL says, its
+    # first element pointer is the array's offset (0): a NULL name, which maps to PT_ERROR
     name = nspi.PropertyName_r()
     name["lpguid"] = b"\x11" * 16
     name["ulReserved"] = 0
@@ -213,10 +252,9 @@ def test_names_and_ids_round_trip(session):
     req["dwFlags"] = 0
     req["cPropNames"] = 1
     req["pNames"].append(name)
-    tags = ints(dce.request(req)["ppPropTags"]["aulPropTag"])
-    assert len(tags) == 1 and tags[0] >> 16 >= 0xA000
-    names = nspi.hNspiGetNamesFromIDs(dce, h, pPropTags=tags)
-    assert names["ppNames"]["aulPropTag"][0]["lID"] == 0x8001
+    with pytest.raises(nspi.DCERPCSessionError) as err:
+        dce.request(req)
+    assert err.value.error_code == NspiStatus.ErrorsReturned  # MS-OXNSPI 3.1.4.1.17
 
 
 def test_mod_link_att_adds_member(session):

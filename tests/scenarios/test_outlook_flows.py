@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from impacket.dcerpc.v5 import nspi
 
+from fakegc.client import nspi_wire
+from fakegc.client.nspi_wire import stat_values
 from fakegc.client.transport import AbTransport, Credentials, Endpoints, NspiFailure, OutlookFlows
 from fakegc.codes import NspiStatus
 
@@ -46,7 +48,8 @@ def test_mids_and_ephemeral_ids_go_stale_across_failover_permanent_ids_do_not(ct
     io, f = flows(ct, "gc01")
     alice = ct.cluster.directory.find_alias("alice")
     mid = f.anr("Wonder", [0x0FF60102])[0][0x0FF60102]
-    eph = io._nspi(nspi.hNspiGetProps, CurrentRec=mid, dwFlags=0x2, pPropTags=[0x0FFF0102])
+    # NspiGetProps in the IDL's form (MS-OXNSPI 3.1.4.1.7), as Outlook's stubs send it
+    eph = io._nspi(nspi_wire.get_props, stat_values(current_rec=mid), flags=0x2, tags=[0x0FFF0102])
     entry = nspi.simplifyPropertyRow(eph["ppRows"])[0x0FFF0102]
     assert isinstance(entry, nspi.EphemeralEntryID)
     assert entry["ProviderUID"] == ct.cluster.gcs["gc01"].server_guid.bytes_le
@@ -56,12 +59,12 @@ def test_mids_and_ephemeral_ids_go_stale_across_failover_permanent_ids_do_not(ct
     io2, f2 = flows(ct, "gc02")
     # the gc01 MId names nothing on gc02 (MS-OXNSPI: an unknown MId)
     with pytest.raises(NspiFailure) as err:
-        io2._nspi(nspi.hNspiGetProps, CurrentRec=mid, pPropTags=[0x3001001F])
+        io2._nspi(nspi_wire.get_props, stat_values(current_rec=mid), tags=[0x3001001F])
     assert err.value.code == NspiStatus.ErrorsReturned
     # the permanent ID (the DN) still works, and yields gc02's own MId
     new_mid = io2._nspi(nspi.hNspiDNToMId, pNames=[alice.dn])["ppOutMIds"]["aulPropTag"][0]["Data"]
     assert new_mid != mid
-    props = io2._nspi(nspi.hNspiGetProps, CurrentRec=new_mid, pPropTags=[0x3001001F])
+    props = io2._nspi(nspi_wire.get_props, stat_values(current_rec=new_mid), tags=[0x3001001F])
     assert nspi.simplifyPropertyRow(props["ppRows"])[0x3001001F] == "Alice Wonder"
     io.close()
     io2.close()

@@ -160,3 +160,65 @@ def test_alter_context_adds_context_without_sec_addr():
     # an empty secondary address; MS-RPCE 3.3.1.5.3: the new context is usable.
     assert reply.ptype == P.PTYPE.ALTER_CONTEXT_RESP and ack.sec_addr == b"" and not close
     assert set(assoc.contexts) == {0, 1}
+
+
+# -- NDR64 and feature contexts (MS-RPCE 3.3.1.5.6; Samba raw_protocol.py) ------------------
+
+NDR64_IFACE = Interface("ndr64-capable", "12345678-1234-abcd-ef00-0123456789ab", (1, 0),
+                        ndr64=True)
+
+
+def test_windows_style_bind_accepts_ndr64_for_an_interface_that_serves_it():
+    env = Env(interfaces=(ECHO, NDR64_IFACE))
+    assoc = fresh()
+    reply, _, _ = run(RawRpc.bind_pdu([(0, NDR64_IFACE.syntax, [NDR20]),
+                                       (1, NDR64_IFACE.syntax, [NDR64]),
+                                       (2, NDR64_IFACE.syntax, [feature_syntax(3)])],
+                                      flags=0x17), assoc, env)
+    results = reply.bind_ack().results
+    # MS-RPCE 3.3.1.5.6: "the server SHOULD accept, at most, one of the transfer syntaxes",
+    # its preferred one; the other context is rejected with reason 2.
+    assert results[0][:2] == (2, 2) and results[1] == (0, 0, P.pack_syntax(NDR64))
+    assert results[2][0] == 3
+    assert assoc.contexts[1].ndr64 and 0 not in assoc.contexts
+
+
+def test_ndr_only_interface_keeps_ndr_when_offered_both():
+    reply, _, _ = run(RawRpc.bind_pdu([(0, ECHO.syntax, [NDR20]), (1, ECHO.syntax, [NDR64])]),
+                      fresh(), Env())
+    # MS-RPCE 3.3.1.5.6 rule 2: the first proposed syntax the server supports.
+    assert [(r, why) for r, why, _ in reply.bind_ack().results] == [(0, 0), (2, 2)]
+
+
+def test_one_context_with_both_syntaxes_gets_the_preferred_one():
+    env = Env(interfaces=(NDR64_IFACE,))
+    reply, _, _ = run(RawRpc.bind_pdu([(0, NDR64_IFACE.syntax, [NDR20, NDR64])]), fresh(), env)
+    assert reply.bind_ack().results == [(0, 0, P.pack_syntax(NDR64))]  # MS-RPCE 3.3.1.5.6
+
+
+def test_feature_syntax_counts_only_as_first_transfer_syntax():
+    zero = syntax("00000000-0000-0000-0000-000000000000", 0)
+    reply, _, _ = run(RawRpc.bind_pdu([(1, zero, [zero, feature_syntax(2), feature_syntax(1)])]),
+                      fresh(), Env())
+    # Samba raw_protocol.py test_no_auth_bind_time_only_first: abstract syntax rejected (1).
+    assert [(r, why) for r, why, _ in reply.bind_ack().results] == [(2, 1)]
+    reply, _, _ = run(RawRpc.bind_pdu([(1, NDR64, [feature_syntax(2), feature_syntax(1), zero])]),
+                      fresh(), Env())
+    # raw_protocol.py test_no_auth_bind_time_keep_on_orphan_ignore_additional: first bits.
+    assert [(r, why) for r, why, _ in reply.bind_ack().results] == [(3, 2)]
+
+
+def test_big_endian_bind_normalises_to_the_little_endian_pdu():
+    import struct as st
+
+    from fakegc.wire import drep
+
+    le = RawRpc.bind_pdu([(3, ECHO.syntax, [NDR20])], call_id=0x0A0B0C0D, assoc_group=0x11223344)
+    u, tu = ECHO.uuid, NDR20[0]
+    be = (st.pack(">BBBB4sHHI", 5, 0, 11, 3, b"\0\0\0\0", len(le), 0, 0x0A0B0C0D)
+          + st.pack(">HHIBxxx", 5840, 5840, 0x11223344, 1) + st.pack(">HBx", 3, 1)
+          + st.pack(">IHH", *u.fields[:3]) + u.bytes[8:] + st.pack(">I", ECHO.version[0])
+          + st.pack(">IHH", *tu.fields[:3]) + tu.bytes[8:] + st.pack(">I", 2))
+    # C706 §12.6.3.1 / §14.1: the same PDU in the other integer order; drep byte 0x10.
+    assert drep.is_big_endian(be) and drep.frag_length(be) == len(le)
+    assert drep.to_little_endian(be) == le

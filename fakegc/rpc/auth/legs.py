@@ -173,7 +173,7 @@ def protect_response(main: AuthCtx, stub: bytes, call_id: int, ctx_id: int, max_
     sec = main.context
     sig_len = sec.signature_size(main.level)
     room = max_xmit - 24 - 8 - sig_len
-    room -= room % 16
+    room = max(room - room % 16, 16)  # a tiny configured max_frag must never loop forever
     total = len(stub)
     off = 0
     out = []
