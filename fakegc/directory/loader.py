@@ -55,7 +55,7 @@ class _DuplicateKey(Exception):
         self.line, self.key = line, key
 
 
-class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
+class _LineLoader(_Loader):  # type: ignore[misc]
     """Safe loader that records each mapping's line as ``__line__`` and refuses duplicate keys."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
@@ -66,7 +66,7 @@ class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
                 if key in seen:
                     raise _DuplicateKey(key_node.start_mark.line + 1, key)
                 seen.add(key)
-        mapping = super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         mapping["__line__"] = node.start_mark.line + 1
         return mapping
 
@@ -324,11 +324,12 @@ def _ldif_records(text: str) -> list[tuple[int, dict[str, list[str]]]]:
         name = key.strip().lower()
         if value.startswith(":"):
             try:
-                raw = base64.b64decode(value[1:].strip(), validate=True)
+                decoded = base64.b64decode(value[1:].strip(), validate=True)
             except (binascii.Error, ValueError):
                 raise FixtureError(f"line {no}: {key.strip()}: bad base64 value") from None
             # binary attributes keep their bytes as latin-1 text (objectGUID is 16 bytes)
-            value = raw.decode("latin-1") if name in _BINARY_ATTRS else raw.decode("utf-8", "replace")
+            value = (decoded.decode("latin-1") if name in _BINARY_ATTRS
+                     else decoded.decode("utf-8", "replace"))
         else:
             value = value.strip()
         current.setdefault(name, []).append(value)
@@ -395,9 +396,9 @@ def load_ldif_text(text: str, source: str = "<ldif>", organization: str = "Conto
                             "objectGUID")
         try:
             obj = directory.add(kind, alias, display, props=props,
-                                smtp=(rec.get("mail") or [None])[0],
-                                dn=(rec.get("legacyexchangedn") or [None])[0],
-                                password=(rec.get("userpassword") or [None])[0],
+                                smtp=next(iter(rec.get("mail", [])), None),
+                                dn=next(iter(rec.get("legacyexchangedn", [])), None),
+                                password=next(iter(rec.get("userpassword", [])), None),
                                 object_guid=guid, line=line)
         except ValueError as exc:
             raise _fail(source, line, str(exc)) from None
