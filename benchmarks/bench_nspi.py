@@ -46,6 +46,9 @@ def stubs(handle: bytes) -> dict[str, bytes]:
             d["Data"] = v
             req["pPropTags"]["aulPropTag"].append(d)
         req["pPropTags"]["cValues"] = len(values)
+        # PropertyTagArray_r: size_is(cValues + 1) (MS-OXNSPI 2.2.2.2), as the IDL's stubs send it
+        req.fields["pPropTags"].fields["Data"].fields["aulPropTag"].fields["MaximumCount"] = \
+            len(values) + 1
 
     def ctx(raw: bytes):  # type: ignore[no-untyped-def]
         h = nspi.handle_t()

@@ -21,6 +21,7 @@ from impacket.krb5.kerberosv5 import KerberosError
 
 from fakegc.client import nspi_wire
 from fakegc.kdc.client import get_tgs, get_tgt
+from fakegc.nspi.handlers_props import MID_RESOLVED
 
 __all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
            "RfrFailure", "OutlookFlows", "anr_restriction", "get_matches"]
@@ -228,9 +229,10 @@ class AbTransport:
         """NspiResolveNamesW → the row of the resolved object (None when unresolved)."""
         resp = self._nspi(nspi.hNspiResolveNamesW, pPropTags=[0x3001001F, 0x3003001F, 0x39FE001F],
                           paStr=[name])
+        # MS-OXNSPI 2.2.9: MID_RESOLVED (2) marks a name that has a row in ppRows
         mids = [m["Data"] for m in resp["ppMIds"]["aulPropTag"]]
         rows = nspi.simplifyPropertyRowSet(resp["ppRows"]) if resp["ppRows"] else []
-        return rows[0] if mids and mids[0] > 2 and rows else None
+        return rows[0] if mids and mids[0] == MID_RESOLVED and rows else None
 
     def get_props_by_dn(self, dn: str, tags: list[int]) -> dict[int, Any]:
         """NspiDNToMId then NspiGetProps (the "open entry" path)."""

@@ -231,7 +231,6 @@ def _build(doc: Any, source: str) -> Directory:
                 if server is not None:
                     obj.props[P.PR_EMS_AB_HOME_MDB] = (
                         f"{server.dn}/cn=Microsoft Private MDB")
-                    obj.props[P.PR_EMS_AB_HOME_SERVER] = server.dn
             if kind == "group":
                 members = entry.get("members") or []
                 if not isinstance(members, list):

@@ -90,7 +90,7 @@ PR_TRANSMITABLE_DISPLAY_NAME = 0x3A20001F
 PR_STREET_ADDRESS = 0x3A29001F
 PR_LOCALITY = 0x3A27001F
 PR_COUNTRY = 0x3A26001F
-PR_EMS_AB_HOME_MDB = 0x8006001F
+PR_EMS_AB_HOME_MDB = 0x8006001F  # MS-OXPROPS 2.544: PtypString8 or PtypEmbeddedTable
 PR_EMS_AB_HOME_MTA = 0x8007001F
 PR_EMS_AB_MEMBER = 0x8009000D
 PR_EMS_AB_PROXY_ADDRESSES = 0x800F101F
@@ -100,10 +100,9 @@ PR_EMS_AB_ROOM_CAPACITY = 0x08070003
 PR_EMS_AB_IS_MASTER = 0xFFFB000B
 PR_EMS_AB_PARENT_ENTRYID = 0xFFFC0102
 PR_EMS_AB_CONTAINERID = 0xFFFD0003
-PR_EMS_AB_OBJECT_GUID_ALT = 0x8C6D0102
-PR_EMS_AB_HOME_SERVER = 0x8C8E001F  # PidTagAddressBookHomeMessageDatabase server name
 PR_EMS_AB_X509_CERT = 0x8C6A1102
-PR_EMS_AB_SIZE_LIMIT = 0x81270014  # PT_I8 example: answered as PR_NULL over RPC
+# No tag for the home server: MS-OXLDAP 2.2.3.3 gives msExchHomeServerName the semantics of
+# PidTagAddressBookHomeMessageDatabase (PR_EMS_AB_HOME_MDB), whose container DN is the server.
 
 NAMES: dict[int, str] = {
     v: k for k, v in globals().items() if k.startswith("PR_") and isinstance(v, int)

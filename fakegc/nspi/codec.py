@@ -8,6 +8,7 @@ with wire MIds already (the boundary translated them).
 
 from __future__ import annotations
 
+import struct
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,29 +25,38 @@ __all__ = ["DECODERS", "ENCODERS", "cached_rows"]
 
 
 # -- row cache ---------------------------------------------------------------------------
-_ROW_CACHE: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+#: (directory, version, columns, GUID, IDs kind, container, code page, MId offset) → MId → row
+_ROW_CACHE: dict[tuple[Any, ...], dict[int, tuple[bytes, bytes]]] = {}
 _ROW_CACHE_MAX = 100_000
+_ROW_CACHE_TABLES = 64
 
 
 def cached_rows(gc: NspiHost, session: NspiSession, refs: M.RowRefs,
                 code_page: int) -> list[tuple[bytes, bytes]]:
-    """Encoded rows, cached per (directory version, object, columns, IDs kind, code page).
+    """Encoded rows, cached per (directory version, columns, IDs kind, code page) and object.
 
-    A hot path: rows of an unchanged directory are encoded once.
+    A hot path: rows of an unchanged directory are encoded once; the key of a call is
+    hashed once, then each row is one lookup by MId.
     """
     d, guid = gc.directory, session.server_guid
     cols = tuple(refs.columns)
+    key = (id(d), d.version, cols, guid, refs.ephemeral, refs.container_id, code_page,
+           session.mid_offset)
+    table = _ROW_CACHE.get(key)
+    if table is None:
+        if len(_ROW_CACHE) >= _ROW_CACHE_TABLES:
+            _ROW_CACHE.clear()
+        table = _ROW_CACHE[key] = {}
+    get = table.get
     out = []
     for mid in refs.mids:
-        key = (id(d), d.version, mid, cols, guid, refs.ephemeral, refs.container_id, code_page,
-               session.mid_offset)
-        blob = _ROW_CACHE.get(key)
+        blob = get(mid)
         if blob is None:
-            if len(_ROW_CACHE) >= _ROW_CACHE_MAX:
-                _ROW_CACHE.clear()
-            blob = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
-                                         refs.container_id, session.mid_offset), code_page)
-            _ROW_CACHE[key] = blob
+            if len(table) >= _ROW_CACHE_MAX:
+                table.clear()
+            blob = table[mid] = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
+                                                      refs.container_id, session.mid_offset),
+                                           code_page)
         out.append(blob)
     return out
 
@@ -110,11 +120,32 @@ def _code_page(stat: Stat | None, session: NspiSession) -> int:
     return stat.CodePage if stat is not None and stat.CodePage else session.code_page
 
 
+_STAT = struct.Struct("<9I")
+_U32 = struct.Struct("<I")
+
+
+def _tag_array_bytes(tags: Sequence[int] | None, ref: int) -> bytes:
+    """A top-level unique ``PropertyTagArray_r*`` (PROTOCOL.md §13.1), at a 4-aligned offset."""
+    if tags is None:
+        return b"\x00\x00\x00\x00"
+    n = len(tags)
+    return struct.pack(f"<5I{n}I", ref, n + 1, n, 0, n, *tags)
+
+
+def _rowset_bytes(blobs: Sequence[tuple[bytes, bytes]] | None, ref: int) -> bytes:
+    """A top-level unique ``PropertyRowSet_r*`` of pre-encoded rows (ndr.row_blob)."""
+    if blobs is None:
+        return b"\x00\x00\x00\x00"
+    n = len(blobs)
+    return b"".join((struct.pack("<3I", ref, n, n), *(i for i, _ in blobs), *(d for _, d in blobs)))
+
+
 def encode_query_rows(req: M.NspiQueryRows, res: M.QueryRowsResult, session: NspiSession,
                       gc: NspiHost) -> bytes:
     blobs = None if res.rows is None else cached_rows(gc, session, res.rows,
                                                        _code_page(req.stat, session))
-    return _encode(_stat_part(res.stat), lambda w: N.write_rowset_blobs(w, blobs), _u32(res.status))
+    stat = _STAT.pack(*(v & 0xFFFFFFFF for v in res.stat.values()))
+    return b"".join((stat, _rowset_bytes(blobs, 0x00020004), _U32.pack(res.status & 0xFFFFFFFF)))
 
 
 def encode_seek_entries(req: M.NspiSeekEntries, res: M.SeekEntriesResult, session: NspiSession,
@@ -212,7 +243,8 @@ def encode_resolve_names(req: M.NspiResolveNames | M.NspiResolveNamesW, res: M.R
                          session: NspiSession, gc: NspiHost) -> bytes:
     blobs = None if res.rows is None else cached_rows(gc, session, res.rows,
                                                        _code_page(req.stat, session))
-    return _encode(_tags_part(res.mids), lambda w: N.write_rowset_blobs(w, blobs), _u32(res.status))
+    return b"".join((_tag_array_bytes(res.mids, 0x00020004), _rowset_bytes(blobs, 0x00020008),
+                     _U32.pack(res.status & 0xFFFFFFFF)))
 
 
 def _decoder(opnum: int) -> Callable[[bytes], Any]:

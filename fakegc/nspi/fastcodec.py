@@ -27,6 +27,8 @@ _U16 = struct.Struct("<H")
 _I16 = struct.Struct("<h")
 _U32 = struct.Struct("<I")
 _STAT = struct.Struct("<9I")
+_3U32 = struct.Struct("<3I")
+_4U32 = struct.Struct("<4I")
 
 #: [range(0,100000)] on the IDL's counts; PropertyTagArray_r allows 100001
 MAX_COUNT = 100_000
@@ -61,10 +63,11 @@ class Reader:
         return int(v)
 
     def u32(self) -> int:
-        self.align(4)
-        (v,) = _U32.unpack_from(self.buf, self.off)
-        self.off += 4
-        return int(v)
+        off = self.off
+        off += -off & 3
+        v: int = _U32.unpack_from(self.buf, off)[0]
+        self.off = off + 4
+        return v
 
     def raw(self, n: int) -> bytes:
         if n < 0 or self.off + n > len(self.buf):
@@ -81,23 +84,23 @@ class Reader:
         return n
 
     def u32s(self, n: int) -> list[int]:
-        self.align(4)
+        self.off += -self.off & 3
         data = self.raw(4 * n)
         return list(struct.unpack(f"<{n}I", data))
 
     def handle(self) -> bytes:
         """A context handle: 4-byte attributes + 16-byte UUID (MS-RPCE 2.2.5.2.1)."""
-        self.align(4)
+        self.off += -self.off & 3
         return self.raw(20)
 
     def stat(self) -> Stat:
         """STAT (MS-OXNSPI 2.2.8): nine 32-bit fields, Delta signed."""
-        self.align(4)
-        v = list(_STAT.unpack_from(self.buf, self.off))
-        self.off += 36
-        if v[3] >= 0x80000000:
-            v[3] -= 1 << 32
-        return Stat(*v)
+        off = self.off
+        off += -off & 3
+        v = _STAT.unpack_from(self.buf, off)
+        self.off = off + 36
+        delta = v[3] - (1 << 32) if v[3] >= 0x80000000 else v[3]
+        return Stat(v[0], v[1], v[2], delta, v[4], v[5], v[6], v[7], v[8])
 
     def guid(self) -> bytes:
         """FlatUID_r: 16 bytes."""
@@ -105,9 +108,10 @@ class Reader:
 
     def tag_array(self) -> list[int]:
         """PropertyTagArray_r (MS-OXNSPI 2.2.2.2): size_is(cValues+1), length_is(cValues)."""
-        size = self.u32()
-        c_values = self.u32()
-        offset, length = self.u32(), self.u32()
+        off = self.off
+        off += -off & 3
+        size, c_values, offset, length = _4U32.unpack_from(self.buf, off)
+        self.off = off + 16
         if c_values > MAX_COUNT + 1 or size != c_values + 1 or offset != 0 or length != c_values:
             raise ValueError("PropertyTagArray_r conformance/variance does not match cValues")
         if 4 * length > len(self.buf) - self.off:
@@ -115,7 +119,10 @@ class Reader:
         return self.u32s(length)
 
     def _cv(self, width: int) -> bytes:
-        size, offset, length = self.u32(), self.u32(), self.u32()
+        off = self.off
+        off += -off & 3
+        size, offset, length = _3U32.unpack_from(self.buf, off)
+        self.off = off + 12
         if offset != 0 or length > size or length == 0:
             raise ValueError("irregular [string] conformance/variance")
         data = self.raw(width * length)
@@ -137,14 +144,9 @@ class Reader:
         count = self.u32()
         if count > MAX_COUNT or size != count:
             raise ValueError("StringsArray_r conformance does not match Count")
-        refs = [self.u32() for _ in range(count)]
-        out: list[Any] = []
-        for ref in refs:
-            if not ref:
-                out.append(None)
-            else:
-                out.append(self.wstring() if wide else self.string8())
-        return out
+        refs = self.u32s(count)
+        read = self.wstring if wide else self.string8
+        return [read() if ref else None for ref in refs]
 
 
 # -- PropertyValue_r (MS-OXNSPI 2.2.2.1 PROP_VAL_UNION) -------------------------------------

@@ -91,7 +91,7 @@ def unbind(req: M.NspiUnbind, session: NspiSession, gc: NspiHost) -> M.UnbindRes
 
 # -- 2 NspiUpdateStat -----------------------------------------------------------------
 def update_stat(req: M.NspiUpdateStat, session: NspiSession, gc: NspiHost) -> M.UpdateStatResult:
-    """MS-OXNSPI 3.1.4.1.3: apply Delta, report how far it moved."""
+    """MS-OXNSPI 3.1.4.1.4: apply Delta, report how far it moved."""
     d, stat = gc.directory, req.stat
     c = _container(d, stat)
     if c is None:
@@ -106,7 +106,8 @@ def update_stat(req: M.NspiUpdateStat, session: NspiSession, gc: NspiHost) -> M.
 
 # -- 3 NspiQueryRows ------------------------------------------------------------------
 def query_rows(req: M.NspiQueryRows, session: NspiSession, gc: NspiHost) -> M.QueryRowsResult:
-    """MS-OXNSPI 3.1.4.1.8: never more than Count rows; an unknown bookmark reads as row 0."""
+    """MS-OXNSPI 3.1.4.1.8: never more than Count rows from a container (newer Outlook
+    crashes on more, gromox nsp_interface_query_rows); an unknown bookmark reads as row 0."""
     d, stat, etable, count = gc.directory, req.stat, req.etable, req.count
 
     def done(status: int, stat: Stat, refs: M.RowRefs | None = None) -> M.QueryRowsResult:
@@ -120,8 +121,10 @@ def query_rows(req: M.NspiQueryRows, session: NspiSession, gc: NspiHost) -> M.Qu
         return done(S.TableTooBig, stat)
     eph = bool(req.flags & fEphID)
     if etable:
-        mids = list(etable[:count] if count else etable)
-        return done(S.Success, stat, M.RowRefs(mids, columns, eph, stat.ContainerID))
+        # an explicit table is answered whole, one row per MId, whatever Count says
+        # (gromox nsp_interface_query_rows; exchanger.py dnt-lookup sends 350 MIds with
+        # Count 50 and relies on it); Count bounds only the rows read from a container
+        return done(S.Success, stat, M.RowRefs(list(etable), columns, eph, stat.ContainerID))
     c = _container(d, stat)
     if c is None:
         return done(S.InvalidBookmark, stat)

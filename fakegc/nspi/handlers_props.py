@@ -45,8 +45,10 @@ NspiVerifyNames = 0x2
 TI_TEMPLATE = 0x1
 TI_SCRIPT = 0x4
 fDelete = 0x1
+#: MS-OXNSPI 2.2.9: what NspiResolveNames[W] answer in ppMIds for each name
 MID_UNRESOLVED = 0
 MID_AMBIGUOUS = 1
+MID_RESOLVED = 2
 KNOWN_LOCALES = {0x409, 0x407, 0x40C, 0x410, 0x411, 0x41D, 0x40B, 0x809, 0x413, 0x415, 0x416,
                  0x419, 0x804, 0x406, 0x414, 0x40A, 0xC0A}
 #: first property ID this server hands out for named properties (MS-OXNSPI 3.1.4.1.17)
@@ -188,12 +190,19 @@ _TEMPLATE_TYPES = (P.DT_MAILUSER, P.DT_DISTLIST, P.DT_FORUM, P.DT_REMOTE_MAILUSE
 
 def get_template_info(req: M.NspiGetTemplateInfo, session: NspiSession,
                       gc: NspiHost) -> M.GetTemplateInfoResult:
-    """MS-OXNSPI 3.1.4.1.18: a display template blob for a display type and locale."""
-    cp, flags = req.code_page, req.flags
+    """MS-OXNSPI 3.1.4.1.18: a display template blob for a display type and locale.
+
+    Checked in gromox ``nsp_interface_get_templateinfo``'s order: of the bits the
+    server reads, TI_TEMPLATE alone (a script, TI_SCRIPT, is not served) else
+    NotSupported; then the code page (MAPI_E_UNKNOWN_CPID); then the locale and the
+    display type (MAPI_E_UNKNOWN_LCID).  Other bits are ignored, as the section says.
+    """
+    cp = req.code_page
+    if req.flags & (TI_TEMPLATE | TI_SCRIPT) != TI_TEMPLATE:
+        return M.GetTemplateInfoResult(S.NotSupported)
     if not code_page_ok(cp) or cp == CP_WINUNICODE:
         return M.GetTemplateInfoResult(S.InvalidCodepage)
-    if flags & TI_TEMPLATE and not flags & TI_SCRIPT and req.locale in KNOWN_LOCALES \
-            and req.display_type in _TEMPLATE_TYPES:
+    if req.locale in KNOWN_LOCALES and req.display_type in _TEMPLATE_TYPES:
         return M.GetTemplateInfoResult(S.Success,
                                        [(P.PR_TEMPLATE_DATA, template_blob(req.display_type))])
     return M.GetTemplateInfoResult(S.InvalidLocale)
@@ -258,7 +267,8 @@ def get_ids_from_names(req: M.NspiGetIDsFromNames, session: NspiSession,
 
 # -- 19 NspiResolveNames / 20 NspiResolveNamesW -----------------------------------------
 def resolve(d: Directory, name: str) -> int:
-    """Ambiguous name resolution of one name: its MId, MID_AMBIGUOUS or MID_UNRESOLVED."""
+    """Ambiguous name resolution of one name: the object's MId, MID_AMBIGUOUS or
+    MID_UNRESOLVED (MS-OXNSPI 3.1.4.7)."""
     text = name.strip()
     if text[:6].upper() == "=SMTP:":
         text = text[6:]
@@ -284,11 +294,15 @@ def _resolve(names: list[str], tags: list[int] | None, gc: NspiHost) -> M.Resolv
     if tags is not None and len(tags) > MAX_TAGS:
         return M.ResolveNamesResult(S.TableTooBig, notes=notes)
     d = gc.directory
-    mids = [resolve(d, n) for n in names]
-    found = [m for m in mids if m not in (MID_UNRESOLVED, MID_AMBIGUOUS)]
-    refs = M.RowRefs(found, list(P.DEFAULT_COLUMNS) if tags is None else tags)
-    notes["mids"] = mids[:4]
-    return M.ResolveNamesResult(S.Success, mids, refs, notes=notes)
+    found = [resolve(d, n) for n in names]
+    # MS-OXNSPI 2.2.9, 3.1.4.1.19: ppMIds says MID_RESOLVED / MID_AMBIGUOUS /
+    # MID_UNRESOLVED per name, never the object's MId; ppRows has one row per resolved
+    # name (gromox nsp_interface_resolve_namesw)
+    marks = [m if m in (MID_UNRESOLVED, MID_AMBIGUOUS) else MID_RESOLVED for m in found]
+    resolved = [m for m in found if m not in (MID_UNRESOLVED, MID_AMBIGUOUS)]
+    refs = M.RowRefs(resolved, list(P.DEFAULT_COLUMNS) if tags is None else tags)
+    notes["mids"] = marks[:4]
+    return M.ResolveNamesResult(S.Success, marks, refs, notes=notes)
 
 
 def resolve_names(req: M.NspiResolveNames, session: NspiSession,

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from fakegc.directory.model import Directory
 
-__all__ = ["NspiHost", "StaticGc", "NspiSession"]
+__all__ = ["NspiHost", "NspiSession", "StaticGc"]
 
 
 class NspiHost(Protocol):

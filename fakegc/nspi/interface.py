@@ -52,7 +52,7 @@ _OPS: list[tuple[int, str, type, type, Handler, str, str]] = [
      "The hierarchy table (or the empty address-creation templates table)."),
     (13, "NspiGetTemplateInfo", M.NspiGetTemplateInfo, M.GetTemplateInfoResult,
      HP.get_template_info, "MS-NSPI 3.1.4.1.18",
-     "A display template blob for a display type and locale; InvalidLocale otherwise."),
+     "A display template blob: NotSupported unless TI_TEMPLATE alone, then code page, locale."),
     (14, "NspiModLinkAtt", M.NspiModLinkAtt, M.ModLinkAttResult, HP.mod_link_att,
      "MS-NSPI 3.1.4.1.15", "Add or remove DL members by entry ID (AccessDenied when read-only)."),
     (16, "NspiQueryColumns", M.NspiQueryColumns, M.QueryColumnsResult, HP.query_columns,
@@ -64,10 +64,11 @@ _OPS: list[tuple[int, str, type, type, Handler, str, str]] = [
      HP.get_ids_from_names, "MS-NSPI 3.1.4.1.17",
      "IDs for named properties (allocated per session; NspiVerifyNames checks)."),
     (19, "NspiResolveNames", M.NspiResolveNames, M.ResolveNamesResult, HP.resolve_names,
-     "MS-NSPI 3.1.4.1.19", "Ambiguous name resolution of 8-bit names in the session's code page."),
+     "MS-NSPI 3.1.4.1.19",
+     "Ambiguous name resolution of 8-bit names; ppMIds MID_RESOLVED/AMBIGUOUS/UNRESOLVED."),
     (20, "NspiResolveNamesW", M.NspiResolveNamesW, M.ResolveNamesResult, HP.resolve_names_w,
      "MS-NSPI 3.1.4.1.20",
-     "Ambiguous name resolution of Unicode names; rows only for resolved names."),
+     "Ambiguous name resolution of Unicode names; ppMIds 2/1/0, rows for resolved names."),
 ]
 
 for _opnum, _name, _request, _result, _handler, _spec, _doc in _OPS:

@@ -144,7 +144,7 @@ class UnbindResult(_Result):
 # -- 2 / 3 / 4 ------------------------------------------------------------------------
 @dataclass(slots=True)
 class NspiUpdateStat(_Request):
-    """MS-OXNSPI 3.1.4.1.3: pStat, [in, out, unique] plDelta."""
+    """MS-OXNSPI 3.1.4.1.4: pStat, [in, out, unique] plDelta."""
 
     MIDS = ("stat",)
     handle: bytes
@@ -474,9 +474,9 @@ class NspiResolveNamesW(_Request):
 
 @dataclass(slots=True)
 class ResolveNamesResult(_Result):
-    """ppMIds (one per name) and ppRows (one per resolved name)."""
+    """ppMIds (MID_RESOLVED/AMBIGUOUS/UNRESOLVED per name, MS-OXNSPI 2.2.9) and ppRows
+    (one per resolved name)."""
 
-    MIDS = ("mids",)
     status: int
     mids: list[int] | None = None
     rows: RowRefs | None = None

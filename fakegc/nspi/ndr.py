@@ -14,18 +14,30 @@ import uuid as uuidlib
 from collections.abc import Sequence
 from typing import Any
 
+from impacket.dcerpc.v5 import nspi as inspi
 from impacket.dcerpc.v5.dtypes import DWORD, ULONG
 from impacket.dcerpc.v5.ndr import NDRCALL, NDRPOINTER
-from impacket.dcerpc.v5 import nspi as inspi
 
 from fakegc.directory import props as P
 from fakegc.nspi.rows import Missing, encode_8bit
 from fakegc.wire.ndr import NdrWriter
 
-__all__ = ["Row", "write_stat", "write_row", "write_value", "write_rowset", "write_tag_array", "STAT_FIELDS",
-           "row_blob", "write_rowset_blobs",
-           "NspiGetMatches", "NspiResortRestriction", "NspiModProps", "PPropertyName_r",
-           "PRestriction_r"]
+__all__ = [
+    "STAT_FIELDS",
+    "NspiGetMatches",
+    "NspiModProps",
+    "NspiResortRestriction",
+    "PPropertyName_r",
+    "PRestriction_r",
+    "Row",
+    "row_blob",
+    "write_row",
+    "write_rowset",
+    "write_rowset_blobs",
+    "write_stat",
+    "write_tag_array",
+    "write_value",
+]
 
 Row = Sequence[tuple[int, Any]]
 STAT_FIELDS = ("SortType", "ContainerID", "CurrentRec", "Delta", "NumPos", "TotalRecs",

@@ -14,7 +14,7 @@ from fakegc.directory import props as P
 from fakegc.directory.model import AbObject, Directory, sort_key
 from fakegc.nspi.rows import MISSING, Missing, object_value
 
-__all__ = ["from_impacket", "matches", "anr_match", "TooComplex"]
+__all__ = ["TooComplex", "anr_match", "from_impacket", "matches"]
 
 RES_AND, RES_OR, RES_NOT, RES_CONTENT, RES_PROPERTY, RES_COMPAREPROPS, RES_BITMASK, RES_SIZE, \
     RES_EXIST, RES_SUBRESTRICTION = range(10)

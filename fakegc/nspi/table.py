@@ -12,8 +12,14 @@ from dataclasses import dataclass
 
 from fakegc.directory.model import Container, Directory
 
-__all__ = ["Stat", "MID_BEGINNING_OF_TABLE", "MID_CURRENT", "MID_END_OF_TABLE", "resolve_position",
-           "position_stat"]
+__all__ = [
+    "MID_BEGINNING_OF_TABLE",
+    "MID_CURRENT",
+    "MID_END_OF_TABLE",
+    "Stat",
+    "position_stat",
+    "resolve_position",
+]
 
 MID_BEGINNING_OF_TABLE = 0
 MID_CURRENT = 1

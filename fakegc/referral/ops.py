@@ -76,6 +76,10 @@ def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
     r.u32()  # ulFlags
     user_dn = _read_string(r)  # [in, string] pUserDN: a reference pointer, no id on the wire
     wants_unused = r.pointer() != 0  # [in, out, unique] ppszUnused
+    if wants_unused and r.pointer():
+        _read_string(r)
+    # [in, out, unique] ppszServer: a NULL sent comes back NULL (PROTOCOL.md §13.2)
+    wants_server = r.pointer() != 0
     if ctx.forced_status is not None:
         status, server = ctx.forced_status, None
     else:
@@ -90,7 +94,9 @@ def _op_get_new_dsa(ctx: CallContext, stub: bytes) -> bytes:
     else:
         w.pointer(None)
     # ppszServer: outer referent, inner referent, conformant-varying string with its NUL
-    if server is not None:
+    if not wants_server:
+        w.pointer(None)
+    elif server is not None:
         w.top_pointer(lambda w: w.top_pointer(lambda w: _cv_string(w, server)))
     else:
         w.top_pointer(lambda w: w.pointer(None))

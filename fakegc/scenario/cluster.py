@@ -123,6 +123,11 @@ class ClusterConfig:
         return cls.from_dict(data.get("cluster", data), str(path), text)
 
 
+#: GC MId blocks lie in MID_BAND MIds under MID_TOP (below dnt-lookup's default start)
+MID_TOP = 496_000
+MID_BAND = 24_000
+
+
 class GcActor:
     """A Global Catalog: NSPI server + endpoint mapper; implements ``NspiHost``."""
 
@@ -149,9 +154,22 @@ class GcActor:
 
     @property
     def mid_offset(self) -> int:
-        """Where this GC's MIds start: derived from its server GUID, so a new or restarted GC
-        (new GUID) names objects differently and cached MIds go stale, as in production."""
-        return 0x100000 * (1 + self.server_guid.int % 0x7F)
+        """Where this GC's MIds start (PROTOCOL.md §11).
+
+        A real GC's MIds are its database's DNTs: small integers, thousands to a few
+        hundred thousand; ``exchanger.py nspi dnt-lookup`` walks them down from 500000.
+        Each GC gets a block of ``step`` MIds (room for every directory MId) in a band
+        just under that start, chosen from its slot in the cluster and its server GUID:
+        no two GCs of a cluster share a block, and a new or restarted GC (new GUID)
+        usually moves, so a client's cached MIds go stale as in production.
+        """
+        names = sorted(self.cluster.config.gcs)
+        slot = names.index(self.name) if self.name in names else len(names)
+        count = len(names) + 1
+        step = 1 << max(10, (max(self.directory.objects, default=0) + 1).bit_length())
+        rounds = max(1, MID_BAND // step // count)
+        index = slot + count * (self.server_guid.int % rounds)
+        return max(step, MID_TOP - step * (1 + index))
 
     def servers(self) -> list[RpcServer]:
         """This GC's RPC servers."""

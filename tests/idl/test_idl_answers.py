@@ -91,7 +91,7 @@ def test_bind_answer(status, guid, ok):
 def test_update_stat_answer(st_, delta, want, status):
     out = answer(2, M.NspiUpdateStat(H0, Stat(), want), M.UpdateStatResult(status, st_, delta),
                  session())
-    # MS-OXNSPI 3.1.4.1.3: [in, out] pStat, [in, out, unique] plDelta (NULL stays NULL)
+    # MS-OXNSPI 3.1.4.1.4: [in, out] pStat, [in, out, unique] plDelta (NULL stays NULL)
     assert stat(out["pStat"]) == st_ and out["plDelta"] == (delta if want else None)
     assert signed(out["result"]) == status
 

@@ -147,18 +147,22 @@ def test_resolve_names_w(session):
     resp = nspi.hNspiResolveNamesW(dce, h, pPropTags=[P.PR_DISPLAY_NAME, P.PR_ENTRYID],
                                    paStr=["alice", "=SMTP:bob@contoso.test", "zz-nobody", "u0"])
     bob = host.directory.find_alias("bob")
-    assert ints(resp["ppMIds"]["aulPropTag"]) == [alice.mid, bob.mid, 0, 1]
+    # MS-OXNSPI 2.2.9 / 3.1.4.1.20, gromox nsp_interface_resolve_namesw: MID_RESOLVED (2),
+    # MID_UNRESOLVED (0), MID_AMBIGUOUS (1) -- never the object's MId
+    assert ints(resp["ppMIds"]["aulPropTag"]) == [2, 2, 0, 1]
     rows = nspi.simplifyPropertyRowSet(resp["ppRows"])
     assert [r[P.PR_DISPLAY_NAME] for r in rows] == ["Alice Wonder", "Bob Builder"]
     assert str(rows[0][P.PR_ENTRYID]) == alice.dn  # permanent entry ID
     miss = nspi.hNspiResolveNamesW(dce, h, pPropTags=[P.PR_DISPLAY_NAME], paStr=["nobody-at-all"])
-    assert ints(miss["ppMIds"]["aulPropTag"]) == [0] and miss["ppRows"]["cRows"] == 0
+    assert ints(miss["ppMIds"]["aulPropTag"]) == [0] and miss["ppRows"]["cRows"] == 0  # 3.1.4.1.20
 
 
 def test_resolve_names_8bit(session):
     host, dce, h = session
     resp = nspi.hNspiResolveNames(dce, h, pPropTags=[P.PR_DISPLAY_NAME], paStr=["bob"])
-    assert ints(resp["ppMIds"]["aulPropTag"]) == [host.directory.find_alias("bob").mid]
+    assert ints(resp["ppMIds"]["aulPropTag"]) == [2]  # MS-OXNSPI 2.2.9: MID_RESOLVED
+    rows = nspi.simplifyPropertyRowSet(resp["ppRows"])
+    assert [r[P.PR_DISPLAY_NAME] for r in rows] == ["Bob Builder"]  # MS-OXNSPI 3.1.4.1.19
 
 
 def test_dn_to_mid_get_props_and_prop_list(session):
@@ -229,7 +233,12 @@ def test_seek_compare_columns_template(session):
     assert bytes(blob)[:4] == b"\x01\x00\x00\x00"
     with pytest.raises(nspi.DCERPCSessionError) as err:
         nspi.hNspiGetTemplateInfo(dce, h, ulType=0, dwLocaleID=0x1234, dwCodePage=1252, dwFlags=1)
-    assert err.value.error_code == NspiStatus.InvalidLocale
+    assert err.value.error_code == NspiStatus.InvalidLocale  # MS-OXNSPI 3.1.4.1.18
+    # impacket's helper sends dwFlags 0xFFFFFFFF by default: TI_SCRIPT is set, so
+    # NotSupported before the locale is looked at (gromox nsp_interface_get_templateinfo)
+    with pytest.raises(nspi.DCERPCSessionError) as err:
+        nspi.hNspiGetTemplateInfo(dce, h, ulType=0, dwLocaleID=0x409, dwCodePage=1252)
+    assert err.value.error_code == 0x80040102
 
 
 def test_names_and_ids_round_trip(session):

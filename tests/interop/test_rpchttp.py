@@ -93,6 +93,47 @@ def test_guid_known_and_dnt_lookup(pc):
         assert f"mailNickname: {obj.alias}" in done.stdout
 
 
+def test_dnt_lookup_with_default_arguments_lists_entries(pc):
+    """MIds are DNT-like small integers (PROTOCOL.md §11): exchanger's default walk (MIds
+    500000 down to 0, 350 a request) lists the GC's objects.  The walk is stopped once it
+    has passed every GC's block: the rest (down to 0) holds no MId of this cluster."""
+    d = pc.cluster.directory
+    offsets = {gc.mid_offset for gc in pc.cluster.gcs.values()}
+    assert len(offsets) == len(pc.cluster.gcs)  # distinct per GC (MS-OXNSPI 3.1.1.2)
+    assert all(0 < o and o + max(d.objects) < 500000 for o in offsets)
+    proc = subprocess.Popen([sys.executable, str(EXCHANGER), "CONTOSO/alice:Passw0rd!@127.0.0.1",
+                             "nspi", "dnt-lookup"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines, deadline = [], time.monotonic() + 100
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            # "# MIds a-b:" announces MIds a down to b: stop at the first chunk wholly below
+            if line.startswith("# MIds ") and int(line[7:].split("-")[0]) < min(offsets):
+                break
+            assert time.monotonic() < deadline, "dnt-lookup too slow"
+    finally:
+        proc.kill()
+        proc.wait()
+    out = "".join(lines)
+    assert "# MIds 500000-499651:" in out  # exchanger.py's default start and chunk
+    # impacket exchanger.py prints mailNickname for each object it finds
+    for mid in d.table(d.gal)[:20]:
+        assert f"mailNickname: {d.objects[mid].alias}" in out
+
+
+def test_guid_known_full_names_each_property_by_its_own_id(pc):
+    """exchanger prints FULL rows by impacket's MAPI_PROPERTIES names; no property may show
+    under another's name (issue #17: 0x8C8E is msDS-PhoneticFirstName, not a home server)."""
+    alice = pc.cluster.directory.find_alias("alice")
+    done = exchanger("nspi", "guid-known", "-guid", str(alice.object_guid), "-lookup-type", "FULL")
+    assert done.returncode == 0, done.stderr
+    assert "msDS-PhoneticFirstName" not in done.stdout
+    home = alice.props[P.PR_EMS_AB_HOME_MDB]
+    assert f"homeMDB: {home}" in done.stdout  # MS-OXPROPS 2.544 (0x8006)
+
+
 def test_wrong_password_gets_401(pc):
     done = exchanger("nspi", "list-tables", user="CONTOSO/alice:wrong")
     assert "401 Unauthorized" in done.stdout

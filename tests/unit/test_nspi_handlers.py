@@ -74,10 +74,10 @@ def test_update_stat(gc: StaticGc, session: NspiSession) -> None:
     d = gc.directory
     table = d.table(d.gal)
     res = H.update_stat(M.NspiUpdateStat(H0, stat(Delta=3), True), session, gc)
-    # MS-OXNSPI 3.1.4.1.3: position moved by Delta; TotalRecs, NumPos set; plDelta how far it moved
+    # MS-OXNSPI 3.1.4.1.4: position moved by Delta; TotalRecs, NumPos set; plDelta how far it moved
     assert res.status == S.Success and res.stat.CurrentRec == table[3]
     assert res.stat.NumPos == 3 and res.stat.TotalRecs == len(table) and res.delta == 3
-    # MS-OXNSPI 3.1.4.1.3: a container that does not exist -> InvalidBookmark
+    # MS-OXNSPI 3.1.4.1.4: a container that does not exist -> InvalidBookmark
     bad = H.update_stat(M.NspiUpdateStat(H0, stat(ContainerID=0x7777), True), session, gc)
     assert bad.status == S.InvalidBookmark
 
@@ -92,10 +92,11 @@ def test_query_rows(gc: StaticGc, session: NspiSession) -> None:
     assert res.stat.CurrentRec == table[5] and res.stat.NumPos == 5
     assert [r[P.PR_DISPLAY_NAME] for r in rows(gc, session, res.rows)] == \
         [d.objects[m].display_name for m in table[:5]]
-    # MS-OXNSPI 3.1.4.1.8: an explicit table (lpETable) is read instead of the container
-    explicit = H.query_rows(M.NspiQueryRows(H0, 0, stat(), [table[7], table[2]], 0, tags),
+    # MS-OXNSPI 3.1.4.1.8: an explicit table (lpETable) is read instead of the container,
+    # whole, one row per MId even past Count (gromox nsp_interface_query_rows)
+    explicit = H.query_rows(M.NspiQueryRows(H0, 0, stat(), [table[7], table[2], 0x7FFFFF], 1, tags),
                             session, gc)
-    assert explicit.rows is not None and explicit.rows.mids == [table[7], table[2]]
+    assert explicit.rows is not None and explicit.rows.mids == [table[7], table[2], 0x7FFFFF]
     # MS-OXNSPI 3.1.4.1.8: Count 0 without lpETable -> InvalidParameter (gromox
     # nsp_interface_query_rows: count == 0 && ptable == nullptr -> ecInvalidParam)
     assert H.query_rows(M.NspiQueryRows(H0, 0, stat(), None, 0, tags), session, gc).status \
@@ -236,12 +237,24 @@ def test_get_special_table(gc: StaticGc, session: NspiSession) -> None:
 
 
 def test_get_template_info(gc: StaticGc, session: NspiSession) -> None:
+    def info(flags: int, cp: int = 1252, locale: int = 0x409) -> int:
+        return int(HP.get_template_info(M.NspiGetTemplateInfo(H0, flags, 0, None, cp, locale),
+                                        session, gc).status)
+
     ok = HP.get_template_info(M.NspiGetTemplateInfo(H0, 1, 0, None, 1252, 0x409), session, gc)
     # MS-OXNSPI 3.1.4.1.18: TI_TEMPLATE -> PR_EMS_TEMPLATE_BLOB row (MS-OXOABKT 2.2.2 header)
     assert ok.status == S.Success and ok.row is not None and ok.row[0][0] == P.PR_TEMPLATE_DATA
-    # MS-OXNSPI 3.1.4.1.18: an unknown code page -> MAPI_E_UNKNOWN_CPID
-    assert HP.get_template_info(M.NspiGetTemplateInfo(H0, 1, 0, None, 4242, 0x409), session, gc) \
-        .status == S.InvalidCodepage
+    # MS-OXOABKT 4.2: Outlook's own call sends dwFlags 0x61; bits other than TI_TEMPLATE,
+    # TI_SCRIPT and TI_EMT are ignored (MS-OXNSPI 3.1.4.1.18)
+    assert info(0x61) == S.Success
+    # gromox nsp_interface_get_templateinfo: (flags & (TI_TEMPLATE|TI_SCRIPT)) != TI_TEMPLATE
+    # -> ecNotSupported (MAPI_E_NO_SUPPORT 0x80040102), checked before anything else
+    assert info(0xFFFFFFFF, cp=4242, locale=0x1234) == 0x80040102  # impacket's default flags
+    assert info(0x4) == info(0x5) == info(0x0) == S.NotSupported
+    # ... then the code page (MAPI_E_UNKNOWN_CPID), before the locale
+    assert info(1, cp=4242, locale=0x1234) == S.InvalidCodepage
+    # ... then the locale (MAPI_E_UNKNOWN_LCID)
+    assert info(1, locale=0x1234) == S.InvalidLocale
 
 
 def test_mod_link_att(gc: StaticGc, session: NspiSession) -> None:
@@ -285,11 +298,15 @@ def test_named_properties_round_trip(gc: StaticGc, session: NspiSession) -> None
 # -- 19 / 20 ----------------------------------------------------------------------------
 def test_resolve_names(gc: StaticGc, session: NspiSession) -> None:
     res = HP.resolve_names_w(M.NspiResolveNamesW(H0, stat(), [P.PR_DISPLAY_NAME],
-                                                 ["alice", "zz-nobody"]), session, gc)
-    # MS-OXNSPI 3.1.4.1.20: ppRows holds a row for each resolved name only
-    assert res.status == S.Success
-    assert [r[P.PR_DISPLAY_NAME] for r in rows(gc, session, res.rows)] == ["Alice Wonder"]
+                                                 ["alice", "zz-nobody", "u0", "bob"]), session, gc)
+    # MS-OXNSPI 2.2.9 and 3.1.4.1.20 (gromox nsp_interface_resolve_namesw): ppMIds holds
+    # MID_RESOLVED (2), MID_UNRESOLVED (0) or MID_AMBIGUOUS (1) per name, not the MIds
+    assert res.status == S.Success and res.mids == [2, 0, 1, 2]
+    # ppRows holds a row for each resolved name only, in order
+    assert [r[P.PR_DISPLAY_NAME] for r in rows(gc, session, res.rows)] == \
+        ["Alice Wonder", "Bob Builder"]
     narrow = HP.resolve_names(M.NspiResolveNames(H0, stat(), [P.PR_DISPLAY_NAME], [b"bob"]),
                               session, gc)
     # MS-OXNSPI 3.1.4.1.19: 8-bit names read in the session's code page
+    assert narrow.mids == [HP.MID_RESOLVED]
     assert [r[P.PR_DISPLAY_NAME] for r in rows(gc, session, narrow.rows)] == ["Bob Builder"]
