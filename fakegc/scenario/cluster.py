@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import typing
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -36,7 +37,7 @@ from fakegc.codes import KrbError, NspiStatus
 from fakegc.directory.model import Directory
 from fakegc.journal import Journal
 from fakegc.kdc.principals import ETYPES, PrincipalDb
-from fakegc.kdc.server import Kdc, KdcRule
+from fakegc.kdc.server import Kdc, KdcRule, KdcTcpLimits
 from fakegc.nspi import NSPI
 from fakegc.referral import RFR
 from fakegc.referral.host import ReferralRefused
@@ -46,7 +47,7 @@ from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
-from fakegc.scenario.configcheck import check_table, read_toml
+from fakegc.scenario.configcheck import check_table, nested, read_toml
 from fakegc.scenario.events import EVENTS
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
 
@@ -97,7 +98,8 @@ class ClusterConfig:
     pinned_gc: str | None = None
     ports: dict[str, int] = field(default_factory=dict)  # "gc01.nspi" → port, "kdc" → port
     server_guids: dict[str, str] = field(default_factory=dict)
-    limits: RpcLimits = field(default_factory=RpcLimits)
+    limits: RpcLimits = field(default_factory=RpcLimits)  # [cluster.limits]
+    kdc_tcp: KdcTcpLimits = field(default_factory=KdcTcpLimits)  # [cluster.kdc_tcp]
     clock_offset: float = 0.0
     # actor name -> the etypes its service accounts support (AD's msDS-SupportedEncryptionTypes),
     # e.g. {"gc02": [23]} for an rc4-hmac-only GC account; default aes256, aes128, rc4
@@ -106,11 +108,15 @@ class ClusterConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
         """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
-        check_table(cls, data, source, text, skip=("limits",))
+        check_table(cls, data, source, text)
         cfg = cls()
+        hints = typing.get_type_hints(cls)
         for key, value in data.items():
             if key in ("directory_path", "journal_path") and value is not None:
                 value = Path(value)
+            inner = nested(hints[key])
+            if inner is not None:  # [cluster.limits], [cluster.kdc_tcp]
+                value = inner(**value)
             setattr(cfg, key, value)
         if not cfg.gcs:
             raise ValueError(f"{source}: [cluster] gcs must name at least one GC")
@@ -249,6 +255,7 @@ class Cluster:
         self.db.add_service(f"host/{self.exchange.fqdn}", etypes=etypes)
         self.kdc = Kdc(self.db, self.journal, self.config.host, self.config.ports.get("kdc", 0),
                        self.config.ports.get("kdc", 0), self.config.clock_offset)
+        self.kdc.tcp_limits = self.config.kdc_tcp
         self.rules: list[FaultRule] = []
         self._rule_ids = 0
         self.state = ClusterState.HEALTHY
