@@ -341,7 +341,7 @@ class Kdc:
                         return
                     break
             self._finish(self.core.handle(data, req), req, transport, send)
-        except Exception as exc:  # the KDC answers garbage, it never dies of it
+        except Exception as exc:  # noqa: BLE001 - the KDC answers garbage, it never dies of it
             self.errors.append(exc)
             self._record("protocol_error", transport=transport, error=repr(exc))
 
