@@ -138,4 +138,4 @@ def pipeline(opnum: int, handler: Handler,
             _translate(result, lambda m: to_wire(session, d, m))
         return encoder(call.request, result, session, call.gc)
 
-    return Pipeline(decode, enter, handle, refuse, encode)
+    return Pipeline(decode, enter, handle, refuse, encode, codec.decoder_in(opnum))

@@ -16,12 +16,14 @@ from typing import Any
 from fakegc.nspi import fastcodec as F
 from fakegc.nspi import messages as M
 from fakegc.nspi import ndr as N
+from fakegc.nspi.fastcodec_be import BigEndianReader
 from fakegc.nspi.host import NspiHost, NspiSession
 from fakegc.nspi.rows import object_row
 from fakegc.nspi.table import Stat
+from fakegc.rpc.registry import CallContext
 from fakegc.wire.ndr import NdrWriter
 
-__all__ = ["DECODERS", "ENCODERS", "cached_rows"]
+__all__ = ["DECODERS", "ENCODERS", "cached_rows", "decoder_in"]
 
 
 # -- row cache ---------------------------------------------------------------------------
@@ -252,6 +254,15 @@ def _decoder(opnum: int) -> Callable[[bytes], Any]:
 
 
 DECODERS: dict[int, Callable[[bytes], Any]] = {opnum: _decoder(opnum) for opnum in F.DECODERS}
+
+
+def decoder_in(opnum: int) -> Callable[[CallContext, bytes], Any]:
+    """The decoder of ``opnum`` for the call's byte order (C706 14.2.5; PROTOCOL.md §13)."""
+
+    def decode(ctx: CallContext, stub: bytes) -> Any:
+        return F.decode(opnum, stub, BigEndianReader if ctx.big_endian else F.Reader)
+
+    return decode
 
 ENCODERS: dict[int, Callable[[Any, Any, Any, NspiHost], bytes]] = {
     0: encode_bind, 1: encode_unbind, 2: encode_update_stat, 3: encode_query_rows,

@@ -303,8 +303,11 @@ def restriction(r: Reader) -> Any:
         return M.TOO_COMPLEX
 
 
-def _unique(r: Reader, read: Callable[[Reader], Any]) -> Any:
-    return read(r) if r.u32() else None
+def _unique(r: Reader, read: Callable[[Reader], Any] | str) -> Any:
+    """A [unique] pointer and its referent, read by ``read`` (or the reader method named)."""
+    if not r.u32():
+        return None
+    return getattr(r, read)() if isinstance(read, str) else read(r)
 
 
 def _property_name(r: Reader) -> M.PropName:
@@ -317,7 +320,7 @@ def _property_name(r: Reader) -> M.PropName:
 
 # -- requests ---------------------------------------------------------------------------------
 def decode_bind(r: Reader) -> M.NspiBind:
-    return M.NspiBind(r.u32(), r.stat(), _unique(r, Reader.guid) is not None)
+    return M.NspiBind(r.u32(), r.stat(), _unique(r, "guid") is not None)
 
 
 def decode_unbind(r: Reader) -> M.NspiUnbind:
@@ -326,7 +329,7 @@ def decode_unbind(r: Reader) -> M.NspiUnbind:
 
 def decode_update_stat(r: Reader) -> M.NspiUpdateStat:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    return M.NspiUpdateStat(handle, stat, _unique(r, Reader.u32) is not None, reserved)
+    return M.NspiUpdateStat(handle, stat, _unique(r, "u32") is not None, reserved)
 
 
 def decode_query_rows(r: Reader) -> M.NspiQueryRows:
@@ -338,32 +341,32 @@ def decode_query_rows(r: Reader) -> M.NspiQueryRows:
             raise ValueError("lpETable conformance does not match dwETableCount")
         etable = r.u32s(n)
     count = r.u32()
-    return M.NspiQueryRows(handle, flags, stat, etable, count, _unique(r, Reader.tag_array))
+    return M.NspiQueryRows(handle, flags, stat, etable, count, _unique(r, "tag_array"))
 
 
 def decode_seek_entries(r: Reader) -> M.NspiSeekEntries:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
     target = property_value(r)
-    etable = _unique(r, Reader.tag_array)
-    tags = _unique(r, Reader.tag_array)
+    etable = _unique(r, "tag_array")
+    tags = _unique(r, "tag_array")
     return M.NspiSeekEntries(handle, stat, target, etable, tags, reserved)
 
 
 def decode_get_matches(r: Reader) -> M.NspiGetMatches:
     handle, reserved1, stat = r.handle(), r.u32(), r.stat()
-    _unique(r, Reader.tag_array)  # pReserved
+    _unique(r, "tag_array")  # pReserved
     reserved2 = r.u32()
     filt = _unique(r, restriction)
     _unique(r, _property_name)  # lpPropName
     requested = r.u32()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     return M.NspiGetMatches(handle, stat, filt, requested, tags, reserved1, reserved2)
 
 
 def decode_resort_restriction(r: Reader) -> M.NspiResortRestriction:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
     mids = r.tag_array()
-    _unique(r, Reader.tag_array)  # [in, out] ppOutMIds: the inner pointer and its referent
+    _unique(r, "tag_array")  # [in, out] ppOutMIds: the inner pointer and its referent
     return M.NspiResortRestriction(handle, stat, mids, reserved)
 
 
@@ -379,7 +382,7 @@ def decode_get_prop_list(r: Reader) -> M.NspiGetPropList:
 
 def decode_get_props(r: Reader) -> M.NspiGetProps:
     handle, flags, stat = r.handle(), r.u32(), r.stat()  # [in] STAT* pStat: a reference pointer
-    return M.NspiGetProps(handle, flags, stat, _unique(r, Reader.tag_array))
+    return M.NspiGetProps(handle, flags, stat, _unique(r, "tag_array"))
 
 
 def decode_compare_mids(r: Reader) -> M.NspiCompareMIds:
@@ -389,7 +392,7 @@ def decode_compare_mids(r: Reader) -> M.NspiCompareMIds:
 
 def decode_mod_props(r: Reader) -> M.NspiModProps:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     return M.NspiModProps(handle, stat, tags, property_row(r), reserved)
 
 
@@ -400,7 +403,7 @@ def decode_get_special_table(r: Reader) -> M.NspiGetSpecialTable:
 
 def decode_get_template_info(r: Reader) -> M.NspiGetTemplateInfo:
     handle, flags, display_type = r.handle(), r.u32(), r.u32()
-    dn = _unique(r, Reader.string8)
+    dn = _unique(r, "string8")
     return M.NspiGetTemplateInfo(handle, flags, display_type, dn, r.u32(), r.u32())
 
 
@@ -423,8 +426,8 @@ def decode_query_columns(r: Reader) -> M.NspiQueryColumns:
 
 def decode_get_names_from_ids(r: Reader) -> M.NspiGetNamesFromIDs:
     handle, reserved = r.handle(), r.u32()
-    guid = _unique(r, Reader.guid)
-    return M.NspiGetNamesFromIDs(handle, guid, _unique(r, Reader.tag_array), reserved)
+    guid = _unique(r, "guid")
+    return M.NspiGetNamesFromIDs(handle, guid, _unique(r, "tag_array"), reserved)
 
 
 def decode_get_ids_from_names(r: Reader) -> M.NspiGetIDsFromNames:
@@ -442,14 +445,14 @@ def decode_get_ids_from_names(r: Reader) -> M.NspiGetIDsFromNames:
 
 def decode_resolve_names(r: Reader) -> M.NspiResolveNames:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     names = [n or b"" for n in r.strings(wide=False)]
     return M.NspiResolveNames(handle, stat, tags, names, reserved)
 
 
 def decode_resolve_names_w(r: Reader) -> M.NspiResolveNamesW:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     names = [n or "" for n in r.strings(wide=True)]
     return M.NspiResolveNamesW(handle, stat, tags, names, reserved)
 
@@ -464,10 +467,12 @@ DECODERS: dict[int, Callable[[Reader], Any]] = {
 }
 
 
-def decode(opnum: int, stub: bytes) -> Any:
+def decode(opnum: int, stub: bytes, reader: type[Reader] = Reader) -> Any:
     """The request of an IDL-form stub for ``opnum``; ``request.trailing`` counts the
-    bytes after its last parameter (journaled by the boundary as nonconformant)."""
-    r = Reader(stub)
+    bytes after its last parameter (journaled by the boundary as nonconformant).
+    ``reader``: :class:`Reader` (little-endian) or a subclass for another byte order
+    (:mod:`fakegc.nspi.fastcodec_be`)."""
+    r = reader(stub)
     request = DECODERS[opnum](r)
     request.trailing = len(stub) - r.off
     return request

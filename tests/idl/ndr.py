@@ -1,4 +1,4 @@
-"""A small NDR 2.0 (little-endian) interpreter driven by an IDL type table (C706 chapter 14).
+"""A small NDR 2.0 interpreter driven by an IDL type table (C706 chapter 14).
 
 Independent of impacket and of fakegc's codecs: the test oracle for the NSPI wire.
 Types are built from :class:`Prim`, :class:`Bytes`, :class:`Struct`, :class:`Ptr`,
@@ -15,6 +15,10 @@ The rules implemented (C706 14.3):
   referent ID followed at once by the referent; pointers embedded in a construct
   (structure or array) carry a referent ID, and their referents follow that construct
   in order, each followed by its own referents.
+Byte order (C706 14.2.5, drep): the encoder writes little- or big-endian integers
+(``order`` "<" or ">"); in big-endian a ``wchar_t`` string is UTF-16BE and the
+integer fields of a structure written as :class:`Bytes` (``ints``: a context handle
+is {long; GUID {long; short; short; byte[8]}}) are swapped too; byte arrays never are.
 The decoder checks what a strict unmarshaller checks: sizes and lengths equal to
 their ``size_is``/``length_is`` expressions, offset 0, the discriminant equal to
 ``switch_is``, strings ending in NUL.
@@ -45,6 +49,8 @@ class Bytes:
 
     n: int
     align: int = 1
+    #: sizes of the leading integer fields of the structure these bytes stand for
+    ints: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,13 +123,24 @@ class Encoder:
     buf: bytearray = field(default_factory=bytearray)
     pending: list[tuple[Any, Any, dict[str, Any]]] = field(default_factory=list)
     next_ref: int = 0x00020000
+    order: str = "<"  # ">": big-endian (drep 0x00)
 
     def align(self, n: int) -> None:
         self.buf += b"\x00" * (-len(self.buf) % n)
 
     def prim(self, t: Prim, v: int) -> None:
         self.align(t.size)
-        self.buf += struct.pack("<" + t.fmt, v)
+        self.buf += struct.pack(self.order + t.fmt, v)
+
+    def fixed(self, t: Bytes, v: bytes) -> bytes:
+        """``v`` (given little-endian) with its integer fields in the stub's order."""
+        if self.order == "<":
+            return v
+        out, off = bytearray(), 0
+        for size in t.ints:
+            out += v[off:off + size][::-1]
+            off += size
+        return bytes(out + v[off:])
 
     def ref_id(self) -> int:
         self.next_ref += 4
@@ -154,7 +171,8 @@ class Encoder:
                 self.prim(U32, t.size(ctx))
             self.array_body(t, v, ctx)
         elif isinstance(t, String):
-            data = (v.encode("utf-16le") if t.width == 2 else v) + b"\x00" * t.width
+            wide = "utf-16le" if self.order == "<" else "utf-16be"
+            data = (v.encode(wide) if t.width == 2 else v) + b"\x00" * t.width
             n = len(data) // t.width
             for x in (n, 0, n):
                 self.prim(U32, x)
@@ -178,7 +196,7 @@ class Encoder:
         elif isinstance(t, Bytes):
             self.align(t.align)
             assert len(v) == t.n
-            self.buf += v
+            self.buf += self.fixed(t, v)
         elif isinstance(t, Count):
             self.prim(U32, t.expr(ctx))
         elif isinstance(t, Ptr):
@@ -212,9 +230,11 @@ def complete(t: Struct, v: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def encode_params(params: list[tuple[str, Any]], values: dict[str, Any]) -> bytes:
-    """The stub of a call's parameters, in order (:class:`Count` parameters computed)."""
-    e = Encoder()
+def encode_params(params: list[tuple[str, Any]], values: dict[str, Any],
+                  order: str = "<") -> bytes:
+    """The stub of a call's parameters, in order (:class:`Count` parameters computed);
+    ``order`` ">" writes big-endian NDR (C706 14.2.5)."""
+    e = Encoder(order=order)
     values = dict(values)
     for name, t in params:
         if isinstance(t, Count):

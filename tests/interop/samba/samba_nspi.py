@@ -40,9 +40,9 @@ try:
         stub = handle + bytes.fromhex(stub_hex)[20:]
         try:
             replies.append(bytes(nspi.request(int(opnum), stub)).hex())
-        except Exception as exc:  # a fault comes back as an exception with the status
+        except Exception as exc:  # noqa: BLE001 - a fault comes back as an exception with the status
             replies.append({"error": repr(exc.args)})
     out["replies"] = replies
-except Exception as exc:
+except Exception as exc:  # noqa: BLE001 - reported in the JSON
     out["error"] = repr(exc.args if hasattr(exc, "args") else exc)
 print(json.dumps(out))
