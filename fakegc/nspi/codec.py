@@ -16,6 +16,7 @@ from typing import Any
 from fakegc.nspi import fastcodec as F
 from fakegc.nspi import messages as M
 from fakegc.nspi import ndr as N
+from fakegc.nspi.fastcodec64 import Ndr64Reader
 from fakegc.nspi.fastcodec_be import BigEndianReader
 from fakegc.nspi.host import NspiHost, NspiSession
 from fakegc.nspi.rows import object_row
@@ -257,9 +258,14 @@ DECODERS: dict[int, Callable[[bytes], Any]] = {opnum: _decoder(opnum) for opnum 
 
 
 def decoder_in(opnum: int) -> Callable[[CallContext, bytes], Any]:
-    """The decoder of ``opnum`` for the call's byte order (C706 14.2.5; PROTOCOL.md §13)."""
+    """The decoder of ``opnum`` for the call's transfer syntax and byte order (MS-RPCE
+    2.2.5, C706 14.2.5; PROTOCOL.md §13)."""
 
     def decode(ctx: CallContext, stub: bytes) -> Any:
+        if ctx.ndr64:
+            if ctx.big_endian:
+                raise ValueError("big-endian NDR64 is not read")
+            return F.decode(opnum, stub, Ndr64Reader)
         return F.decode(opnum, stub, BigEndianReader if ctx.big_endian else F.Reader)
 
     return decode

@@ -58,9 +58,11 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         tag, ptype, value = (tag & 0xFFFF0000) | P.PT_ERROR, P.PT_ERROR, value.code
     elif ptype in P.RPC_UNSAFE_TYPES:
         tag, ptype, value = (tag & 0xFFFF0000) | P.PT_NULL, P.PT_NULL, 0
+    w.a8()  # NDR64: PropertyValue_r holds pointers
     w.u32(tag)
     w.u32(0)  # ulReserved
     w.u32(ptype)  # union discriminant
+    w.a8()  # NDR64: the arm at the largest arm alignment (MS-RPCE 2.2.5.3.4)
     if ptype in (P.PT_LONG, P.PT_ERROR, P.PT_NULL, P.PT_UNSPECIFIED, P.PT_OBJECT):
         w.u32(int(value) if ptype != P.PT_OBJECT else 0)
     elif ptype in (P.PT_SHORT, P.PT_BOOLEAN):
@@ -86,7 +88,7 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         w.u32(len(items))
 
         def longs(w: NdrWriter) -> None:
-            w.u32(len(items))
+            w.conf(len(items))
             for v in items:
                 w.u32(v)
         w.pointer(longs)
@@ -96,7 +98,7 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         wide = ptype == P.PT_MV_UNICODE
 
         def strings(w: NdrWriter) -> None:
-            w.u32(len(items))
+            w.conf(len(items))
             for text in items:
                 if wide:
                     w.pointer(lambda w, t=text: w.cv_wstring(t))
@@ -109,8 +111,9 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         w.u32(len(blobs))
 
         def binaries(w: NdrWriter) -> None:
-            w.u32(len(blobs))
+            w.conf(len(blobs))
             for blob in blobs:
+                w.a8()  # NDR64: Binary_r holds a pointer
                 w.u32(len(blob))
                 w.pointer(lambda w, b=blob: w.conformant_bytes(b))
         w.pointer(binaries)
@@ -156,11 +159,12 @@ def write_rowset_blobs(w: NdrWriter, blobs: Sequence[tuple[bytes, bytes]] | None
 
 def _row_inline(w: NdrWriter, row: Row, code_page: int) -> None:
     """PropertyRow_r inline: Reserved, cValues, lpProps (deferred)."""
+    w.a8()  # NDR64: PropertyRow_r holds a pointer
     w.u32(0)
     w.u32(len(row))
 
     def props(w: NdrWriter) -> None:
-        w.u32(len(row))
+        w.conf(len(row))
         for tag, value in row:
             _value(w, tag, value, code_page)
     w.pointer(props)
@@ -169,7 +173,7 @@ def _row_inline(w: NdrWriter, row: Row, code_page: int) -> None:
 def write_row(w: NdrWriter, row: Row | None, code_page: int) -> None:
     """A top-level ``PropertyRow_r*`` (NULL when ``row`` is None)."""
     if row is None:
-        w.u32(0)
+        w.top_pointer(None)
         return
     w.top_pointer(lambda w: _row_inline(w, row, code_page))
 
@@ -177,11 +181,12 @@ def write_row(w: NdrWriter, row: Row | None, code_page: int) -> None:
 def write_rowset(w: NdrWriter, rows: Sequence[Row] | None, code_page: int) -> None:
     """A top-level ``PropertyRowSet_r*`` (NULL when ``rows`` is None)."""
     if rows is None:
-        w.u32(0)
+        w.top_pointer(None)
         return
 
     def rowset(w: NdrWriter) -> None:
-        w.u32(len(rows))  # conformance of aRow, hoisted
+        w.conf(len(rows))  # conformance of aRow, hoisted
+        w.a8()
         w.u32(len(rows))  # cRows
         for row in rows:
             _row_inline(w, row, code_page)
@@ -191,14 +196,14 @@ def write_rowset(w: NdrWriter, rows: Sequence[Row] | None, code_page: int) -> No
 def write_tag_array(w: NdrWriter, tags: Sequence[int] | None) -> None:
     """A top-level ``PropertyTagArray_r*`` (size_is cValues+1, length_is cValues)."""
     if tags is None:
-        w.u32(0)
+        w.top_pointer(None)
         return
 
     def array(w: NdrWriter) -> None:
-        w.u32(len(tags) + 1)
+        w.conf(len(tags) + 1)
         w.u32(len(tags))
-        w.u32(0)
-        w.u32(len(tags))
+        w.conf(0)
+        w.conf(len(tags))
         for tag in tags:
             w.u32(tag)
     w.top_pointer(array)
