@@ -1,63 +1,98 @@
-"""ept_map calls/s: fakegc against Samba 4.17's endpoint mapper, same load generator, same run.
+"""ept_map calls/s: ``fakegc serve`` as shipped against Samba 4.17's endpoint mapper.
 
-    .venv/bin/python benchmarks/bench_epm_vs_samba.py [-c 8] [-w 16] [-t 3]
+    .venv/bin/python benchmarks/bench_epm_vs_samba.py [-c 8] [-w 1] [-t 3] [-r 3]
 
-Both servers answer the same query (ept_map of the endpoint mapper interface
-itself, which both answer with a tower), each pinned to CPU 1, the generator on
-CPU 0.  Needs root and `make bench-deps` (Samba); without Samba it prints fakegc only.
+fakegc is the shipped command, ``fakegc serve`` (the default cluster, every call journaled),
+in its own process; Samba is samba-dcerpcd with rpcd_epmapper on 127.0.0.1:135 (root,
+``make bench-deps``).  Both are pinned to CPU 1 and answer the same query: ept_map of the
+endpoint mapper interface itself (a tower back from both), at gc01's endpoint mapper and
+Samba's.  The generator (benchmarks/loadgen.py: pre-encoded request PDUs written on raw
+asyncio sockets, counting complete responses; no fakegc server code) runs on CPU 0 with
+``-c`` connections x ``-w`` calls in flight.  Rounds interleave A-B-B-A; median and range
+printed with the load average.  Without Samba only fakegc is measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
+import contextlib
+import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.bench_epm import _serve  # noqa: E402
-from benchmarks.loadgen import ept_map_stub, run  # noqa: E402
-from benchmarks.peers import samba_available, samba_epm  # noqa: E402
+from benchmarks.loadgen import ept_map_stub, run
+from benchmarks.peers import _pin, samba_available, samba_epm, stop_tree
 
 
-def measure(port: int, args: argparse.Namespace) -> dict[str, float]:
+@contextlib.contextmanager
+def fakegc_serve(cpu: int = 1) -> Iterator[int]:
+    """``fakegc serve`` as shipped; yields gc01's endpoint-mapper port."""
+    tmp = Path(tempfile.mkdtemp(prefix="fakegc-bench-"))
+    doc = tmp / "endpoints.json"
+    exe = shutil.which("fakegc", path=os.path.dirname(sys.executable)) or "fakegc"
+    proc = subprocess.Popen(_pin(cpu) + [exe, "serve", "--endpoints-json", str(doc)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not doc.exists() or not doc.read_text().strip():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("fakegc serve did not write its endpoints")
+            time.sleep(0.1)
+        time.sleep(0.2)
+        yield int(json.loads(doc.read_text())["actors"]["gc01"]["epm"])
+    finally:
+        stop_tree(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(port: int, args: argparse.Namespace) -> float:
     from fakegc.rpc.epm import EPM
     from fakegc.runner import new_event_loop
 
     loop = new_event_loop()
     try:
-        return loop.run_until_complete(run("127.0.0.1", port, EPM.syntax, 3, ept_map_stub(EPM.syntax),
-                                           args.connections, args.window, args.seconds))
+        res = loop.run_until_complete(run("127.0.0.1", port, EPM.syntax, 3, ept_map_stub(EPM.syntax),
+                                          args.connections, args.window, args.seconds))
     finally:
         loop.close()
+    if res["faults"]:
+        print(f"  ({res['faults']} faults from port {port})")
+    return float(res["rate"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-c", "--connections", type=int, default=8)
-    ap.add_argument("-w", "--window", type=int, default=16)
+    ap.add_argument("-w", "--window", type=int, default=1)
     ap.add_argument("-t", "--seconds", type=float, default=3.0)
+    ap.add_argument("-r", "--rounds", type=int, default=3)
     args = ap.parse_args()
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+    if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
-    rows = []
-    q: mp.Queue[int] = mp.Queue()
-    proc = mp.Process(target=_serve, args=(q, False, True), daemon=True)
-    proc.start()
-    ours = measure(q.get(timeout=30), args)
-    proc.terminate()
-    rows.append(("fakegc", ours))
-    if samba_available():
-        with samba_epm() as port:
-            theirs = measure(port, args)
-        rows.append(("samba 4.17 rpcd_epmapper", theirs))
-    print(f"ept_map, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each")
-    print(f"{'server':<28}{'calls/s':>12}{'faults':>8}")
-    for name, res in rows:
-        print(f"{name:<28}{res['rate']:>12.0f}{res['faults']:>8}")
-    if len(rows) == 2:
-        print(f"ratio fakegc/samba: {rows[0][1]['rate'] / rows[1][1]['rate']:.2f}x (target >= 2x)")
+    from benchmarks.stats import interleaved, load, ratio_spread, spread
+
+    with contextlib.ExitStack() as stack:
+        ports = {"fakegc serve (journal on)": stack.enter_context(fakegc_serve())}
+        if samba_available():
+            ports["Samba 4.17 rpcd_epmapper"] = stack.enter_context(samba_epm())
+        rates: dict[str, list[float]] = {name: [] for name in ports}
+        for _r, name in interleaved(list(ports), args.rounds):
+            rates[name].append(measure(ports[name], args))
+    print(f"ept_map of the EPM interface, {args.connections} connections x {args.window} in flight, "
+          f"{args.seconds:.0f} s a run, median [range] of {args.rounds} interleaved rounds; {load()}")
+    for name, values in rates.items():
+        print(f"  {name:<28}{spread(values):>24} calls/s")
+    if len(rates) == 2:
+        ours, theirs = rates.values()
+        print(f"  ratio fakegc/samba: {ratio_spread(list(ours), list(theirs))} (target >= 2x)")
 
 
 if __name__ == "__main__":

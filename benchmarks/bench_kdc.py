@@ -1,6 +1,6 @@
 """KDC replies/s: fakegc against MIT krb5kdc, same load generator, same run (issues #4, #8).
 
-    .venv/bin/python benchmarks/bench_kdc.py [-n 2000] [-w 16]
+    .venv/bin/python benchmarks/bench_kdc.py [-n 2000] [-w 16] [-r 3]
 
 fakegc runs twice, with its journal off and on (every request and answer recorded, as in a
 test).  Five loads over UDP (W requests in flight): KDC_ERR_C_PRINCIPAL_UNKNOWN (unknown
@@ -9,18 +9,21 @@ PA-ENC-TIMESTAMP), TGS-REP (valid TGT) and TGS S_PRINCIPAL_UNKNOWN (the shutdown
 scenario: a scripted rule at fakegc, a missing principal at MIT).  Every request is distinct (fresh
 nonce, fresh authenticator) so MIT's lookaside cache cannot answer from memory
 (PROTOCOL.md §7).  Each KDC is pinned to CPU 1, the generator to CPU 0.  Without
-MIT installed (`make bench-deps`) only fakegc is measured.
+MIT installed (`make bench-deps`) only fakegc is measured.  The three servers run side by side
+for the whole script and are measured in interleaved rounds (A-B-C-C-B-A...); requests are made
+lazily by benchmarks/kdcgen.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
+import contextlib
 import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Generator, Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -30,7 +33,7 @@ SPN = "exchangeAB/gc01.contoso.test"
 GONE = "exchangeAB/gc09.contoso.test"  # no such principal at MIT; a scripted rule at fakegc
 
 
-def _serve(q: "mp.Queue[int]", journal: bool = False) -> None:
+def _serve(q: mp.Queue[int], journal: bool = False) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     from fakegc.journal import Journal
@@ -52,27 +55,13 @@ def _serve(q: "mp.Queue[int]", journal: bool = False) -> None:
     loop.run_forever()
 
 
-def _as_req(user: str, with_ts: bool, key=None) -> bytes:  # type: ignore[no-untyped-def]
-    from fakegc.kdc.requests import as_req
-
-    return as_req(user, REALM, key if with_ts else None)
-
-
-def _tgs_reqs(tgt_reply: bytes, key, n: int, spn: str = SPN, checksum: bool = False) -> list[bytes]:  # type: ignore[no-untyped-def]
-    """n distinct TGS-REQs (fresh authenticators; no body checksum, as impacket sends them,
-    unless ``checksum``: the authenticator checksums the body, as MIT and Samba send them)."""
-    from fakegc.kdc.requests import open_as_rep, tgs_req
-
-    rep, _enc, session = open_as_rep(tgt_reply, key)
-    base = dt.datetime.now(dt.timezone.utc)
-    return [tgs_req(rep, session, "alice", REALM, spn, body_checksum=checksum,
-                    cusec=i % 1_000_000,
-                    ctime=base + dt.timedelta(seconds=i // 1_000_000)) for i in range(n)]
-
-
 class _Gen(asyncio.DatagramProtocol):
-    def __init__(self, requests: list[bytes], window: int, done: asyncio.Future[float]) -> None:
-        self.requests, self.window, self.done = requests, window, done
+    """Keeps ``window`` requests in flight, taking each from a lazy iterator (benchmarks/kdcgen.py:
+    ~5 µs a TGS-REQ, not the 1.4 ms of building one with pyasn1)."""
+
+    def __init__(self, requests: Iterator[bytes], n: int, window: int, done: asyncio.Future[float],
+                 stamps: list[float] | None = None) -> None:
+        self.requests, self.n, self.window, self.done, self.stamps = requests, n, window, done, stamps
         self.next = 0
         self.replies = 0
         self.errors = 0
@@ -81,32 +70,35 @@ class _Gen(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.start = time.perf_counter()
-        for _ in range(min(self.window, len(self.requests))):
+        for _ in range(min(self.window, self.n)):
             self._send()
 
     def _send(self) -> None:
-        if self.next < len(self.requests):
-            self.transport.sendto(self.requests[self.next])  # type: ignore[union-attr]
+        if self.next < self.n:
+            self.transport.sendto(next(self.requests))  # type: ignore[union-attr]
             self.next += 1
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.replies += 1
+        if self.stamps is not None:
+            self.stamps.append(time.perf_counter())
         if data[:1] == b"\x7e":
             self.errors += 1
-        if self.replies >= len(self.requests) and not self.done.done():
+        if self.replies >= self.n and not self.done.done():
             self.done.set_result(time.perf_counter() - self.start)
         else:
             self._send()
 
 
-async def _drive(port: int, requests: list[bytes], window: int) -> tuple[float, int]:
+async def _drive(port: int, requests: Iterator[bytes], n: int, window: int,
+                 stamps: list[float] | None = None, timeout: float = 120) -> tuple[float, int]:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[float] = loop.create_future()
-    transport, proto = await loop.create_datagram_endpoint(lambda: _Gen(requests, window, done),
-                                                           remote_addr=("127.0.0.1", port))
+    transport, proto = await loop.create_datagram_endpoint(
+        lambda: _Gen(requests, n, window, done, stamps), remote_addr=("127.0.0.1", port))
     try:
-        elapsed = await asyncio.wait_for(done, 120)
-    except asyncio.TimeoutError:
+        elapsed = await asyncio.wait_for(done, timeout)
+    except TimeoutError:
         elapsed = time.perf_counter() - proto.start
     transport.close()
     return proto.replies / elapsed, proto.errors
@@ -116,11 +108,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=2000, help="requests per load")
     ap.add_argument("-w", "--window", type=int, default=16)
+    ap.add_argument("-r", "--rounds", type=int, default=3, help="interleaved rounds (A-B-B-A)")
     args = ap.parse_args()
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
+    from benchmarks.kdcgen import as_reqs, tgs_reqs
     from benchmarks.peers import mit_available, mit_kdc
+    from benchmarks.stats import interleaved, load, ratio_spread, spread
     from fakegc.kdc.principals import PrincipalDb
+    from fakegc.kdc.requests import as_req
     from fakegc.runner import new_event_loop
 
     db = PrincipalDb(REALM)
@@ -132,49 +128,57 @@ def main() -> None:
         import socket
 
         out: dict[str, tuple[float, int]] = {}
+        n, w = args.n, args.window
+
+        def run(requests: Iterator[bytes]) -> tuple[float, int]:
+            return loop.run_until_complete(_drive(port, requests, n, w))
+
         # warm-up, the same for every server: 2000 requests of the first load, not counted
-        loop.run_until_complete(_drive(port, [_as_req(f"warm{i}", False) for i in range(2000)],
-                                       args.window))
-        out["C_PRINCIPAL_UNKNOWN"] = loop.run_until_complete(
-            _drive(port, [_as_req(f"nobody{i}", False) for i in range(args.n)], args.window))
-        out["PREAUTH_REQUIRED"] = loop.run_until_complete(
-            _drive(port, [_as_req("alice", False) for _ in range(args.n)], args.window))
-        out["AS-REP"] = loop.run_until_complete(
-            _drive(port, [_as_req("alice", True, key) for _ in range(args.n)], args.window))
+        loop.run_until_complete(_drive(port, as_reqs("warm", REALM, distinct_names=True), 2000, w))
+        out["C_PRINCIPAL_UNKNOWN"] = run(as_reqs("nobody", REALM, distinct_names=True))
+        out["PREAUTH_REQUIRED"] = run(as_reqs("alice", REALM))
+        out["AS-REP"] = run(as_reqs("alice", REALM, key))
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(5)
-        s.sendto(_as_req("alice", True, key), ("127.0.0.1", port))
+        s.sendto(as_req("alice", REALM, key), ("127.0.0.1", port))
         tgt = s.recv(65536)
-        out["TGS-REP"] = loop.run_until_complete(_drive(port, _tgs_reqs(tgt, key, args.n), args.window))
-        out["TGS-REP, body checksum"] = loop.run_until_complete(
-            _drive(port, _tgs_reqs(tgt, key, args.n, checksum=True), args.window))
-        out["TGS S_PRINCIPAL_UNKNOWN"] = loop.run_until_complete(
-            _drive(port, _tgs_reqs(tgt, key, args.n, GONE), args.window))
+        out["TGS-REP"] = run(tgs_reqs(tgt, key, "alice", REALM, SPN))
+        out["TGS-REP, body checksum"] = run(tgs_reqs(tgt, key, "alice", REALM, SPN, checksum=True))
+        out["TGS S_PRINCIPAL_UNKNOWN"] = run(tgs_reqs(tgt, key, "alice", REALM, GONE))
         return out
 
-    def fakegc(journal: bool) -> dict[str, tuple[float, int]]:
-        q: mp.Queue[int] = mp.Queue()
-        proc = mp.Process(target=_serve, args=(q, journal), daemon=True)
-        proc.start()
-        try:
-            return loads(q.get(timeout=30))
-        finally:
-            proc.terminate()
+    with contextlib.ExitStack() as stack:
+        ports = {"fakegc": stack.enter_context(_fakegc(False)),
+                 "fakegc+journal": stack.enter_context(_fakegc(True))}
+        if mit_available():
+            ports["MIT krb5kdc"] = int(stack.enter_context(mit_kdc(REALM, USERS, [SPN]))["port"])  # type: ignore[arg-type]
+        rates: dict[str, dict[str, list[float]]] = {name: {} for name in ports}
+        errors: dict[str, dict[str, int]] = {name: {} for name in ports}
+        for _r, name in interleaved(list(ports), args.rounds):
+            for load_name, (rate, errs) in loads(ports[name]).items():
+                rates[name].setdefault(load_name, []).append(rate)
+                errors[name][load_name] = errors[name].get(load_name, 0) + errs
+    print(f"KDC replies/s over UDP, {args.n} distinct requests per load, {args.window} in flight, "
+          f"median [range] of {args.rounds} interleaved rounds; {load()}")
+    mit = rates.get("MIT krb5kdc", {})
+    print(f"{'load':<26}{'fakegc':>22}{'+journal':>22}{'MIT krb5kdc':>22}{'ratio':>18}{'+journal':>18}")
+    for name, ours in rates["fakegc"].items():
+        jr, mr = rates["fakegc+journal"][name], mit.get(name, [])
+        print(f"{name:<26}{spread(ours):>22}{spread(jr):>22}{spread(mr):>22}"
+              f"{ratio_spread(ours, mr):>18}{ratio_spread(jr, mr):>18}   (error replies: "
+              + ", ".join(f"{server} {errs.get(name, 0)}" for server, errs in errors.items()) + ")")
 
-    ours = fakegc(False)
-    journaled = fakegc(True)
-    theirs = None
-    if mit_available():
-        with mit_kdc(REALM, USERS, [SPN]) as mit:
-            theirs = loads(int(mit["port"]))  # type: ignore[arg-type]
-    print(f"KDC replies/s over UDP, {args.n} distinct requests per load, {args.window} in flight")
-    print(f"{'load':<26}{'fakegc':>10}{'+journal':>10}{'MIT krb5kdc':>13}{'ratio':>7}{'+journal':>10}")
-    for name, (rate, errors) in ours.items():
-        jrate = journaled[name][0]
-        mit_rate = theirs[name][0] if theirs else float("nan")
-        print(f"{name:<26}{rate:>10.0f}{jrate:>10.0f}{mit_rate:>13.0f}{rate / mit_rate:>7.2f}"
-              f"{jrate / mit_rate:>10.2f}   (error replies: {errors})")
 
+@contextlib.contextmanager
+def _fakegc(journal: bool) -> Generator[int, None, None]:
+    q: mp.Queue[int] = mp.Queue()
+    proc = mp.Process(target=_serve, args=(q, journal), daemon=True)
+    proc.start()
+    try:
+        yield q.get(timeout=30)
+    finally:
+        proc.terminate()
+        proc.join(10)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Idle NSPI sessions: memory per session and how fast a scripted shutdown reaches them (issue #8).
 
-    .venv/bin/python benchmarks/bench_sessions.py [-n 10000]
+    .venv/bin/python benchmarks/bench_sessions.py [-n 10000]   (-n 0: the most the box allows)
 
 A cluster runs in a child process (CPU 1).  This process opens N connections to
 gc01, binds NSPI and calls NspiBind on each (anonymous allowed, no per-call
@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _serve(q: "mp.Queue[tuple[int, int, str]]") -> None:
+def _serve(q: mp.Queue[tuple[int, int, str]]) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     _raise_nofile()
@@ -42,9 +42,29 @@ def _serve(q: "mp.Queue[tuple[int, int, str]]") -> None:
     loop.run_forever()
 
 
-def _raise_nofile() -> None:
+def _raise_nofile() -> int:
+    """Raise RLIMIT_NOFILE as far as allowed (root: up to fs.nr_open); returns the limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        with open("/proc/sys/fs/nr_open") as fh:
+            ceiling = int(fh.read())
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, ceiling))
+        return ceiling
+    except (OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+
+
+def _most_sessions(nofile: int) -> int:
+    """As many sessions as the box allows: open files, and the ephemeral ports one client
+    address has towards one server port (net.ipv4.ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            low, high = (int(x) for x in fh.read().split())
+        ports = high - low + 1
+    except (OSError, ValueError):
+        ports = 28_000
+    return max(1, min(nofile, ports) - 1_000)
 
 
 def _rss_mib(pid: int) -> float:
@@ -57,9 +77,11 @@ def _rss_mib(pid: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-n", type=int, default=10000)
+    ap.add_argument("-n", type=int, default=10000, help="sessions (0: as many as the box allows)")
     args = ap.parse_args()
-    _raise_nofile()
+    nofile = _raise_nofile()
+    if args.n <= 0:
+        args.n = _most_sessions(nofile)
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
     from benchmarks.bench_nspi import stubs
@@ -113,7 +135,10 @@ def main() -> None:
                 sel.unregister(key.fileobj)
                 remaining -= 1
                 last = time.perf_counter()
-    print(f"{args.n} idle NSPI sessions (bind + NspiBind each), opened in {opened:.1f}s")
+    from benchmarks.stats import load
+
+    print(f"{args.n} idle NSPI sessions (bind + NspiBind each; open-files limit {nofile}), "
+          f"opened in {opened:.1f}s; {load()}")
     print(f"  server RSS: {rss:.0f} MiB ({base_rss:.0f} MiB before; "
           f"{(rss - base_rss) * 1024 / args.n:.1f} KiB per session; target < 1024 MiB total)")
     journal = request(admin, "GET", "/journal?kind=state&limit=50")

@@ -11,8 +11,10 @@ to CPU 1 while the load generator runs on CPU 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -42,6 +44,44 @@ def _wait_port(port: int, timeout: float = 15.0, udp: bool = False) -> None:
     raise RuntimeError(f"peer did not open port {port}")
 
 
+def _descendants(pid: int) -> list[int]:
+    """PIDs of every descendant of ``pid`` (from /proc/<pid>/task/*/children)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out.extend(kids)
+            todo.extend(kids)
+    return out
+
+
+def stop_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a peer we started and every process it forked, by PID (never by name pattern):
+    SIGTERM to the process and its descendants, SIGKILL to what is left after 10 s."""
+    pids = [proc.pid, *_descendants(proc.pid)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 5
+    for pid in pids:
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and pid != proc.pid:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
 def samba_available() -> bool:
     """samba-dcerpcd is installed and we are root (it binds 135)."""
     return os.path.exists(SAMBA_DCERPCD) and os.geteuid() == 0
@@ -67,19 +107,16 @@ def samba_epm(cpu: int = 1) -> Iterator[int]:
   log file = {tmp}/log/%m.log
   log level = 0
 """)
+    # its own session: samba-dcerpcd forks rpcd_epmapper helpers, all in this process group
     proc = subprocess.Popen(_pin(cpu) + [SAMBA_DCERPCD, f"--configfile={conf}", "-F",
                                          "--debug-stdout", "-d0", RPCD_EPMAPPER],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
+                            start_new_session=True)
     try:
         _wait_port(135)
         yield 135
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        subprocess.run(["pkill", "-f", f"configfile={conf}"], check=False)
+        stop_tree(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -142,9 +179,5 @@ def mit_kdc(realm: str = "CONTOSO.TEST", users: dict[str, str] | None = None,
         _wait_port(port)
         yield {"port": port, "env": env, "dir": tmp}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_tree(proc)
         shutil.rmtree(tmp, ignore_errors=True)

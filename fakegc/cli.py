@@ -16,9 +16,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fakegc import __version__
+
+if TYPE_CHECKING:
+    from fakegc.scenario.cluster import Cluster
+    from fakegc.scenario.config import ClusterConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -114,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the endpoints document as JSON (live lines go to stderr)")
     serve.add_argument("--require-admin-token", action="store_true",
                        help="refuse to start unless FAKEGC_ADMIN_TOKEN is set (the Docker image)")
+    serve.add_argument("--lab", nargs="?", const="", default=None, metavar="NET",
+                       help="lab mode: every actor at its own address of NET (default "
+                            "127.29.39.0/24) on the standard ports (135, 88, 53, 443); needs "
+                            "root or a namespace (see `fakegc lab`)")
+    serve.add_argument("--add-addresses", action="store_true",
+                       help="with --lab: first add the lab addresses to this host's first "
+                            "non-loopback interface (lo when there is none); needs CAP_NET_ADMIN "
+                            "(docker/compose.yaml)")
+    serve.add_argument("--run-as", metavar="UID[:GID]",
+                       help="after --add-addresses, drop root for this user before serving")
 
     kb = sub.add_parser("kb929439", help="run the KB 929439 matrix demo",
                         **_formatted(
@@ -125,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     kb.add_argument("--json", action="store_true", help="machine-readable output")
     kb.add_argument("--scenario", type=str, default="kb929439", metavar="NAME|FILE",
                     help="scenario name or path (default kb929439; others get no verdicts)")
+    kb.add_argument("--lab", nargs="?", const="", default=None, metavar="NET",
+                    help="run on the lab network in a private namespace; the client resolves "
+                         "every host through the lab DNS")
+
+    sub.add_parser("lab", help="run a command where the lab cluster serves (names, ports 135/88/53)",
+                   usage="fakegc lab [OPTIONS] -- CMD [ARGS...]", add_help=False)
 
     directory = sub.add_parser("directory", help="generate or check directory fixtures",
                                **_formatted(description="Generate large directory fixtures or "
@@ -167,11 +187,14 @@ def _print_endpoints(doc: dict[str, Any]) -> None:
     print(f"  realm      {doc.get('realm', '')}")
     for name, actor in sorted(doc.get("actors", {}).items()):
         ports = ", ".join(f"{k}={v}" for k, v in sorted(actor.items())
-                          if k not in ("host", "fqdn", "role", "server_guid", "state"))
+                          if k not in ("host", "address", "fqdn", "role", "server_guid", "state"))
         print(f"  {name:<10} {actor.get('fqdn', '')} {actor.get('host', '')} {ports}")
     kdc = doc.get("kdc")
     if kdc:
-        print(f"  kdc        udp={kdc.get('udp')} tcp={kdc.get('tcp')}")
+        where = f"{kdc['fqdn']} {kdc['address']} " if "fqdn" in kdc else ""  # lab mode
+        print(f"  kdc        {where}udp={kdc.get('udp')} tcp={kdc.get('tcp')}")
+    if doc.get("dns"):
+        print(f"  dns        {doc['dns']['fqdn']} {doc['dns']['address']} port={doc['dns']['port']}")
     if doc.get("admin"):
         print(f"  admin      {doc['admin']}")
     users = doc.get("users") or []
@@ -180,29 +203,53 @@ def _print_endpoints(doc: dict[str, Any]) -> None:
         print(f"  users      {shown}{' …' if len(users) > 3 else ''}")
 
 
+def _serve_config(args: argparse.Namespace) -> ClusterConfig:
+    """``serve``'s cluster configuration: the config file, then the command line's options."""
+    from fakegc.scenario.config import ClusterConfig
+
+    config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
+    config.host = args.host
+    if args.lab is not None:  # PROTOCOL.md §12
+        from fakegc.cli_lab import serve_config
+
+        config = serve_config(args)
+    if args.directory:
+        config.directory_path = args.directory
+    if args.journal:
+        config.journal_path = args.journal
+    if args.admin_port is not None:
+        config.admin_port = args.admin_port
+    elif config.admin_port is None:
+        config.admin_port = 0
+    if args.rpc_http_port is not None:
+        config.rpc_http_port = args.rpc_http_port
+    if args.require_admin_token and not (os.environ.get("FAKEGC_ADMIN_TOKEN") or config.admin_token):
+        raise ValueError("FAKEGC_ADMIN_TOKEN: set it to the control plane's bearer token")
+    return config
+
+
+def _announce(cluster: Cluster, args: argparse.Namespace) -> None:
+    """Publish the endpoints document (file, JSON on stdout, or the readable summary)."""
+    doc = cluster.endpoints()
+    if args.endpoints_json:
+        cluster.write_endpoints(args.endpoints_json)
+    if args.json:
+        print(json.dumps(doc, indent=2), flush=True)
+    else:
+        _print_endpoints(doc)
+        print("press Ctrl-C to stop", flush=True)
+
+
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
     from fakegc import cli_serve
-    from fakegc.scenario.cluster import Cluster, ClusterConfig
+    from fakegc.scenario.cluster import Cluster
     from fakegc.scenario.model import load_scenario
 
     try:  # every file is read and type-checked before anything listens: one line, status 2
-        config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
-        config.host = args.host
-        if args.directory:
-            config.directory_path = args.directory
-        if args.journal:
-            config.journal_path = args.journal
-        if args.admin_port is not None:
-            config.admin_port = args.admin_port
-        elif config.admin_port is None:
-            config.admin_port = 0
-        if args.rpc_http_port is not None:
-            config.rpc_http_port = args.rpc_http_port
-        if args.require_admin_token and not (os.environ.get("FAKEGC_ADMIN_TOKEN") or config.admin_token):
-            raise ValueError("FAKEGC_ADMIN_TOKEN: set it to the control plane's bearer token")
+        config = _serve_config(args)
         scenario = load_scenario(args.scenario) if args.scenario else None
         with cli_serve.loading(config.directory_path):
             cluster = Cluster(config)
@@ -216,14 +263,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await cluster.close()
         return _die(f"cannot listen: {exc}")
     try:
-        doc = cluster.endpoints()
-        if args.endpoints_json:
-            cluster.write_endpoints(args.endpoints_json)
-        if args.json:
-            print(json.dumps(doc, indent=2), flush=True)
-        else:
-            _print_endpoints(doc)
-            print("press Ctrl-C to stop", flush=True)
+        _announce(cluster, args)
         if args.follow or (args.scenario and not args.quiet):
             cli_serve.attach(cluster.journal, follow=args.follow,
                              stream=sys.stderr if args.json else sys.stdout)
@@ -255,10 +295,10 @@ def _directory(args: argparse.Namespace) -> int:
                 out.close()
         return 0
     if args.directory_command == "check":
-        from fakegc.directory import Directory
+        from fakegc.directory import loader
 
         try:
-            directory = Directory.load(args.path)
+            directory = loader.load(args.path)
         except (ValueError, OSError) as exc:  # the loader's message names file:line: key
             return _die(str(exc).splitlines()[0], 2)
         summary = directory.summary() if hasattr(directory, "summary") else {"objects": len(directory)}
@@ -269,6 +309,11 @@ def _directory(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fakegc`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["lab"]:
+        from fakegc import cli_lab as command
+
+        return command.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -286,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         from fakegc import kbdemo
 
         argv2 = ["--scenario", args.scenario] + (["--json"] if args.json else [])
+        if args.lab is not None:
+            argv2 += ["--lab", args.lab] if args.lab else ["--lab"]
         return int(kbdemo.main(argv2))
     if args.command == "directory":
         return _directory(args)

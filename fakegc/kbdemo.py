@@ -189,10 +189,17 @@ def run_cell(ct: ClusterThread, cell: Cell, scenario: Scenario, keep_journal: bo
     return result
 
 
-def run_matrix(scenario: str = "kb929439", cells: list[Cell] | None = None) -> list[CellResult]:
-    """Start the embedded cluster and run every cell."""
+def run_matrix(scenario: str = "kb929439", cells: list[Cell] | None = None,
+               lab: str | None = None) -> list[CellResult]:
+    """Start the embedded cluster and run every cell (``lab``: on the lab network NET, or
+    the default one when "", with the client resolving hosts through the lab DNS)."""
     sc = load_scenario(scenario)
-    ct = ClusterThread(sc.cluster_config())
+    config = sc.cluster_config()
+    if lab is not None:
+        from fakegc.lab.plan import LabConfig
+
+        config.lab = LabConfig.from_dict({"network": lab} if lab else {}, "--lab")
+    ct = ClusterThread(config)
     try:
         return [run_cell(ct, cell, sc) for cell in (cells or CELLS)]
     finally:
@@ -242,13 +249,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="fakegc kb929439", description=__doc__)
     ap.add_argument("--scenario", default="kb929439")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--lab", nargs="?", const="", default=None, metavar="NET")
     args = ap.parse_args(argv)
     try:
         name = load_scenario(args.scenario).name
     except ValueError as exc:  # ScenarioError: names the file, line and key
         print(f"fakegc kb929439: {exc}", file=sys.stderr)
         return 2
-    results = run_matrix(args.scenario)
+    if args.lab is not None:
+        from fakegc.lab import netns
+
+        if not netns.inside():
+            return netns.reexec_in_namespace(["kb929439", *(argv or sys.argv[1:])])
+        netns.loopback_up()
+    results = run_matrix(args.scenario, lab=args.lab)
     if args.json:
         print(json.dumps({"scenario": name, "judged": name == ARTICLE,
                           "cells": [{k: v for k, v in asdict(r).items()

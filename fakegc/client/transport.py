@@ -10,6 +10,7 @@ error codes.  Any endpoints work: the fake cluster's, or real ones.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from dataclasses import dataclass, field
@@ -20,11 +21,22 @@ from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCExcept
 from impacket.krb5.kerberosv5 import KerberosError
 
 from fakegc.client import nspi_wire
-from fakegc.kdc.client import get_tgs, get_tgt
+from fakegc.client.kerberos import get_tgs, get_tgt
+from fakegc.client.resolve import DnsResolver, NameNotFound
 from fakegc.nspi.handlers_props import MID_RESOLVED
 
-__all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
-           "RfrFailure", "OutlookFlows", "anr_restriction", "get_matches"]
+__all__ = [
+    "AbTransport",
+    "Credentials",
+    "Endpoints",
+    "KdcFailure",
+    "NspiFailure",
+    "OutlookFlows",
+    "RfrFailure",
+    "RpcFailure",
+    "anr_restriction",
+    "get_matches",
+]
 
 
 @dataclass(frozen=True)
@@ -41,17 +53,35 @@ class Endpoints:
     """Where things are: FQDN → (host, EPM port) for GCs; the RFR and KDC addresses."""
 
     realm: str
-    rfr: tuple[str, int]
+    rfr: tuple[str, int]  # (host, port); port 0: ask the host's endpoint mapper (lab mode)
     kdc: tuple[str, int]
     gc_epm: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # lab mode: hosts are names, resolved through this DNS resolver before each connection
+    resolver: DnsResolver | None = None
 
     @classmethod
-    def from_cluster(cls, doc: dict[str, Any]) -> Endpoints:
-        """From a fake cluster's endpoints document."""
-        host = doc["host"]
+    def from_cluster(cls, doc: dict[str, Any], by_name: bool | None = None) -> Endpoints:
+        """From a fake cluster's endpoints document; ``by_name`` (default: when the cluster
+        serves DNS, i.e. lab mode) keeps host names and resolves them through its DNS."""
         ex = next(a for a in doc["actors"].values() if a["role"] == "exchange")
-        gcs = {a["fqdn"]: (a["host"], a["epm"]) for a in doc["actors"].values() if a["role"] == "gc"}
-        return cls(doc["realm"], (host, ex["rfr"]), (doc["kdc"]["host"], doc["kdc"]["tcp"]), gcs)
+        gcs = [a for a in doc["actors"].values() if a["role"] == "gc"]
+        if by_name is None:
+            by_name = "dns" in doc
+        if by_name:
+            dns = doc["dns"]
+            return cls(doc["realm"], (ex["fqdn"], 0), ("", 0),  # RFR port: from ex01's EPM
+                       {a["fqdn"]: (a["fqdn"], a["epm"]) for a in gcs},
+                       DnsResolver(dns["address"], dns.get("port", 53)))
+        return cls(doc["realm"], (ex["host"], ex["rfr"]), (doc["kdc"]["host"], doc["kdc"]["tcp"]),
+                   {a["fqdn"]: (a["host"], a["epm"]) for a in gcs})
+
+    def address(self, host: str) -> str:
+        """``host`` itself, or in lab mode its address from DNS (NameNotFound otherwise)."""
+        return self.resolver.address(host) if self.resolver is not None else host
+
+    def kdc_address(self) -> tuple[str, int]:
+        """The KDC: fixed, or in lab mode found by SRV (RFC 4120 §7.2.3.2)."""
+        return self.resolver.kdc(self.realm) if self.resolver is not None else self.kdc
 
 
 class RpcFailure(Exception):
@@ -89,6 +119,8 @@ class RfrFailure(Exception):
 
 def _rpc_status(exc: BaseException) -> int:
     text = str(exc)
+    if isinstance(exc, NameNotFound):  # the RPC runtime cannot reach a server it cannot resolve
+        return 1722
     if isinstance(exc, ConnectionRefusedError) or "Connection refused" in text or \
             getattr(exc, "errno", None) == errno.ECONNREFUSED:
         return 1722
@@ -137,7 +169,7 @@ class AbTransport:
         t.set_connect_timeout(self.timeout)
         t.set_credentials(creds.user, creds.password, self.ep.realm,
                           TGS={"KDC_REP": tgs[0], "cipher": tgs[1], "sessionKey": tgs[3]})
-        t.set_kerberos(True, kdcHost=self.ep.kdc[0])
+        t.set_kerberos(True, kdcHost=self.ep.kdc_address()[0])
         d = t.get_dce_rpc()
         d.set_auth_type(RPC_C_AUTHN_GSS_NEGOTIATE)
         d.set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
@@ -148,17 +180,31 @@ class AbTransport:
     def close(self) -> None:
         """Drop the NSPI connection."""
         if self.dce is not None:
-            try:
+            with contextlib.suppress(Exception):  # already dead
                 self.dce.disconnect()
-            except Exception:  # already dead
-                pass
         self.dce, self.handle, self.gc = None, None, None
 
     # -- referral ------------------------------------------------------------------
-    def get_new_dsa(self, creds: Credentials, user_dn: str = "") -> str:
-        """RfrGetNewDSA → the FQDN of a GC (RfrFailure / RpcFailure otherwise)."""
+    def _ept_map(self, host: str, epm_port: int, iface: bytes) -> int:
+        """The port ``host``'s endpoint mapper names for ``iface`` (MS-RPCE 2.2.1.2.5 ept_map)."""
+        t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{epm_port}]")
+        t.set_connect_timeout(self.timeout)
+        d = t.get_dce_rpc()
+        d.connect()
         try:
-            d = self._dce(*self.ep.rfr, oxabref.MSRPC_UUID_OXABREF, creds)
+            binding = epm.hept_map(host, iface, protocol="ncacn_ip_tcp", dce=d)
+        finally:
+            d.disconnect()
+        return int(binding.rsplit("[", 1)[1].rstrip("]"))
+
+    def get_new_dsa(self, creds: Credentials, user_dn: str = "") -> str:
+        """RfrGetNewDSA → the FQDN of a GC (RfrFailure / RpcFailure otherwise); in lab mode
+        the Exchange server is resolved by name and its endpoint mapper (135) names the port."""
+        try:
+            host, port = self.ep.address(self.ep.rfr[0]), self.ep.rfr[1]
+            if port == 0:
+                port = self._ept_map(host, 135, oxabref.MSRPC_UUID_OXABREF)
+            d = self._dce(host, port, oxabref.MSRPC_UUID_OXABREF, creds)
             try:
                 resp = oxabref.hRfrGetNewDSA(d, user_dn)
             finally:
@@ -172,8 +218,8 @@ class AbTransport:
     # -- Kerberos ---------------------------------------------------------------------
     def get_ticket(self, creds: Credentials, fqdn: str) -> None:
         """A service ticket for exchangeAB/<fqdn> (KdcFailure on a KRB-ERROR)."""
-        host, port = self.ep.kdc
         try:
+            host, port = self.ep.kdc_address()
             tgt = self._tgt.get(creds.user)
             if tgt is None:
                 tgt = get_tgt(creds.user, creds.password, self.ep.realm, host, port)
@@ -193,15 +239,8 @@ class AbTransport:
             raise RpcFailure(1722, f"no address for {fqdn}")
         host, epm_port = self.ep.gc_epm[fqdn]
         try:
-            t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{host}[{epm_port}]")
-            t.set_connect_timeout(self.timeout)
-            d = t.get_dce_rpc()
-            d.connect()
-            try:
-                binding = epm.hept_map(host, nspi.MSRPC_UUID_NSPI, protocol="ncacn_ip_tcp", dce=d)
-            finally:
-                d.disconnect()
-            port = int(binding.rsplit("[", 1)[1].rstrip("]"))
+            host = self.ep.address(host)
+            port = self._ept_map(host, epm_port, nspi.MSRPC_UUID_NSPI)
             if self.auth == "kerberos":
                 self.dce = self._kerberos_dce(host, port, fqdn, creds)
             else:
@@ -269,7 +308,7 @@ def get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[i
     """NspiGetMatches through impacket's NDR (impacket has no helper for opnum 5)."""
     from impacket.dcerpc.v5.dtypes import DWORD
 
-    from fakegc.nspi.ndr import NspiGetMatches, NspiGetMatchesResponse
+    from fakegc.wire.impacket_ndr import NspiGetMatches, NspiGetMatchesResponse
 
     req = NspiGetMatches()
     req["hRpc"] = handle

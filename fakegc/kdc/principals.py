@@ -10,19 +10,15 @@ name components (``CONTOSO.TESTalice``); rc4-hmac has none (§6.3).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
-from impacket.krb5.crypto import Key, _enctype_table
+from impacket.krb5.crypto import Key
 
-from fakegc.rpc.auth.ntlm import nt_hash as _nt_hash
+from fakegc.crypto import AES128, AES256, RC4, string_to_key
 
-__all__ = ["PrincipalDb", "Principal", "AES256", "AES128", "RC4", "ETYPES", "ETYPE_NAMES"]
+__all__ = ["AES128", "AES256", "ETYPES", "ETYPE_NAMES", "RC4", "Principal", "PrincipalDb"]
 
-AES256 = 18
-AES128 = 17
-RC4 = 23
 ETYPES = (AES256, AES128, RC4)
 ETYPE_NAMES = {AES256: "aes256-cts-hmac-sha1-96", AES128: "aes128-cts-hmac-sha1-96", RC4: "rc4-hmac"}
 
@@ -59,7 +55,7 @@ class PrincipalDb:
         self.realm = realm.upper()
         self.netbios_domain = netbios_domain
         # the names a client may give for this realm: the DNS realm and the NetBIOS domain
-        # (AD KDCs accept both, docs/PROTOCOL.md "Lab network"); compared upper-case
+        # (AD KDCs accept both, PROTOCOL.md §12); compared upper-case
         self.realm_names = frozenset({self.realm, netbios_domain.upper()})
         self._principals: dict[str, Principal] = {}
         self.add_service(f"krbtgt/{self.realm}")
@@ -67,8 +63,9 @@ class PrincipalDb:
     # -- building ----------------------------------------------------------------
     def add_user(self, name: str, password: str, etypes: tuple[int, ...] = ETYPES) -> Principal:
         """Add (or replace) a user with a password (keys of ``etypes`` only)."""
-        p = Principal(tuple(name.split("/")), password=password, etypes=_checked(etypes))
-        self._principals[p.name.lower()] = p
+        p = Principal(tuple(name.split("/")), password=password,
+                      etypes=ETYPES if etypes is ETYPES else _checked(etypes))
+        self._principals[name.lower()] = p  # == p.name.lower(): the components joined back
         return p
 
     def add_service(self, spn: str, password: str | None = None,
@@ -128,13 +125,7 @@ class PrincipalDb:
             key = Key(etype, p.random_keys[etype])
         else:
             assert p.password is not None
-            if etype == RC4:
-                key = Key(RC4, _nt_hash(p.password))
-            else:
-                profile = _enctype_table[etype]
-                seed = hashlib.pbkdf2_hmac("sha1", p.password.encode("utf-8"), self.salt(p), 4096,
-                                           profile.seedsize)
-                key = profile.derive(profile.random_to_key(seed), b"kerberos")
+            key = string_to_key(etype, p.password, self.salt(p))
         p._keys[etype] = key
         return key
 

@@ -13,6 +13,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fakegc.directory.index import row_cache
 from fakegc.nspi import fastcodec as F
 from fakegc.nspi import messages as M
 from fakegc.nspi import ndr as N
@@ -28,38 +29,24 @@ __all__ = ["DECODERS", "ENCODERS", "cached_rows", "decoder_in"]
 
 
 # -- row cache ---------------------------------------------------------------------------
-#: (directory, version, columns, GUID, IDs kind, container, code page, MId offset) → MId → row
-_ROW_CACHE: dict[tuple[Any, ...], dict[int, tuple[bytes, bytes]]] = {}
-_ROW_CACHE_MAX = 100_000
-_ROW_CACHE_TABLES = 64
-
-
 def cached_rows(gc: NspiHost, session: NspiSession, refs: M.RowRefs,
                 code_page: int) -> list[tuple[bytes, bytes]]:
-    """Encoded rows, cached per (directory version, columns, IDs kind, code page) and object.
+    """Encoded rows, kept on the directory per view (columns, IDs kind, container, code page,
+    GC) for as long as the directory is unchanged (fakegc.directory.index.RowCache).
 
-    A hot path: rows of an unchanged directory are encoded once; the key of a call is
-    hashed once, then each row is one lookup by MId.
+    A hot path: rows of an unchanged directory are encoded once, at any directory size.
     """
     d, guid = gc.directory, session.server_guid
     cols = tuple(refs.columns)
-    key = (id(d), d.version, cols, guid, refs.ephemeral, refs.container_id, code_page,
-           session.mid_offset)
-    table = _ROW_CACHE.get(key)
-    if table is None:
-        if len(_ROW_CACHE) >= _ROW_CACHE_TABLES:
-            _ROW_CACHE.clear()
-        table = _ROW_CACHE[key] = {}
-    get = table.get
+    view = row_cache(d).view((cols, guid, refs.ephemeral, refs.container_id, code_page,
+                              session.mid_offset))
+    get = view.get
     out = []
     for mid in refs.mids:
         blob = get(mid)
         if blob is None:
-            if len(table) >= _ROW_CACHE_MAX:
-                table.clear()
-            blob = table[mid] = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
-                                                      refs.container_id, session.mid_offset),
-                                           code_page)
+            blob = view[mid] = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
+                                                     refs.container_id, session.mid_offset), code_page)
         out.append(blob)
     return out
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from fakegc.codes import NspiStatus as S
 from fakegc.directory import props as P
+from fakegc.directory.index import anr_mids, seek
 from fakegc.directory.model import Container, Directory, sort_key
 from fakegc.nspi import messages as M
 from fakegc.nspi.host import NspiHost, NspiSession
@@ -145,13 +146,15 @@ def seek_entries(req: M.NspiSeekEntries, session: NspiSession, gc: NspiHost) -> 
     c = _container(d, stat)
     if c is None:
         return M.SeekEntriesResult(S.InvalidBookmark, stat)
-    mids = etable if etable else d.table(c, stat.SortLocale)
-    key = sort_key(value, stat.SortLocale)
-    for pos, mid in enumerate(mids):
-        obj = d.get(mid)
-        if obj is not None and sort_key(obj.display_name, stat.SortLocale) >= key:
-            break
-    else:
+    if etable:  # the client's own list: a scan bounded by its size
+        key = sort_key(value, stat.SortLocale)
+        mids = etable
+        pos = next((i for i, mid in enumerate(mids) if (obj := d.get(mid)) is not None
+                    and sort_key(obj.display_name, stat.SortLocale) >= key), None)
+    else:  # the container's sorted table: binary search over its collation keys
+        mids = d.table(c, stat.SortLocale)
+        pos = seek(d, c, value, stat.SortLocale)
+    if pos is None:
         return M.SeekEntriesResult(S.NotFound, stat)
     if etable:
         stat.CurrentRec, stat.NumPos, stat.TotalRecs, stat.Delta = mids[pos], pos, len(mids), 0
@@ -161,8 +164,11 @@ def seek_entries(req: M.NspiSeekEntries, session: NspiSession, gc: NspiHost) -> 
     if tags is not None:
         if len(tags) > MAX_TAGS:
             return M.SeekEntriesResult(S.TableTooBig, stat)
+        # an Explicit Table: its rows from the new position on; a container's table: the row
+        # at the new position only (gromox nsp_interface_seek_entries), never the whole tail
+        chosen = mids[pos:] if etable else mids[pos:pos + 1]
         rows = [object_row(d, d.get(m), tags, session.server_guid, False, c.container_id,
-                           session.mid_offset) for m in mids[pos:]]
+                           session.mid_offset) for m in chosen]
     return M.SeekEntriesResult(S.Success, stat, rows)
 
 
@@ -190,8 +196,11 @@ def get_matches(req: M.NspiGetMatches, session: NspiSession, gc: NspiHost) -> M.
         if req.restriction == M.TOO_COMPLEX:
             return fail(S.TooComplex)
         try:
-            found = [m for m in d.table(c, stat.SortLocale)
-                     if matches(d, d.objects[m], req.restriction)]
+            r = req.restriction
+            if r[0] in ("property", "content") and P.canonical(r[2]) == P.PR_ANR:
+                found = anr_mids(d, str(r[3]), c, stat.SortLocale)  # the index, in table order
+            else:
+                found = [m for m in d.table(c, stat.SortLocale) if matches(d, d.objects[m], r)]
         except TooComplex:
             return fail(S.TooComplex)
         container_id = c.container_id

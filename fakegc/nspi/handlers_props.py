@@ -12,11 +12,11 @@ from typing import Any
 
 from fakegc.codes import NspiStatus as S
 from fakegc.directory import props as P
+from fakegc.directory.index import anr_mids
 from fakegc.directory.model import Directory
 from fakegc.nspi import messages as M
 from fakegc.nspi.handlers import CP_WINUNICODE, MAX_TAGS, code_page_ok, fEphID
 from fakegc.nspi.host import NspiHost, NspiSession
-from fakegc.nspi.restrictions import anr_match
 from fakegc.nspi.rows import MISSING, Missing, all_tags, codec_for, object_row, parse_entry_id
 
 __all__ = [
@@ -127,6 +127,7 @@ def mod_props(req: M.NspiModProps, session: NspiSession, gc: NspiHost) -> M.ModP
     if obj is None:
         return M.ModPropsResult(S.InvalidParameter)
     changed = []
+    obj = d.writable(obj)  # the directory is copy-on-write: this GC's own copy of the object
     for tag, value in req.row:
         if value is None:
             continue
@@ -162,7 +163,7 @@ def mod_link_att(req: M.NspiModLinkAtt, session: NspiSession, gc: NspiHost) -> M
         else:
             d.add_member(group, member)
     d.touch()
-    return M.ModLinkAttResult(status, notes={"members": len(group.members)})
+    return M.ModLinkAttResult(status, notes={"members": len(d.writable(group).members)})
 
 
 # -- 13 NspiGetTemplateInfo -----------------------------------------------------------
@@ -283,9 +284,9 @@ def resolve(d: Directory, name: str) -> int:
         return exact[0].mid
     if len(exact) > 1:
         return MID_AMBIGUOUS
-    partial = [o for o in d if o.in_gal and anr_match(d, o, text)]
+    partial = anr_mids(d, text)  # the ANR index (fakegc.directory.index), not a scan
     if len(partial) == 1:
-        return partial[0].mid
+        return partial[0]
     return MID_AMBIGUOUS if partial else MID_UNRESOLVED
 
 

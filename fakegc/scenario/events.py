@@ -14,7 +14,7 @@ __all__ = ["EVENTS", "EVENT_PARAMS", "FREE_FORM", "RULE_FIELDS", "RULE_KINDS"]
 # referral's current GC)
 EVENT_PARAMS: dict[str, dict[str, type]] = {
     "shutdown_begin": {"gc": str, "code": int},
-    "gc_down": {"gc": str},
+    "gc_down": {"gc": str, "deregister": bool},
     "new_gc_ready": {"gc": str},
     "gc_restart": {"gc": str, "keep_guid": bool},
     "kdc_skew": {"seconds": float},

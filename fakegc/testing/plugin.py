@@ -31,6 +31,16 @@ Configuration
 test its own cluster (``fake_gc_async`` included) built from those :class:`~fakegc.scenario.cluster.ClusterConfig`
 fields.  Environment variables set session defaults: ``FAKEGC_DIRECTORY`` (fixture
 path), ``FAKEGC_GCS`` (comma-separated), ``FAKEGC_JOURNAL`` (JSON Lines path).
+
+Lab mode
+--------
+``pytest --fakegc-lab [--fakegc-lab-net NET]`` (or ``FAKEGC_LAB=1`` / ``FAKEGC_LAB=NET``; per test
+``@pytest.mark.fakegc(lab=True)``) runs the cluster on the lab network: every actor at its
+own address on the standard ports (135, 88, 53), so clients dial names
+(``gc01.contoso.test``) and impacket needs no ``kdc_port`` patch.  It binds ports below
+1024, so the suite must run where it may: in a network namespace such as
+``fakegc lab --no-cluster -- pytest --fakegc-lab`` gives (names resolve through the lab
+DNS there), or as root in a CI container of its own (PROTOCOL.md §12).
 """
 
 from __future__ import annotations
@@ -48,7 +58,8 @@ except ImportError:  # the async fixtures need pytest-asyncio; the sync ones do 
     pytest_asyncio = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from fakegc.scenario.cluster import Cluster
+    from fakegc.kdc.server import Kdc
+    from fakegc.scenario.cluster import Cluster, ClusterConfig, ClusterThread
     from fakegc.scenario.engine import ScenarioRunner
 
 __all__ = ["ServerErrors"]
@@ -58,12 +69,43 @@ class ServerErrors(AssertionError):
     """Errors raised inside fakegc's servers while a test ran."""
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fakegc-lab", action="store_true", default=False,
+                     help="run the fake GC cluster in lab mode (own address per actor, "
+                          "standard ports; see fakegc.testing.plugin)")
+    parser.addoption("--fakegc-lab-net", default=None, metavar="NET",
+                     help="the lab network (default 127.29.39.0/24, or $FAKEGC_LAB)")
+
+
+def _lab(value: Any) -> Any:
+    """``True`` / "1" / a network → a LabConfig; falsy → None."""
+    if value in (None, False, "", "0"):
+        return None
+    from fakegc.lab.plan import LabConfig
+
+    if value in (True, "1"):
+        return LabConfig()
+    if isinstance(value, LabConfig):
+        return value
+    try:
+        return LabConfig.from_dict({"network": str(value)}, "--fakegc-lab-net")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+_LAB_DEFAULT: list[Any] = [None]
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    net = config.getoption("--fakegc-lab-net", None)
+    if config.getoption("--fakegc-lab", False):
+        net = net or os.environ.get("FAKEGC_LAB") or "1"
+    _LAB_DEFAULT[0] = net or os.environ.get("FAKEGC_LAB")
     config.addinivalue_line("markers", "fakegc(**config): run this test on its own fake GC cluster "
                                        "built with these ClusterConfig fields")
 
 
-def _config_from_env(**overrides: Any) -> Any:
+def _config_from_env(**overrides: Any) -> ClusterConfig:
     from fakegc.scenario.cluster import ClusterConfig
 
     cfg = ClusterConfig()
@@ -73,27 +115,30 @@ def _config_from_env(**overrides: Any) -> Any:
         cfg.gcs = [g.strip() for g in os.environ["FAKEGC_GCS"].split(",") if g.strip()]
     if os.environ.get("FAKEGC_JOURNAL"):
         cfg.journal_path = Path(os.environ["FAKEGC_JOURNAL"])
+    cfg.lab = _lab(_LAB_DEFAULT[0])
     for key, value in overrides.items():
+        if key == "lab":
+            value = _lab(value)
         if not hasattr(cfg, key):
             raise pytest.UsageError(f"@pytest.mark.fakegc: unknown ClusterConfig field {key!r}")
         setattr(cfg, key, value)
     return cfg
 
 
-def _errors(ct: Any) -> list[BaseException]:
+def _errors(ct: ClusterThread | Cluster) -> list[BaseException]:
     cluster = getattr(ct, "cluster", ct)
     errs = [e for s in cluster.all_servers() for e in s.errors] + list(cluster.kdc.errors)
     return errs
 
 
-def _clear_errors(ct: Any) -> None:
+def _clear_errors(ct: ClusterThread) -> None:
     for server in ct.cluster.all_servers():
         server.errors.clear()
     ct.cluster.kdc.errors.clear()
 
 
 @pytest.fixture(scope="session")
-def _fake_gc_session() -> Iterator[Any]:
+def _fake_gc_session() -> Iterator[ClusterThread]:
     from fakegc.scenario.cluster import ClusterThread
 
     ct = ClusterThread(_config_from_env())
@@ -102,10 +147,11 @@ def _fake_gc_session() -> Iterator[Any]:
 
 
 @pytest.fixture
-def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterThread]:
     """The cluster, reset to HEALTHY for this test (see the module docstring)."""
     marker = request.node.get_closest_marker("fakegc")
     own = None
+    ct: ClusterThread
     if marker is not None:
         from fakegc.scenario.cluster import ClusterThread
 
@@ -127,29 +173,29 @@ def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture
-def fake_gc_scenario(fake_gc_cluster: Any) -> Callable[..., Any]:
+def fake_gc_scenario(fake_gc_cluster: ClusterThread) -> Callable[..., ScenarioRunner]:
     """Factory starting a scenario's timeline on the test's cluster."""
 
-    def start(name_or_path: str | os.PathLike[str], time_scale: float = 1.0) -> Any:
+    def start(name_or_path: str | os.PathLike[str], time_scale: float = 1.0) -> ScenarioRunner:
         return fake_gc_cluster.run_scenario(name_or_path, time_scale)
 
     return start
 
 
 @pytest.fixture
-def fake_kdc(fake_gc_cluster: Any) -> Any:
+def fake_kdc(fake_gc_cluster: ClusterThread) -> Kdc:
     """The cluster's KDC."""
     return fake_gc_cluster.cluster.kdc
 
 
 @pytest.fixture
-def fake_gc_endpoints(fake_gc_cluster: Any) -> dict[str, Any]:
+def fake_gc_endpoints(fake_gc_cluster: ClusterThread) -> dict[str, Any]:
     """The endpoints document."""
-    return fake_gc_cluster.endpoints()  # type: ignore[no-any-return]
+    return fake_gc_cluster.endpoints()
 
 
 @pytest.fixture
-def krb5_env(fake_gc_cluster: Any, tmp_path: Path) -> dict[str, str]:
+def krb5_env(fake_gc_cluster: ClusterThread, tmp_path: Path) -> dict[str, str]:
     """``os.environ`` plus KRB5_CONFIG / KRB5CCNAME for MIT tools against the fake KDC."""
     return dict(os.environ, **fake_gc_cluster.cluster.krb5_env(tmp_path))
 

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.portlock import PortLock
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 VENV = Path(sys.executable).parent.parent
@@ -81,6 +83,7 @@ class Tour:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.servers: list[subprocess.Popen[str]] = []
+        self.locks: list[PortLock] = []
         self.env = dict(os.environ, VIRTUAL_ENV=str(VENV),
                         PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
         self.env.pop("PYTHONPATH", None)
@@ -93,7 +96,11 @@ class Tour:
         want = re.search(r'ready="([^"]*)"', block.arg)
         ready = want.group(1) if want else "ready"
         log = self.path / f"server-L{block.line}.log"
-        for _ in range(60):  # a fixed port (443) may be held by another test for a while
+        if re.search(r"\b443\b", block.body):  # impacket's proxy port: one holder at a time
+            lock = PortLock(443)
+            lock.acquire()
+            self.locks.append(lock)
+        for _ in range(60):  # a fixed port may still be held by a process outside the suite
             out = log.open("w")
             proc = subprocess.Popen(self.sh(block.body), cwd=self.path, env=self.env, stdout=out,
                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -138,6 +145,8 @@ class Tour:
     def close(self) -> None:
         for proc in reversed(self.servers):
             self.stop(proc)
+        for lock in self.locks:
+            lock.release()
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from impacket.krb5.kerberosv5 import KerberosError
 
-from fakegc.kdc.client import get_tgs, get_tgt
-from tests.kdc_fixtures import kdc  # noqa: F401
+from fakegc.client.kerberos import get_tgs, get_tgt
 
 
 def test_tgt_and_tgs(kdc):
@@ -85,8 +84,9 @@ def test_rc4_only_gc_account_from_cluster_config():
 def test_netbios_domain_is_a_realm_alias(kdc, domain):
     """impacket users type ``CONTOSO/alice``: getKerberosTGT sends realm "CONTOSO" in the
     AS-REQ and asks for krbtgt/CONTOSO; an AD KDC accepts the NetBIOS domain name as an alias
-    of its DNS realm (MS-KILE 3.3.5.1 realm matching; Windows KDC observed with impacket
-    getTGT.py -domain CONTOSO) and returns its DNS realm as crealm."""
+    of its DNS realm (Samba's AD KDC: lpcfg_is_my_domain_or_realm in lib/param/util.c takes the
+    workgroup or the realm; impacket's docs use DOMAIN/user with the NetBIOS name against
+    Windows DCs) and returns its DNS realm as crealm."""
     from impacket.krb5.asn1 import AS_REP, TGS_REP
     from pyasn1.codec.der import decoder
 

@@ -19,6 +19,7 @@ from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY
 
 from fakegc.directory import props as P
 from fakegc.scenario.cluster import ClusterConfig, ClusterThread
+from tests.portlock import PortLock
 
 EXCHANGER = Path(sys.executable).parent / "exchanger.py"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true",
@@ -27,17 +28,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "t
 
 @pytest.fixture(scope="module")
 def proxy_cluster():
-    # 443 is the only TLS port impacket dials; wait for it if another test run holds it
-    for attempt in range(40):
-        try:
-            ct = ClusterThread(ClusterConfig(rpc_http_port=443))
-            break
-        except OSError:
-            if attempt == 39:
-                raise
-            time.sleep(0.5)
-    yield ct
-    ct.close()
+    # 443 is the only TLS port impacket dials: one test file at a time holds it
+    with PortLock(443):
+        ct = ClusterThread(ClusterConfig(rpc_http_port=443))
+        yield ct
+        ct.close()
 
 
 @pytest.fixture
@@ -148,8 +143,8 @@ def _tls(port=443):
 
 
 @pytest.mark.parametrize("raw", [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-                                 b"RPC_IN_DATA /rpc/rpcproxy.dll?ex01:6004 HTTP/1.1\r\n"
-                                 b"Authorization: Basic !!!notbase64\r\n\r\n"])
+                                 (b"RPC_IN_DATA /rpc/rpcproxy.dll?ex01:6004 HTTP/1.1\r\n"
+                                  b"Authorization: Basic !!!notbase64\r\n\r\n")])
 def test_malformed_http_is_refused_and_others_are_served(pc, raw):
     s = _tls()
     s.sendall(raw)

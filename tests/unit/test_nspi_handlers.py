@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from fakegc.codes import NspiStatus as S
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.directory import props as P
 from fakegc.nspi import handlers as H
 from fakegc.nspi import handlers_props as HP
@@ -27,7 +27,7 @@ ALICE = AuthInfo(10, 6, "alice", "CONTOSO", "ntlm")
 
 @pytest.fixture
 def gc() -> StaticGc:
-    return StaticGc(Directory.default())
+    return StaticGc(loader.load_default())
 
 
 @pytest.fixture
@@ -119,6 +119,15 @@ def test_seek_entries(gc: StaticGc, session: NspiSession) -> None:
     # MS-OXNSPI 3.1.4.1.9: positioned on the first row sorting at or after the target
     assert res.status == S.Success and res.stat.CurrentRec == bob.mid
     assert res.rows is not None and dict(res.rows[0])[P.PR_DISPLAY_NAME] == "Bob Builder"
+    # gromox nsp_interface_seek_entries: a container's table answers the row at the new
+    # position only; an Explicit Table its rows from the position to its end
+    assert len(res.rows) == 1
+    alice = d.find_alias("alice")
+    assert alice is not None
+    et = H.seek_entries(M.NspiSeekEntries(H0, stat(), (P.PR_DISPLAY_NAME, "B"), [alice.mid, bob.mid],
+                                          [P.PR_DISPLAY_NAME]), session, gc)
+    assert et.status == S.Success and et.rows is not None and len(et.rows) == 1
+    assert et.stat.CurrentRec == bob.mid and et.stat.NumPos == 1
     none = H.seek_entries(M.NspiSeekEntries(H0, stat(), (P.PR_DISPLAY_NAME, "Bob Builder"), None,
                                             None), session, gc)
     # MS-OXNSPI 3.1.4.1.9: pPropTags NULL -> no rows returned
@@ -220,7 +229,8 @@ def test_mod_props(gc: StaticGc, session: NspiSession) -> None:
     assert HP.mod_props(req, session, gc).status == S.AccessDenied  # MS-OXNSPI 3.1.4.1.14
     gc.read_only = False
     assert HP.mod_props(req, session, gc).status == S.Success  # MS-OXNSPI 3.1.4.1.14
-    assert bob.props[P.canonical(P.PR_TITLE)] == "Chief"
+    # re-read: the directory is copy-on-write, the handler wrote the GC's own copy
+    assert gc.directory.get(bob.mid).props[P.canonical(P.PR_TITLE)] == "Chief"
 
 
 # -- 12 / 13 / 14 -----------------------------------------------------------------------
@@ -265,9 +275,9 @@ def test_mod_link_att(gc: StaticGc, session: NspiSession) -> None:
     add = HP.mod_link_att(M.NspiModLinkAtt(H0, 0, P.PR_EMS_AB_MEMBER, group.mid, [entry]),
                           session, gc)
     # MS-OXNSPI 3.1.4.1.15: the entry IDs become members of the DL
-    assert add.status == S.Success and bob.mid in group.members
+    assert add.status == S.Success and bob.mid in d.get(group.mid).members  # re-read (copy-on-write)
     HP.mod_link_att(M.NspiModLinkAtt(H0, 1, P.PR_EMS_AB_MEMBER, group.mid, [entry]), session, gc)
-    assert bob.mid not in group.members  # MS-OXNSPI 3.1.4.1.15: fDelete removes
+    assert bob.mid not in d.get(group.mid).members  # MS-OXNSPI 3.1.4.1.15: fDelete removes
     # MS-OXNSPI 3.1.4.1.15: a MId that names no object -> NotFound
     assert HP.mod_link_att(M.NspiModLinkAtt(H0, 0, P.PR_EMS_AB_MEMBER, 0x7FFFFF, [entry]),
                            session, gc).status == S.NotFound

@@ -9,15 +9,15 @@ supplies the AUTHENTICATE parser and key-derivation helpers.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import struct
 import time
 
-from Cryptodome.Cipher import ARC4
+from cryptography.hazmat.primitives.ciphers import CipherContext
 from impacket import ntlm
 
+from fakegc.crypto import hmac_md5, nt_hash, rc4
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_WINNT,
@@ -26,7 +26,7 @@ from fakegc.rpc.auth.base import (
     StepResult,
 )
 
-__all__ = ["NtlmProvider", "NtlmContext", "nt_hash"]
+__all__ = ["NtlmContext", "NtlmProvider", "nt_hash"]
 
 _SERVER_FLAGS = (
     ntlm.NTLMSSP_NEGOTIATE_UNICODE
@@ -52,15 +52,6 @@ _CLIENT_OPTIONAL = (
     | ntlm.NTLMSSP_NEGOTIATE_VERSION
 )
 _VERSION = struct.pack("<BBHBBBB", 10, 0, 20348, 0, 0, 0, 15)  # Windows Server 2022, NTLM rev 15
-
-
-def nt_hash(password: str) -> bytes:
-    """NTOWFv1: MD4 of the UTF-16LE password (MS-NLMP 3.3.1)."""
-    return bytes.fromhex(ntlm.compute_nthash(password).hex())
-
-
-def _hmac_md5(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.md5).digest()
 
 
 def _av_pairs(domain: str, host: str, dns_domain: str) -> bytes:
@@ -100,8 +91,8 @@ class NtlmContext:
         self._send_seq = 0
         self._client_sign = b""
         self._server_sign = b""
-        self._client_seal: ARC4.ARC4Cipher | None = None
-        self._server_seal: ARC4.ARC4Cipher | None = None
+        self._client_seal: CipherContext | None = None
+        self._server_seal: CipherContext | None = None
 
     # -- token exchange (MS-NLMP 3.2.5.1) -------------------------------------
     def step(self, token: bytes) -> StepResult:
@@ -148,7 +139,7 @@ class NtlmContext:
             nt_resp = bytes(auth["ntlm"])
             enc_key = bytes(auth["session_key"])
             flags = auth["flags"]
-        except Exception as exc:  # malformed AUTHENTICATE
+        except Exception as exc:  # noqa: BLE001 - malformed AUTHENTICATE
             raise AuthError(f"malformed AUTHENTICATE: {exc}") from None
         self._state = 2
         if not user and not nt_resp:
@@ -158,7 +149,7 @@ class NtlmContext:
             self.anonymous = True
             base = b"\x00" * 16
             if flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH and enc_key:
-                self.session_key = ARC4.new(base).decrypt(enc_key)
+                self.session_key = rc4(base).update(enc_key)
             else:
                 self.session_key = base
             self.flags = flags & self.flags if flags else self.flags
@@ -171,13 +162,13 @@ class NtlmContext:
         secret = self._provider.creds.nt_hash(user)
         if secret is None:
             raise AuthError(f"unknown user {domain}\\{user}")
-        response_key = _hmac_md5(secret, (user.upper() + domain).encode("utf-16le"))
-        proof = _hmac_md5(response_key, self._challenge + nt_resp[16:])
+        response_key = hmac_md5(secret, (user.upper() + domain).encode("utf-16le"))
+        proof = hmac_md5(response_key, self._challenge + nt_resp[16:])
         if not hmac.compare_digest(proof, nt_resp[:16]):
             raise AuthError(f"wrong password for {domain}\\{user}")
-        base_key = _hmac_md5(response_key, proof)
+        base_key = hmac_md5(response_key, proof)
         if flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH and enc_key:
-            self.session_key = ARC4.new(base_key).decrypt(enc_key)
+            self.session_key = rc4(base_key).update(enc_key)
         else:
             self.session_key = base_key
         self.flags = flags & self.flags if flags else self.flags
@@ -189,20 +180,20 @@ class NtlmContext:
         f, key = self.flags, self.session_key
         self._client_sign = ntlm.SIGNKEY(f, key, "Client") or b""
         self._server_sign = ntlm.SIGNKEY(f, key, "Server") or b""
-        self._client_seal = ARC4.new(ntlm.SEALKEY(f, key, "Client"))
-        self._server_seal = ARC4.new(ntlm.SEALKEY(f, key, "Server"))
+        self._client_seal = rc4(ntlm.SEALKEY(f, key, "Client"))
+        self._server_seal = rc4(ntlm.SEALKEY(f, key, "Server"))
 
     # -- per-PDU protection (MS-NLMP 3.4.4) ----------------------------------
     def signature_size(self, level: int = 6) -> int:
         """An NTLMSSP_MESSAGE_SIGNATURE is 16 bytes at every level."""
         return 16
 
-    def _mac(self, sign_key: bytes, seal: ARC4.ARC4Cipher, seq: int, message: bytes) -> bytes:
+    def _mac(self, sign_key: bytes, seal: CipherContext, seq: int, message: bytes) -> bytes:
         if not self.flags & ntlm.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY:
             raise AuthError("signing without extended session security is not supported")
-        checksum = _hmac_md5(sign_key, struct.pack("<I", seq) + message)[:8]
+        checksum = hmac_md5(sign_key, struct.pack("<I", seq) + message)[:8]
         if self.flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH:
-            checksum = seal.encrypt(checksum)
+            checksum = seal.update(checksum)
         return struct.pack("<I", 1) + checksum + struct.pack("<I", seq)
 
     def verify(self, level: int, header: bytes, body: bytes, trailer: bytes,
@@ -216,7 +207,7 @@ class NtlmContext:
         if seq != self._recv_seq:
             raise AuthError(f"NTLM sequence {seq}, expected {self._recv_seq}")
         if level == LEVEL_PRIVACY:
-            body = self._client_seal.decrypt(body)
+            body = self._client_seal.update(body)
         expected = self._mac(self._client_sign, self._client_seal, seq, header + body + trailer)
         if not hmac.compare_digest(expected, signature):
             raise AuthError("NTLM signature mismatch")
@@ -232,7 +223,7 @@ class NtlmContext:
         self._send_seq += 1
         message = header + body + trailer
         if level == LEVEL_PRIVACY:
-            body = self._server_seal.encrypt(body)
+            body = self._server_seal.update(body)
         return body, self._mac(self._server_sign, self._server_seal, seq, message)
 
 

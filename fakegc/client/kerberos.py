@@ -15,7 +15,7 @@ from typing import Any
 from impacket.krb5 import constants, kerberosv5
 from impacket.krb5.types import Principal
 
-__all__ = ["kdc_port", "get_tgt", "get_tgs"]
+__all__ = ["get_tgs", "get_tgt", "kdc_port"]
 
 _LOCK = threading.RLock()
 _ORIGINAL = kerberosv5.sendReceive
@@ -23,7 +23,13 @@ _ORIGINAL = kerberosv5.sendReceive
 
 @contextmanager
 def kdc_port(port: int) -> Iterator[None]:
-    """Make impacket's Kerberos client use ``port`` instead of 88 inside the block."""
+    """Make impacket's Kerberos client use ``port`` instead of 88 inside the block.
+
+    Port 88 (lab mode, PROTOCOL.md §12) needs no patch and gets none.
+    """
+    if port == 88:
+        yield
+        return
     with _LOCK:
         def send_receive(data: bytes, host: str, kdc_host: str | None, port_: int = 88) -> Any:
             return _ORIGINAL(data, host, kdc_host, port)
