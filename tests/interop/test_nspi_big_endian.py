@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from fakegc.directory import Directory
+from fakegc.directory import Directory, loader
 from fakegc.directory import props as P
 from fakegc.nspi import NSPI, StaticGc
 from fakegc.testing.capture import capture, tshark_available
@@ -67,14 +67,14 @@ def bind_and_query(port: int, d: Directory) -> None:
 
 
 def test_big_endian_bind_and_query_rows(make_server):
-    d = Directory.default()
+    d = loader.load_default()
     server = make_server([NSPI], anonymous=True, actor=StaticGc(d, allow_anonymous=True))
     bind_and_query(server.port, d)
 
 
 @needs_tshark
 def test_big_endian_nspi_dissects_cleanly(make_server):
-    d = Directory.default()
+    d = loader.load_default()
     server = make_server([NSPI], anonymous=True, actor=StaticGc(d, allow_anonymous=True))
     with capture([server.port]) as cap:
         bind_and_query(server.port, d)

@@ -14,7 +14,7 @@ import os
 import pytest
 from impacket.dcerpc.v5 import nspi, transport
 
-from fakegc.directory import Directory
+from fakegc.directory import Directory, loader
 from fakegc.directory import props as P
 from fakegc.nspi import NSPI, StaticGc
 from fakegc.rpc.mgmt import MGMT
@@ -79,7 +79,7 @@ def flows(d, directory: Directory) -> None:
 
 @pytest.mark.parametrize("level", [2, 6])  # connect; privacy (sealed NDR64 stubs)
 def test_impacket_in_ndr64_binds_browses_resolves(make_server, level):
-    directory = Directory.default()
+    directory = loader.load_default()
     server = make_server([NSPI, MGMT], actor=StaticGc(directory))
     d = ndr64_session(server.port, level)
     flows(d, directory)
@@ -91,7 +91,7 @@ def test_impacket_in_ndr64_binds_browses_resolves(make_server, level):
 
 @needs_tshark
 def test_ndr64_nspi_capture_dissects_cleanly(make_server):
-    directory = Directory.default()
+    directory = loader.load_default()
     server = make_server([NSPI, MGMT], actor=StaticGc(directory))
     with capture([server.port]) as cap:
         d = ndr64_session(server.port, 2)  # connect: the stubs stay readable

@@ -14,7 +14,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.directory import props as P
 from fakegc.nspi import NSPI, StaticGc
 from fakegc.rpc.mgmt import MGMT
@@ -56,7 +56,7 @@ def rows_of(reply: str | dict) -> int:
 
 @needs_samba
 def test_sealed_multi_fragment_answers_then_more_calls(make_server):
-    d = Directory.default()
+    d = loader.load_default()
     server = make_server([NSPI, MGMT], actor=StaticGc(d))
     mids = [e.mid for e in d][:200]
     big, small = query_rows(mids, TAGS), query_rows(mids[:2], TAGS)
@@ -70,7 +70,7 @@ def test_sealed_multi_fragment_answers_then_more_calls(make_server):
 
 @needs_samba
 def test_sealed_multi_fragment_request_from_samba(make_server):
-    d = Directory.default()
+    d = loader.load_default()
     server = make_server([NSPI, MGMT], actor=StaticGc(d))
     mids = [e.mid for e in d][:200]
     long_table = (mids * 40)[:5000]  # 20 KB of MIds: Samba sends it in several fragments
