@@ -29,16 +29,17 @@ STAT = {"SortType": 0, "ContainerID": 0, "CurrentRec": 0, "Delta": 0, "NumPos": 
 TAGS = [P.PR_DISPLAY_NAME, P.PR_SMTP_ADDRESS, P.PR_EMAIL_ADDRESS, P.PR_TITLE]
 
 
-def query_rows(mids: list[int], tags: list[int]) -> bytes:
+def query_rows(mids: list[int], tags: list[int], ndr64: bool = False) -> bytes:
     return encode_params(I.METHODS[3][1], {
         "hRpc": b"\x00" * 20, "dwFlags": 0, "pStat": STAT, "lpETable": mids,
-        "Count": len(mids), "pPropTags": {"aulPropTag": tags}})
+        "Count": len(mids), "pPropTags": {"aulPropTag": tags}}, ndr64=ndr64)
 
 
-def samba_nspi(port: int, *calls: tuple[int, bytes]) -> list:
+def samba_nspi(port: int, *calls: tuple[int, bytes], options: str = "seal,ntlm") -> list:
     bind = encode_params(I.METHODS[0][1], {"dwFlags": 0, "pStat": STAT,
-                                           "pServerGuid": b"\x00" * 16})
-    args = [SYSTEM_PY, str(SCRIPT), "127.0.0.1", str(port), "seal,ntlm", "alice", "Passw0rd!",
+                                           "pServerGuid": b"\x00" * 16},
+                         ndr64="ndr64" in options)
+    args = [SYSTEM_PY, str(SCRIPT), "127.0.0.1", str(port), options, "alice", "Passw0rd!",
             "CONTOSO", bind.hex()] + [f"{op}:{stub.hex()}" for op, stub in calls]
     done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"samba client died ({done.returncode}): {done.stderr[-2000:]}"
@@ -47,9 +48,9 @@ def samba_nspi(port: int, *calls: tuple[int, bytes]) -> list:
     return out["replies"][1:]
 
 
-def rows_of(reply: str | dict) -> int:
+def rows_of(reply: str | dict, ndr64: bool = False) -> int:
     assert isinstance(reply, str), reply  # Samba raised: a fragment failed its checks
-    values, left = decode_params(I.METHODS[3][2], bytes.fromhex(reply))
+    values, left = decode_params(I.METHODS[3][2], bytes.fromhex(reply), ndr64=ndr64)
     assert left == 0 and values["result"] == 0  # MS-OXNSPI 3.1.4.1.8: status Success
     return len(values["ppRows"]["aRow"])
 
@@ -82,3 +83,16 @@ def test_sealed_multi_fragment_request_from_samba(make_server):
     # our server unsealed Samba's per-fragment sealing (MS-RPCE 3.3.1.5.2.2) and Samba
     # verified the answers: MS-OXNSPI 3.1.4.1.8 returns one row per MId of lpETable
     assert [rows_of(r) for r in replies] == [2, 5000, 2]
+
+
+@needs_samba
+def test_samba_in_ndr64_sealed_multi_fragment_answers(make_server):
+    d = loader.load_default()
+    server = make_server([NSPI, MGMT], actor=StaticGc(d))
+    mids = [e.mid for e in d][:200]
+    big, small = query_rows(mids, TAGS, ndr64=True), query_rows(mids[:2], TAGS, ndr64=True)
+    replies = samba_nspi(server.port, (3, big), (3, small), options="seal,ntlm,ndr64")
+    # Samba's client with its ndr64 binding option negotiates NDR64 (MS-RPCE 2.2.5) and
+    # verifies/unseals every fragment; the IDL oracle reads the NDR64 answers
+    assert [rows_of(r, ndr64=True) for r in replies] == [200, 2]
+    assert server.journal.expect("bind_ack")[0].fields["results"][0] == (0, 0)

@@ -5,7 +5,8 @@ Usage: samba_nspi.py HOST PORT OPTIONS USER PASSWORD DOMAIN BIND_STUB_HEX [OPNUM
 Binds the management interface with Samba's typed client (binding options such as
 "seal,ntlm"), adds NSPI (MS-OXNSPI, v56) on the same connection, sends NspiBind, then
 each further stub with its first 20 bytes replaced by the context handle NspiBind
-returned. Samba checks the signature of every response fragment and unseals it
+returned. With the ``ndr64`` binding option Samba negotiates NDR64 (the stubs given
+must then be NDR64). Samba checks the signature of every response fragment and unseals it
 (dcerpc_pull_auth_trailer / gensec_unseal_packet), so a reply here means Samba's
 client accepted every fragment. Prints one JSON document with the replies.
 """
@@ -33,7 +34,10 @@ try:
     conn = mgmt.mgmt(binding, lp, creds)
     nspi = base.ClientConnection(binding, NSPI, lp, creds, basis_connection=conn)
     bound = bytes(nspi.request(0, bytes.fromhex(bind_hex)))
-    handle = bound[20:40]
+    # NspiBind answers pServerGuid (a unique pointer: 4 bytes, 8 in NDR64, and the GUID)
+    # then the context handle
+    at = 24 if "ndr64" in options.split(",") else 20
+    handle = bound[at:at + 20]
     replies = [bound.hex()]
     for arg in sys.argv[8:]:
         opnum, _, stub_hex = arg.partition(":")
