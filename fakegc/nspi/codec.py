@@ -30,7 +30,7 @@ __all__ = ["DECODERS", "ENCODERS", "cached_rows", "decoder_in"]
 
 # -- row cache ---------------------------------------------------------------------------
 def cached_rows(gc: NspiHost, session: NspiSession, refs: M.RowRefs,
-                code_page: int) -> list[tuple[bytes, bytes]]:
+                code_page: int, ndr64: bool = False) -> list[tuple[bytes, bytes]]:
     """Encoded rows, kept on the directory per view (columns, IDs kind, container, code page,
     GC) for as long as the directory is unchanged (fakegc.directory.index.RowCache).
 
@@ -39,14 +39,15 @@ def cached_rows(gc: NspiHost, session: NspiSession, refs: M.RowRefs,
     d, guid = gc.directory, session.server_guid
     cols = tuple(refs.columns)
     view = row_cache(d).view((cols, guid, refs.ephemeral, refs.container_id, code_page,
-                              session.mid_offset))
+                              session.mid_offset, ndr64))
     get = view.get
     out = []
     for mid in refs.mids:
         blob = get(mid)
         if blob is None:
             blob = view[mid] = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
-                                                     refs.container_id, session.mid_offset), code_page)
+                                                     refs.container_id, session.mid_offset), code_page,
+                                           ndr64)
         out.append(blob)
     return out
 

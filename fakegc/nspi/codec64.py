@@ -4,7 +4,8 @@ The same parameters as :mod:`fakegc.nspi.codec`'s NDR 2.0 encoders, written thro
 :class:`~fakegc.wire.ndr64.Ndr64Writer`: referent IDs and array counts of 8 bytes,
 structures holding pointers and the ``PROP_VAL_UNION`` arm aligned to 8 (the writers
 of :mod:`fakegc.nspi.ndr` call ``conf`` / ``a8``, which NDR 2.0 writes as before).
-Rows are built per call (the row cache holds NDR 2.0 blobs); NDR64 is the rarer path.
+NspiQueryRows and NspiResolveNames[W] splice rows from the row cache (NDR64 blobs, kept
+beside the NDR 2.0 ones) as the NDR 2.0 encoders do.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from fakegc.nspi import messages as M
 from fakegc.nspi import ndr as N
+from fakegc.nspi.codec import cached_rows
 from fakegc.nspi.host import NspiHost, NspiSession
-from fakegc.nspi.rows import object_row
 from fakegc.nspi.table import Stat
 from fakegc.wire.ndr import NdrWriter
 from fakegc.wire.ndr64 import Ndr64Writer
@@ -52,12 +53,22 @@ def _code_page(stat: Stat | None, session: NspiSession) -> int:
     return stat.CodePage if stat is not None and stat.CodePage else session.code_page
 
 
-def _built(gc: NspiHost, session: NspiSession, refs: M.RowRefs | None) -> list[M.Row] | None:
+def _cached(gc: NspiHost, session: NspiSession, refs: M.RowRefs | None, code_page: int) -> Part:
+    """A PropertyRowSet_r* of the rows ``refs`` names, from the row cache's NDR64 blobs."""
     if refs is None:
-        return None
-    d = gc.directory
-    return [object_row(d, d.get(m), refs.columns, session.server_guid, refs.ephemeral,
-                       refs.container_id, session.mid_offset) for m in refs.mids]
+        return lambda w: w.top_pointer(None)
+    blobs = cached_rows(gc, session, refs, code_page, ndr64=True)
+
+    def rowset(w: NdrWriter) -> None:
+        w.conf(len(blobs))  # conformance of aRow, hoisted
+        w.u32(len(blobs))  # cRows; the rows follow 8-aligned (the inline blobs are 16 bytes)
+        if blobs:
+            w.align(8)
+        w.raw(b"".join(inline for inline, _ in blobs))
+        for _, deferred in blobs:  # each row's referents start 8-aligned (its conformance)
+            w.align(8)
+            w.raw(deferred)
+    return lambda w: w.top_pointer(rowset)
 
 
 def encode_bind(req: M.NspiBind, res: M.BindResult, session: Any, gc: NspiHost) -> bytes:
@@ -86,8 +97,8 @@ def encode_update_stat(req: M.NspiUpdateStat, res: M.UpdateStatResult, session: 
 
 def encode_query_rows(req: M.NspiQueryRows, res: M.QueryRowsResult, session: NspiSession,
                       gc: NspiHost) -> bytes:
-    rows = _built(gc, session, res.rows)
-    return _encode(_stat(res.stat), _rows(rows, _code_page(req.stat, session)), _u32(res.status))
+    rows = _cached(gc, session, res.rows, _code_page(req.stat, session))
+    return _encode(_stat(res.stat), rows, _u32(res.status))
 
 
 def encode_seek_entries(req: Any, res: M.SeekEntriesResult, session: NspiSession,
@@ -163,8 +174,8 @@ def encode_get_names_from_ids(req: Any, res: M.GetNamesFromIDsResult, session: A
 
 def encode_resolve_names(req: Any, res: M.ResolveNamesResult, session: NspiSession,
                          gc: NspiHost) -> bytes:
-    rows = _built(gc, session, res.rows)
-    return _encode(_tags(res.mids), _rows(rows, _code_page(req.stat, session)), _u32(res.status))
+    rows = _cached(gc, session, res.rows, _code_page(req.stat, session))
+    return _encode(_tags(res.mids), rows, _u32(res.status))
 
 
 ENCODERS64: dict[int, Callable[[Any, Any, Any, NspiHost], bytes]] = {

@@ -17,6 +17,7 @@ from typing import Any
 from fakegc.directory import props as P
 from fakegc.nspi.rows import Missing, encode_8bit
 from fakegc.wire.ndr import NdrWriter
+from fakegc.wire.ndr64 import Ndr64Writer
 
 __all__ = ["STAT_FIELDS", "Row", "row_blob", "write_row", "write_rowset", "write_rowset_blobs",
            "write_stat", "write_tag_array", "write_value"]
@@ -120,21 +121,25 @@ def write_value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
     w.construct(lambda w: _value(w, tag, value, code_page))
 
 
-def row_blob(row: Row, code_page: int) -> tuple[bytes, bytes]:
+def row_blob(row: Row, code_page: int, ndr64: bool = False) -> tuple[bytes, bytes]:
     """(inline 12 bytes, deferred part padded to 4) of one PropertyRow_r, for caching.
 
     Unique-pointer referent ids need only be non-zero, so a row encoded once can
     be spliced into any row set; the deferred part is padded to 4, which is what
-    NDR does anyway before the next 4-aligned item.
+    NDR does anyway before the next 4-aligned item.  ``ndr64``: inline 16 bytes
+    (an 8-byte referent ID), the deferred part written in NDR64 (padded to 4 as well:
+    whoever splices pads to 8 between rows, PROTOCOL.md §13.1).
     """
-    w = NdrWriter()
-    w.u32(len(row))
+    w = Ndr64Writer() if ndr64 else NdrWriter()
+    w.conf(len(row))
 
     def _props() -> None:
         for tag, value in row:
             _value(w, tag, value, code_page)
     w.construct(lambda w: _props())
     w.align(4)
+    if ndr64:
+        return struct.pack("<IIQ", 0, len(row), 0x00020000), w.getvalue()
     return struct.pack("<III", 0, len(row), 0x00020000), w.getvalue()
 
 
