@@ -31,9 +31,9 @@ from urllib.parse import urlsplit
 
 from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
-from fakegc.sources import SourceCap, default_cap
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.ntlm import NtlmProvider
+from fakegc.sources import SourceCap, default_cap
 from fakegc.wire.http import HttpError, HttpLimits, content_length, read_body, read_head
 
 __all__ = ["RpcHttpProxy", "self_signed_cert"]
