@@ -139,7 +139,7 @@ def epm_bind(c: Cluster) -> bool:
 
 
 def kdc_exchange(c: Cluster) -> bool:
-    from fakegc.kdc.client import get_tgt
+    from fakegc.client.kerberos import get_tgt
 
     user = c.ep["users"][0]
     try:
