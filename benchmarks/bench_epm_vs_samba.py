@@ -63,8 +63,8 @@ def measure(port: int, args: argparse.Namespace) -> float:
                                           args.connections, args.window, args.seconds))
     finally:
         loop.close()
-    if res["faults"]:
-        print(f"  ({res['faults']} faults from port {port})")
+    if res["faults"] or res["bad_status"]:
+        print(f"  ({res['faults']} faults, {res['bad_status']} other statuses from port {port}; not in the rate)")
     return float(res["rate"])
 
 

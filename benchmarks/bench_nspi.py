@@ -14,6 +14,10 @@ import argparse
 import multiprocessing as mp
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fakegc.testing.rawrpc import RawRpc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -37,48 +41,25 @@ def _serve(q: "mp.Queue[int]") -> None:
 
 
 def stubs(handle: bytes) -> dict[str, bytes]:
-    from impacket.dcerpc.v5 import nspi
-    from impacket.dcerpc.v5.dtypes import DWORD
+    """The three requests in MS-OXNSPI's IDL form (benchmarks/nspi_requests.py)."""
+    from benchmarks.nspi_requests import stubs as idl_stubs
 
-    def tags(req, values):  # type: ignore[no-untyped-def]
-        for v in values:
-            d = DWORD()
-            d["Data"] = v
-            req["pPropTags"]["aulPropTag"].append(d)
-        req["pPropTags"]["cValues"] = len(values)
-        # PropertyTagArray_r: size_is(cValues + 1) (MS-OXNSPI 2.2.2.2), as the IDL's stubs send it
-        req.fields["pPropTags"].fields["Data"].fields["aulPropTag"].fields["MaximumCount"] = \
-            len(values) + 1
+    return idl_stubs(handle)
 
-    def ctx(raw: bytes):  # type: ignore[no-untyped-def]
-        h = nspi.handle_t()
-        h.fromString(raw)  # handle_t(data) would zero the UUID in its constructor
-        return h
 
-    eight = [0x3001001F, 0x39FE001F, 0x3003001F, 0x3A17001F, 0x3A18001F, 0x3A08001F, 0x0FFE0003, 0x39000003]
-    q = nspi.NspiQueryRows()
-    q["hRpc"] = ctx(handle)
-    q["dwFlags"] = 0
-    q["pStat"]["CodePage"] = 1252
-    q["pStat"]["SortLocale"] = 0x409
-    q["lpETable"] = nspi.NULL
-    q["Count"] = 50
-    tags(q, eight)
-    r = nspi.NspiResolveNamesW()
-    r["hRpc"] = ctx(handle)
-    r["pStat"]["CodePage"] = 1252
-    tags(r, [0x3001001F, 0x39FE001F])
-    r["paStr"]["Count"] = 1
-    from impacket.dcerpc.v5.dtypes import LPWSTR
+def _answer(rpc: "RawRpc", opnum: int, stub: bytes) -> tuple[int, bytes]:
+    """One call on ``rpc``: (PDU type of the last fragment, the reassembled answer stub)."""
+    from fakegc.wire import pdu as P
 
-    name = LPWSTR()
-    name["Data"] = "alice\x00"
-    r["paStr"]["Strings"].append(name)
-    b = nspi.NspiBind()
-    b["dwFlags"] = 0x20
-    b["pStat"]["CodePage"] = 1252
-    b["pServerGuid"] = b"\x00" * 16
-    return {"NspiQueryRows 50x8": q.getData(), "NspiResolveNamesW": r.getData(), "NspiBind": b.getData()}
+    rpc.send(rpc.request_pdu(2, 0, opnum, stub))
+    body = b""
+    while True:
+        reply = rpc.recv()
+        if reply.ptype != P.PTYPE.RESPONSE:
+            return reply.ptype, b""
+        body += reply.stub
+        if reply.header.flags & P.PFC.LAST_FRAG:
+            return reply.ptype, body
 
 
 def main() -> None:
@@ -98,23 +79,38 @@ def main() -> None:
     from fakegc.runner import new_event_loop
     from fakegc.testing.rawrpc import RawRpc
 
+    from benchmarks.nspi_requests import OPNUMS, answer_status
+
     setup = RawRpc("127.0.0.1", port)
     group = setup.bind(NSPI.syntax).bind_ack().assoc_group
-    reply = setup.call(0, stubs(b"\x00" * 20)["NspiBind"])
-    stub = reply.stub
+    ptype, stub = _answer(setup, 0, stubs(b"\x00" * 20)["NspiBind"])
+    if answer_status(stub) != 0:
+        sys.exit(f"NspiBind was not answered with status 0 (PDU type {ptype}); nothing to measure")
     handle = stub[-24:-4]  # pServerGuid pointer+guid, then the 20-byte handle, then the status
+    # one call of each, reassembled and read: an answer with status 0 and, for QueryRows, rows
+    for name, request in stubs(handle).items():
+        ptype, stub = _answer(setup, OPNUMS[name], request)
+        if answer_status(stub) != 0:
+            sys.exit(f"{name}: answered PDU type {ptype}, status {answer_status(stub):#x}; not measured")
+        print(f"  checked: {name} answers status 0 with a {len(stub)}-byte stub")
     loop = new_event_loop()
     from benchmarks.stats import load
 
     print(f"NSPI calls/s, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each; "
-          f"{load()}")
+          f"{load()}; only answers with status 0 count")
+    wrong = 0
     for name, request in stubs(handle).items():
-        opnum = {"NspiQueryRows 50x8": 3, "NspiResolveNamesW": 20, "NspiBind": 0}[name]
-        res = loop.run_until_complete(run_group("127.0.0.1", port, NSPI.syntax, opnum, request,
+        res = loop.run_until_complete(run_group("127.0.0.1", port, NSPI.syntax, OPNUMS[name], request,
                                                 args.connections, args.window, args.seconds, group))
-        print(f"  {name:<22}{res['rate']:>10.0f} calls/s  (faults {res['faults']}, target >= 10000)")
+        bad = int(res["faults"] + res["bad_status"])
+        wrong += bad
+        flag = "" if not bad else f"  <<< {bad} CALLS FAULTED OR ANSWERED ANOTHER STATUS (not in the rate)"
+        print(f"  {name:<22}{res['rate']:>10.0f} calls/s  ({res['calls']:.0f} answered with status 0, "
+              f"faults {res['faults']}, other statuses {res['bad_status']}; target >= 10000){flag}")
     setup.close()
     proc.terminate()
+    if wrong:
+        sys.exit(f"{wrong} calls faulted or answered another status: these figures are not answers")
 
 
 if __name__ == "__main__":
