@@ -84,7 +84,7 @@ def main() -> None:
         args.n = _most_sessions(nofile)
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
-    from benchmarks.bench_nspi import stubs
+    from benchmarks.nspi_requests import stubs
     from fakegc.nspi import NSPI
     from fakegc.scenario.ctl import request
     from fakegc.testing.rawrpc import RawRpc
