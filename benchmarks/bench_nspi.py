@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _serve(q: "mp.Queue[int]") -> None:
+def _serve(q: mp.Queue[int]) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     from fakegc.directory import loader
@@ -47,7 +47,7 @@ def stubs(handle: bytes) -> dict[str, bytes]:
     return idl_stubs(handle)
 
 
-def _answer(rpc: "RawRpc", opnum: int, stub: bytes) -> tuple[int, bytes]:
+def _answer(rpc: RawRpc, opnum: int, stub: bytes) -> tuple[int, bytes]:
     """One call on ``rpc``: (PDU type of the last fragment, the reassembled answer stub)."""
     from fakegc.wire import pdu as P
 
@@ -75,11 +75,10 @@ def main() -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
     from benchmarks.loadgen import run_group
+    from benchmarks.nspi_requests import OPNUMS, answer_status
     from fakegc.nspi import NSPI
     from fakegc.runner import new_event_loop
     from fakegc.testing.rawrpc import RawRpc
-
-    from benchmarks.nspi_requests import OPNUMS, answer_status
 
     setup = RawRpc("127.0.0.1", port)
     group = setup.bind(NSPI.syntax).bind_ack().assoc_group

@@ -14,7 +14,7 @@ change cannot silently turn a benchmark into a fault counter.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fakegc.nspi import ndr as N
 from fakegc.wire.ndr import NdrWriter
@@ -73,9 +73,13 @@ def resolve_names_w(handle: bytes, names: Sequence[str] = ("alice",),
         w.conf(len(names))
         w.u32(len(names))
         for name in names:
-            w.pointer(lambda w, name=name: w.cv_wstring(name))
+            w.pointer(_wstring(name))
     w.construct(strings)
     return w.getvalue()
+
+
+def _wstring(text: str) -> Callable[[NdrWriter], None]:
+    return lambda w: w.cv_wstring(text)
 
 
 def stubs(handle: bytes) -> dict[str, bytes]:
