@@ -123,3 +123,14 @@ def test_ept_map_stub_of_the_epm_benchmarks_is_answered_with_status_0():
     # C706 O.2.7 ept_map: status last, 0 when a tower was found (Samba's epmapper agrees)
     assert struct.unpack("<I", answer[-4:])[0] == 0
     assert struct.unpack_from("<I", answer, 20)[0] == 1  # num_towers
+
+
+def test_soak_bad_seek_stub_fails_where_soak_says_at_the_union_tag():
+    # soak's "stubs" phase counts nca_s_fault_ndr for a SeekEntries with an unknown
+    # PropertyValue_r union tag; the IDL oracle (MS-OXNSPI section 6) stops at that tag too,
+    # so the phase measures the bad tag, not some other layout disagreement
+    from benchmarks.soak import BAD_SEEK
+    from tests.idl.ndr import StubError
+
+    with pytest.raises(StubError, match="union discriminant"):
+        decode_params(I.METHODS[4][1], BAD_SEEK)
