@@ -1,11 +1,15 @@
 """NSPI calls/s: NspiQueryRows (50 rows x 8 properties), NspiResolveNamesW, NspiBind (issues #3, #8).
 
-    .venv/bin/python benchmarks/bench_nspi.py [-c 8] [-w 8] [-t 3]
+    .venv/bin/python benchmarks/bench_nspi.py [-c 8] [-w 8] [-t 3] [-r 3]
 
 The GC runs in a child process pinned to CPU 1 (anonymous allowed so the load
 generator needs no NTLM; the call journal off, as in a load test); the generator
 on CPU 0 shares one association group so every connection can use one NSPI
-context handle (MS-RPCE 3.3.1.5.6).
+context handle (MS-RPCE 3.3.1.5.6).  The requests are MS-OXNSPI's IDL form
+(benchmarks/nspi_requests.py); one call of each is answered and read before timing, and
+only answers with status 0 count: faults or other statuses are printed and make the script
+exit non-zero.  The three calls run in ``-r`` interleaved rounds (A-B-C, C-B-A, ...);
+median [range] printed.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def main() -> None:
     ap.add_argument("-c", "--connections", type=int, default=8)
     ap.add_argument("-w", "--window", type=int, default=8)
     ap.add_argument("-t", "--seconds", type=float, default=3.0)
+    ap.add_argument("-r", "--rounds", type=int, default=3)
     args = ap.parse_args()
     q: mp.Queue[int] = mp.Queue()
     proc = mp.Process(target=_serve, args=(q,), daemon=True)
@@ -93,19 +98,25 @@ def main() -> None:
             sys.exit(f"{name}: answered PDU type {ptype}, status {answer_status(stub):#x}; not measured")
         print(f"  checked: {name} answers status 0 with a {len(stub)}-byte stub")
     loop = new_event_loop()
-    from benchmarks.stats import load
+    from benchmarks.stats import interleaved, load, spread
 
-    print(f"NSPI calls/s, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each; "
-          f"{load()}; only answers with status 0 count")
-    wrong = 0
-    for name, request in stubs(handle).items():
-        res = loop.run_until_complete(run_group("127.0.0.1", port, NSPI.syntax, OPNUMS[name], request,
+    print(f"NSPI calls/s, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each, "
+          f"median [range] of {args.rounds} interleaved rounds; {load()}; only answers with status 0 count")
+    requests = stubs(handle)
+    rates: dict[str, list[float]] = {name: [] for name in requests}
+    answered = {name: 0 for name in requests}
+    failed = {name: 0 for name in requests}
+    for _r, name in interleaved(list(requests), args.rounds):
+        res = loop.run_until_complete(run_group("127.0.0.1", port, NSPI.syntax, OPNUMS[name], requests[name],
                                                 args.connections, args.window, args.seconds, group))
-        bad = int(res["faults"] + res["bad_status"])
-        wrong += bad
-        flag = "" if not bad else f"  <<< {bad} CALLS FAULTED OR ANSWERED ANOTHER STATUS (not in the rate)"
-        print(f"  {name:<22}{res['rate']:>10.0f} calls/s  ({res['calls']:.0f} answered with status 0, "
-              f"faults {res['faults']}, other statuses {res['bad_status']}; target >= 10000){flag}")
+        rates[name].append(res["rate"])
+        answered[name] += int(res["calls"])
+        failed[name] += int(res["faults"] + res["bad_status"])
+    for name in requests:
+        flag = "" if not failed[name] else f"  <<< {failed[name]} CALLS FAULTED OR ANSWERED ANOTHER STATUS"
+        print(f"  {name:<22}{spread(rates[name]):>22} calls/s  ({answered[name]} answered with status 0, "
+              f"{failed[name]} faulted or other status; target >= 10000){flag}")
+    wrong = sum(failed.values())
     setup.close()
     proc.terminate()
     if wrong:
