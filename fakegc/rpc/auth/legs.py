@@ -9,6 +9,7 @@ the PDU bytes and get tokens, stubs or :class:`LegRefused` back.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -164,6 +165,10 @@ def unprotect_request(auth_ctx: AuthCtx, pdu: bytes, stub_offset: int, auth_off:
     return body
 
 
+# common header (C706 §12.6.3.1) + response header (§12.6.4.10): one pack per fragment
+_RESPONSE_HEADER = struct.Struct("<BBBB4sHHIIHBB")
+
+
 def protect_response(main: AuthCtx, stub: bytes, call_id: int, ctx_id: int, max_xmit: int,
                      header_sign: bool) -> bytes:
     """Response fragments of ``stub`` signed or sealed under ``main`` (MS-RPCE 3.3.1.5.2.2).
@@ -171,27 +176,35 @@ def protect_response(main: AuthCtx, stub: bytes, call_id: int, ctx_id: int, max_
     Each fragment's stub is padded to 16 bytes and carries its own sec_trailer.
     """
     sec = main.context
-    sig_len = sec.signature_size(main.level)
+    level = main.level
+    sig_len = sec.signature_size(level)
     room = max_xmit - 24 - 8 - sig_len
     room = max(room - room % 16, 16)  # a tiny configured max_frag must never loop forever
     total = len(stub)
+    protect = sec.protect
+    trailer0 = P.pack_sec_trailer(main.auth_type, level, 0, main.context_id)  # every fragment but a padded last
+    pack = _RESPONSE_HEADER.pack
+    full = 24 + room + 8 + sig_len
     off = 0
-    out = []
+    out: list[bytes] = []
     while True:
-        chunk = stub[off:off + room]
+        body = stub[off:off + room]
         flags = P.PFC.FIRST_FRAG if off == 0 else 0
         alloc = total - off
-        off += len(chunk)
+        off += len(body)
+        trailer = trailer0
+        frag_len = full
         if off >= total:
             flags |= P.PFC.LAST_FRAG
-        pad = (-len(chunk)) % 16
-        body = chunk + b"\x00" * pad
-        frag_len = 24 + len(body) + 8 + sig_len
-        header = (P.pack_header(P.PTYPE.RESPONSE, flags, frag_len, sig_len, call_id)
-                  + P.pack_response_header(alloc, ctx_id))
-        trailer = P.pack_sec_trailer(main.auth_type, main.level, pad, main.context_id)
-        body, sig = sec.protect(main.level, header, body, trailer, header_sign)
-        out.append(header + body + trailer + sig)
+            pad = (-len(body)) % 16
+            if pad:
+                body += b"\x00" * pad
+                trailer = P.pack_sec_trailer(main.auth_type, level, pad, main.context_id)
+            frag_len = 24 + len(body) + 8 + sig_len
+        header = pack(5, 0, P.PTYPE.RESPONSE, flags, b"\x10\x00\x00\x00", frag_len, sig_len, call_id,
+                      alloc, ctx_id, 0, 0)
+        body, sig = protect(level, header, body, trailer, header_sign)
+        out += (header, body, trailer, sig)
         if off >= total:
             break
     return b"".join(out)

@@ -51,6 +51,8 @@ _CLIENT_OPTIONAL = (
     | ntlm.NTLMSSP_NEGOTIATE_128
     | ntlm.NTLMSSP_NEGOTIATE_VERSION
 )
+_U32 = struct.Struct("<I")
+_SIG_VERSION = b"\x01\x00\x00\x00"  # NTLMSSP_MESSAGE_SIGNATURE Version 1 (MS-NLMP 2.2.2.9.1)
 _VERSION = struct.pack("<BBHBBBB", 10, 0, 20348, 0, 0, 0, 15)  # Windows Server 2022, NTLM rev 15
 
 
@@ -93,6 +95,8 @@ class NtlmContext:
         self._server_sign = b""
         self._client_seal: CipherContext | None = None
         self._server_seal: CipherContext | None = None
+        self._ess = False
+        self._key_exch = False
 
     # -- token exchange (MS-NLMP 3.2.5.1) -------------------------------------
     def step(self, token: bytes) -> StepResult:
@@ -182,6 +186,8 @@ class NtlmContext:
         self._server_sign = ntlm.SIGNKEY(f, key, "Server") or b""
         self._client_seal = rc4(ntlm.SEALKEY(f, key, "Client"))
         self._server_seal = rc4(ntlm.SEALKEY(f, key, "Server"))
+        self._ess = bool(f & ntlm.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY)
+        self._key_exch = bool(f & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH)
 
     # -- per-PDU protection (MS-NLMP 3.4.4) ----------------------------------
     def signature_size(self, level: int = 6) -> int:
@@ -216,15 +222,27 @@ class NtlmContext:
 
     def protect(self, level: int, header: bytes, body: bytes, trailer: bytes,
                 header_sign: bool) -> tuple[bytes, bytes]:
-        """Sign the whole PDU; seal the body at privacy (MS-RPCE 3.3.1.5.2.2)."""
-        if self._server_seal is None:
+        """Sign the whole PDU; seal the body at privacy (MS-RPCE 3.3.1.5.2.2).
+
+        MS-NLMP 3.4.4.2: checksum = HMAC_MD5(SigningKey, SeqNum + plaintext message)[0..7],
+        RC4-sealed after the body on the same keystream when KEY_EXCH was negotiated.  The
+        MAC input is joined once (one copy of the fragment) and hashed by one ``hmac.digest``;
+        byte-identical to :meth:`_mac` and impacket's ``ntlm.SEAL`` / ``ntlm.SIGN``
+        (tests/unit/test_ntlm_protect.py).
+        """
+        seal = self._server_seal
+        if seal is None:
             raise AuthError("security context not established")
-        seq = self._send_seq
+        if not self._ess:
+            raise AuthError("signing without extended session security is not supported")
+        seq = _U32.pack(self._send_seq)
         self._send_seq += 1
-        message = header + body + trailer
+        checksum = hmac_md5(self._server_sign, b"".join((seq, header, body, trailer)))[:8]
         if level == LEVEL_PRIVACY:
-            body = self._server_seal.update(body)
-        return body, self._mac(self._server_sign, self._server_seal, seq, message)
+            body = seal.update(body)
+        if self._key_exch:
+            checksum = seal.update(checksum)
+        return body, b"".join((_SIG_VERSION, checksum, seq))
 
 
 class NtlmProvider:
