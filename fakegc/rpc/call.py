@@ -32,6 +32,7 @@ __all__ = ["CallEnv", "Calls", "Link"]
 
 _LE_DREP = b"\x10\x00\x00\x00"  # HEADER2 carries the request's own drep (MS-RPCE 2.2.2.13.3)
 _BE_DREP = b"\x00\x00\x00\x00"
+_ONE_FRAG = struct.Struct("<BBBB4sHHIIHBB")  # common header + response header (C706 §12.6.4.10)
 
 
 class CallEnv(Protocol):
@@ -360,9 +361,9 @@ def plain_response(stub: bytes, call_id: int, ctx_id: int, max_xmit: int) -> byt
     """Unprotected response fragments of ``stub`` (C706 §12.6.4.10)."""
     total = len(stub)
     room = max(max_xmit - 24, 8)
-    if total <= room:
-        return (P.pack_header(P.PTYPE.RESPONSE, 3, 24 + total, 0, call_id)
-                + P.pack_response_header(total, ctx_id) + stub)
+    if total <= room:  # one fragment: header and response header in one pack (hot path)
+        return _ONE_FRAG.pack(5, 0, P.PTYPE.RESPONSE, 3, _LE_DREP, 24 + total, 0, call_id,
+                              total, ctx_id, 0, 0) + stub
     out = []
     off = 0
     while True:
