@@ -106,6 +106,9 @@ def sort_key_slow(text: str, locale: int = 0x409) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_NO_LINKS: list[int] = []  # shared by objects without links; never appended to
+
+
 @dataclass(slots=True, eq=False)
 class AbObject:
     """One address-book object."""
@@ -117,8 +120,10 @@ class AbObject:
     display_name: str
     guid_le: bytes  # objectGUID, little-endian (PR_EMS_AB_OBJECT_GUID); a UUID object costs 100 B more
     props: dict[int, Any] = field(default_factory=dict)
-    members: list[int] = field(default_factory=list)
-    member_of: list[int] = field(default_factory=list)
+    # most objects have no links: they share one empty list that add_member replaces
+    # before it appends (56 B less per list and object; issue #19's 2 KiB per object)
+    members: list[int] = field(default_factory=lambda: _NO_LINKS)
+    member_of: list[int] = field(default_factory=lambda: _NO_LINKS)
     password: str | None = None
     in_gal: bool = True
     line: int = 0
@@ -204,6 +209,10 @@ class Directory:
         """legacyExchangeDN of a recipient (PROTOCOL.md §11)."""
         return f"{self.site_dn}/cn=Recipients/cn={alias}"
 
+    def _recipients_low(self) -> str:
+        """The lowercased DN prefix of :meth:`recipients_dn`."""
+        return f"{self.site_dn}/cn=Recipients/cn=".lower()
+
     def server_dn(self, name: str) -> str:
         """legacyExchangeDN of an Exchange server."""
         return f"{self.site_dn}/cn=Configuration/cn=Servers/cn={name}"
@@ -251,7 +260,7 @@ class Directory:
             raise ValueError(f"duplicate alias {alias!r}")
         if dn is None:
             dn = self.server_dn(alias) if kind == "server" else self.recipients_dn(alias)
-        if dn.lower() in self.by_dn:
+        if self.find_dn(dn) is not None:
             raise ValueError(f"duplicate DN {dn!r}")
         guid_le = object_guid.bytes_le if object_guid else uuid5_le(f"{alias}.{self.dns_domain}")
         obj = AbObject(self._new_mid(), kind, alias, dn, display_name, guid_le, dict(props or {}),
@@ -276,7 +285,11 @@ class Directory:
         if self._owned is not None:
             self._owned.add(obj.mid)
         self.by_alias[key] = obj.mid
-        self.by_dn[dn.lower()] = obj.mid
+        low = dn.lower()
+        if low != self._recipients_low() + key.lower():
+            # a recipient's own DN is found through its alias (find_dn): no lowercased copy
+            # of 100k DNs (~150 B an object, issue #19)
+            self.by_dn[low] = obj.mid
         if kind == "server":
             self.servers[alias.lower()] = obj
         self._invalidate()
@@ -288,6 +301,10 @@ class Directory:
             raise ValueError(f"{group.alias} is not a group")
         group, member = self.writable(group), self.writable(member)
         if member.mid not in group.members:
+            if group.members is _NO_LINKS:
+                group.members = []
+            if member.member_of is _NO_LINKS:
+                member.member_of = []
             group.members.append(member.mid)
             member.member_of.append(group.mid)
 
@@ -327,6 +344,12 @@ class Directory:
         mid = self.by_dn.get(low)
         if mid is not None:
             return self.objects.get(mid)
+        prefix = self._recipients_low()
+        if low.startswith(prefix):
+            mid = self.by_alias.get(low[len(prefix):])
+            obj = self.objects.get(mid) if mid is not None else None
+            if obj is not None and obj.dn.lower() == low:
+                return obj
         if low.startswith(("/guid=", "/o=nt5/ou=00000000000000000000000000000000/cn=")):
             raw = low.rsplit("=", 1)[1]
             try:
@@ -450,7 +473,8 @@ class Directory:
             return mine
         clone = AbObject(mine.mid, mine.kind, mine.alias, mine.dn, mine.display_name, mine.guid_le,
                          {k: list(v) if isinstance(v, list) else v for k, v in mine.props.items()},
-                         list(mine.members), list(mine.member_of), mine.password, mine.in_gal,
+                         list(mine.members) or _NO_LINKS, list(mine.member_of) or _NO_LINKS,
+                         mine.password, mine.in_gal,
                          mine.line, mine.fqdn)
         self.objects[mine.mid] = clone
         if mine.kind == "server":
