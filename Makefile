@@ -16,9 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/fakegc kb929439
 
-## The test suite (installs MIT krb5 tools, tshark and python3-samba when root).
-test: $(STAMP) tools
+## The test suite (installs MIT krb5 tools, tshark and python3-samba when root), after lint.
+test: $(STAMP) tools lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## ruff (pinned default rules) on the package and tests; mypy --strict on the package
+## (config in pyproject.toml). The import contract runs inside the suite (test_layers.py).
+lint: $(STAMP)
+	$(BIN)/ruff check fakegc tests
+	$(BIN)/mypy fakegc
 
 tools:
 	@bash .ci/install-tools.sh

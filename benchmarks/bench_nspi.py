@@ -21,14 +21,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def _serve(q: "mp.Queue[int]") -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
-    from fakegc.directory import Directory
+    from fakegc.directory import loader
     from fakegc.journal import Journal
     from fakegc.nspi import NSPI, StaticGc
     from fakegc.rpc.server import RpcServer
     from fakegc.runner import new_event_loop
 
     loop = new_event_loop()
-    gc = StaticGc(Directory.default(), allow_anonymous=True)
+    gc = StaticGc(loader.load_default(), allow_anonymous=True)
     server = RpcServer("gc01", [NSPI], actor=gc, journal=Journal(maxlen=1000), allow_anonymous=True,
                        journal_calls=False)
     loop.run_until_complete(server.start())

@@ -21,11 +21,11 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=3000, help="calls per operation")
     args = ap.parse_args()
     from benchmarks.bench_nspi import stubs
-    from fakegc.directory import Directory
+    from fakegc.directory import loader
     from fakegc.nspi import NSPI, StaticGc
     from fakegc.rpc.registry import AssociationGroup, CallContext
 
-    gc = StaticGc(Directory.default(), allow_anonymous=True)
+    gc = StaticGc(loader.load_default(), allow_anonymous=True)
     group = AssociationGroup(1)
 
     def ctx(opnum: int) -> CallContext:

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def _serve(q: mp.Queue[int]) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
-    from fakegc.directory import Directory
+    from fakegc.directory import loader
     from fakegc.journal import Journal
     from fakegc.nspi import NSPI, StaticGc
     from fakegc.rpc.auth.ntlm import NtlmProvider
@@ -35,7 +35,7 @@ def _serve(q: mp.Queue[int]) -> None:
     from fakegc.runner import new_event_loop
 
     loop = new_event_loop()
-    directory = Directory.default()
+    directory = loader.load_default()
     creds = SimpleCredentials(dict(directory.accounts()))
     server = RpcServer("gc01", [NSPI], actor=StaticGc(directory), journal=Journal(maxlen=1000),
                        providers=[NtlmProvider(creds)], journal_calls=False)

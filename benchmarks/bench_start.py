@@ -41,9 +41,9 @@ def main() -> None:
     from fakegc.runner import new_event_loop
 
     t0 = time.perf_counter()
-    from fakegc.directory import Directory
+    from fakegc.directory import loader
 
-    Directory.default()  # first parse of the fixture (cached per process afterwards)
+    loader.load_default()  # first parse of the fixture (cached per process afterwards)
     first = time.perf_counter() - t0
     loop = new_event_loop()
     starts, resets = loop.run_until_complete(measure(args.n))

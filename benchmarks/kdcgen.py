@@ -55,7 +55,7 @@ def tgs_reqs(tgt_reply: bytes, key: Any, user: str, realm: str, spn: str, *,
     from impacket.krb5.asn1 import AP_REQ, TGS_REQ
     from pyasn1.codec.der import decoder
 
-    from fakegc.kdc import kcrypto
+    from fakegc import crypto as kcrypto
     from fakegc.kdc.requests import open_as_rep, tgs_req
 
     rep, _enc, session = open_as_rep(tgt_reply, key)

@@ -16,9 +16,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fakegc import __version__
+
+if TYPE_CHECKING:
+    from fakegc.scenario.cluster import Cluster
+    from fakegc.scenario.config import ClusterConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -199,33 +203,53 @@ def _print_endpoints(doc: dict[str, Any]) -> None:
         print(f"  users      {shown}{' …' if len(users) > 3 else ''}")
 
 
+def _serve_config(args: argparse.Namespace) -> ClusterConfig:
+    """``serve``'s cluster configuration: the config file, then the command line's options."""
+    from fakegc.scenario.config import ClusterConfig
+
+    config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
+    config.host = args.host
+    if args.lab is not None:  # PROTOCOL.md §12
+        from fakegc.cli_lab import serve_config
+
+        config = serve_config(args)
+    if args.directory:
+        config.directory_path = args.directory
+    if args.journal:
+        config.journal_path = args.journal
+    if args.admin_port is not None:
+        config.admin_port = args.admin_port
+    elif config.admin_port is None:
+        config.admin_port = 0
+    if args.rpc_http_port is not None:
+        config.rpc_http_port = args.rpc_http_port
+    if args.require_admin_token and not (os.environ.get("FAKEGC_ADMIN_TOKEN") or config.admin_token):
+        raise ValueError("FAKEGC_ADMIN_TOKEN: set it to the control plane's bearer token")
+    return config
+
+
+def _announce(cluster: Cluster, args: argparse.Namespace) -> None:
+    """Publish the endpoints document (file, JSON on stdout, or the readable summary)."""
+    doc = cluster.endpoints()
+    if args.endpoints_json:
+        cluster.write_endpoints(args.endpoints_json)
+    if args.json:
+        print(json.dumps(doc, indent=2), flush=True)
+    else:
+        _print_endpoints(doc)
+        print("press Ctrl-C to stop", flush=True)
+
+
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
     from fakegc import cli_serve
-    from fakegc.scenario.cluster import Cluster, ClusterConfig
+    from fakegc.scenario.cluster import Cluster
     from fakegc.scenario.model import load_scenario
 
     try:  # every file is read and type-checked before anything listens: one line, status 2
-        config = ClusterConfig.load(args.config) if args.config else ClusterConfig()
-        config.host = args.host
-        if args.lab is not None:  # PROTOCOL.md §12
-            from fakegc.cli_lab import serve_config
-
-            config = serve_config(args)
-        if args.directory:
-            config.directory_path = args.directory
-        if args.journal:
-            config.journal_path = args.journal
-        if args.admin_port is not None:
-            config.admin_port = args.admin_port
-        elif config.admin_port is None:
-            config.admin_port = 0
-        if args.rpc_http_port is not None:
-            config.rpc_http_port = args.rpc_http_port
-        if args.require_admin_token and not (os.environ.get("FAKEGC_ADMIN_TOKEN") or config.admin_token):
-            raise ValueError("FAKEGC_ADMIN_TOKEN: set it to the control plane's bearer token")
+        config = _serve_config(args)
         scenario = load_scenario(args.scenario) if args.scenario else None
         with cli_serve.loading(config.directory_path):
             cluster = Cluster(config)
@@ -239,14 +263,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await cluster.close()
         return _die(f"cannot listen: {exc}")
     try:
-        doc = cluster.endpoints()
-        if args.endpoints_json:
-            cluster.write_endpoints(args.endpoints_json)
-        if args.json:
-            print(json.dumps(doc, indent=2), flush=True)
-        else:
-            _print_endpoints(doc)
-            print("press Ctrl-C to stop", flush=True)
+        _announce(cluster, args)
         if args.follow or (args.scenario and not args.quiet):
             cli_serve.attach(cluster.journal, follow=args.follow,
                              stream=sys.stderr if args.json else sys.stdout)
@@ -278,10 +295,10 @@ def _directory(args: argparse.Namespace) -> int:
                 out.close()
         return 0
     if args.directory_command == "check":
-        from fakegc.directory import Directory
+        from fakegc.directory import loader
 
         try:
-            directory = Directory.load(args.path)
+            directory = loader.load(args.path)
         except (ValueError, OSError) as exc:  # the loader's message names file:line: key
             return _die(str(exc).splitlines()[0], 2)
         summary = directory.summary() if hasattr(directory, "summary") else {"objects": len(directory)}

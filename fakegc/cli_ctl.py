@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,33 +104,65 @@ def _entry_line(e: dict[str, Any]) -> str:
     return f"#{e.get('seq')} {e.get('t', 0):9.3f} {e.get('actor')} {e.get('kind')}{conn} {details}".rstrip()
 
 
+def _render_state(answer: Any, args: list[str]) -> str | None:
+    if not isinstance(answer, dict):
+        return None
+    lines = [(f"state {answer.get('state')}  referral {answer.get('referral')}  "
+              f"pinned {answer.get('pinned') or '-'}  "
+              f"kdc clock offset {answer.get('kdc_clock_offset')}s")]
+    for name, gc in sorted(answer.get("gcs", {}).items()):
+        lines.append(f"  {name:<8} {gc.get('state'):<14} server GUID {gc.get('server_guid')}")
+    return "\n".join(lines)
+
+
+def _render_fire(answer: Any, args: list[str]) -> str | None:
+    if not isinstance(answer, dict):
+        return None
+    summary = " ".join(f"{k}={v}" for k, v in answer.items())
+    return f"fired {args[0]}" + (f": {summary}" if summary else "")
+
+
+def _render_journal(answer: Any, args: list[str]) -> str | None:
+    if not isinstance(answer, list):
+        return None
+    return "\n".join(_entry_line(e) for e in answer) or "(no entries)"
+
+
+_RULE_KEYS = ("kind", "actor", "interface", "op", "opnum", "principal", "service", "value",
+              "after", "times", "fired")
+
+
+def _render_rules(answer: Any, args: list[str]) -> str | None:
+    if not isinstance(answer, list):
+        return None
+    return "\n".join(f"#{r.get('id')} " + " ".join(f"{k}={r[k]}" for k in _RULE_KEYS
+                                                    if r.get(k) not in (None, "*", ""))
+                     for r in answer) or "(no rules)"
+
+
+def _render_add_rule(answer: Any, args: list[str]) -> str | None:
+    return f"rule #{answer.get('id')} added" if isinstance(answer, dict) else None
+
+
+def _render_remove_rule(answer: Any, args: list[str]) -> str | None:
+    return f"rule #{args[0]} removed"
+
+
+def _render_reset(answer: Any, args: list[str]) -> str | None:
+    return f"reset: {answer.get('state')}" if isinstance(answer, dict) else None
+
+
+_RENDER: dict[str, Callable[[Any, list[str]], str | None]] = {
+    "state": _render_state, "fire": _render_fire, "journal": _render_journal,
+    "rules": _render_rules, "add-rule": _render_add_rule, "remove-rule": _render_remove_rule,
+    "reset": _render_reset}
+
+
 def render(action: str, answer: Any, args: list[str]) -> str:
-    """A readable form of the server's answer."""
-    if action == "state" and isinstance(answer, dict):
-        lines = [(f"state {answer.get('state')}  referral {answer.get('referral')}  "
-                  f"pinned {answer.get('pinned') or '-'}  "
-                  f"kdc clock offset {answer.get('kdc_clock_offset')}s")]
-        for name, gc in sorted(answer.get("gcs", {}).items()):
-            lines.append(f"  {name:<8} {gc.get('state'):<14} server GUID {gc.get('server_guid')}")
-        return "\n".join(lines)
-    if action == "fire" and isinstance(answer, dict):
-        summary = " ".join(f"{k}={v}" for k, v in answer.items())
-        return f"fired {args[0]}" + (f": {summary}" if summary else "")
-    if action == "journal" and isinstance(answer, list):
-        return "\n".join(_entry_line(e) for e in answer) or "(no entries)"
-    if action == "rules" and isinstance(answer, list):
-        keep = ("kind", "actor", "interface", "op", "opnum", "principal", "service", "value",
-                "after", "times", "fired")
-        return "\n".join(f"#{r.get('id')} " + " ".join(f"{k}={r[k]}" for k in keep
-                                                        if r.get(k) not in (None, "*", ""))
-                         for r in answer) or "(no rules)"
-    if action == "add-rule" and isinstance(answer, dict):
-        return f"rule #{answer.get('id')} added"
-    if action == "remove-rule":
-        return f"rule #{args[0]} removed"
-    if action == "reset" and isinstance(answer, dict):
-        return f"reset: {answer.get('state')}"
-    return json.dumps(answer, indent=2)
+    """A readable form of the server's answer (JSON when no form fits)."""
+    renderer = _RENDER.get(action)
+    text = renderer(answer, args) if renderer is not None else None
+    return text if text is not None else json.dumps(answer, indent=2)
 
 
 def _follow(client: Any, args: argparse.Namespace) -> int:

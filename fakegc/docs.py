@@ -11,7 +11,7 @@ from fakegc.rpc.epm import EPM
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.registry import Interface
 
-__all__ = ["render", "INTERFACES"]
+__all__ = ["INTERFACES", "render"]
 
 INTERFACES: list[Interface] = [NSPI, RFR, EPM, MGMT]
 

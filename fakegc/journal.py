@@ -18,6 +18,7 @@ writes to it; it depends on nothing else in the package.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -26,15 +27,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 _monotonic = time.monotonic
 _wall = time.time
 
-if TYPE_CHECKING:
-    from fakegc.journal_async import Follower
-
-__all__ = ["Entry", "Journal", "JournalAssertionError"]
+__all__ = ["Entry", "Follower", "Journal", "JournalAssertionError"]
 
 
 @dataclass(slots=True)
@@ -71,7 +69,7 @@ class Entry:
             if callable(want):
                 try:
                     ok = have is not _MISSING and bool(want(have))
-                except Exception:  # a predicate that cannot judge this value: no match
+                except Exception:  # noqa: BLE001 - a predicate that cannot judge this value: no match
                     ok = False
                 if not ok:
                     return False
@@ -291,7 +289,7 @@ class Journal:
         return iter(snapshot)
 
     def entries(self, kind: str | None = None, actor: str | None = None,
-                since: float | int | Entry | None = None, **fields: Any) -> list[Entry]:
+                since: float | Entry | None = None, **fields: Any) -> list[Entry]:
         """Entries matching ``kind``/``actor``/fields, after ``since``.
 
         ``since`` is an :class:`Entry` (strictly after it) or a sequence number.
@@ -354,7 +352,7 @@ class Journal:
                 if callable(want):
                     try:
                         good = have is not _MISSING and bool(want(have))
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - a predicate that cannot judge this value: no match
                         good = False
                 else:
                     good = have == want
@@ -369,23 +367,19 @@ class Journal:
             lines += [f"      {m}" for m in misses(entry)]
         return "\n".join(lines)
 
-    # -- awaiting (asyncio; fakegc/journal_async.py) -------------------------
+    # -- awaiting (asyncio; _wait_for / Follower below) -------------------------
     async def wait_for(self, kind: str, *, timeout: float, after: Entry | int | None = None,
                        actor: str | None = None, **fields: Any) -> Entry:
         """Await the first matching entry (already kept or yet to come, after ``after``);
         after ``timeout`` seconds raise :class:`JournalAssertionError` with the near misses."""
-        from fakegc import journal_async
-
-        return await journal_async.wait_for(self, kind, timeout=timeout, after=after, actor=actor,
+        return await _wait_for(self, kind, timeout=timeout, after=after, actor=actor,
                                             **fields)
 
     def follow(self, kind: str | None = None, *, since: Entry | int | None = None,
                actor: str | None = None, **fields: Any) -> Follower:
         """``async for entry in journal.follow(kind=...)``: matching entries in recording order
         as they arrive (``since=0`` first replays those kept); recorded on any thread."""
-        from fakegc import journal_async
-
-        return journal_async.follow(self, kind, since=since, actor=actor, **fields)
+        return _follow(self, kind, since=since, actor=actor, **fields)
 
     def dump(self, limit: int = 50) -> str:
         """The newest ``limit`` entries, one per line (for failure messages)."""
@@ -395,3 +389,105 @@ class Journal:
     def to_jsonl(self) -> str:
         """Every entry as JSON Lines."""
         return "".join(json.dumps(e.to_dict()) + "\n" for e in self)
+
+
+# -- awaiting the journal (asyncio) ---------------------------------------------------------
+# Entries may be recorded on any thread: the cluster's own loop (``Cluster`` in the test's
+# loop), a ClusterThread's background loop, or a blocking client.  A waiter subscribes a
+# listener (the copy-on-write listener list, so ``record`` pays nothing while nobody waits)
+# that hands each matching entry to the waiting loop with ``loop.call_soon_threadsafe``;
+# entries reach a follower in the order the listener saw them, the order they were recorded.
+def _matcher(kind: str | None, actor: str | None, fields: dict[str, Any]) -> Any:
+    def match(entry: Entry) -> bool:
+        return ((kind is None or entry.kind == kind) and (actor is None or entry.actor == actor)
+                and entry.matches(**fields))
+    return match
+
+
+async def _wait_for(journal: Journal, kind: str, *, timeout: float, after: Entry | int | None = None,
+                   actor: str | None = None, **fields: Any) -> Entry:
+    """The first entry of ``kind`` matching ``fields`` after ``after`` (already recorded or
+    recorded within ``timeout`` seconds); on timeout a :class:`JournalAssertionError` lists
+    the nearest misses as :meth:`Journal.expect` does."""
+    loop = asyncio.get_running_loop()
+    found: asyncio.Future[Entry] = loop.create_future()
+    match = _matcher(kind, actor, fields)
+    since = after.seq if isinstance(after, Entry) else (after or 0)
+
+    def settle(entry: Entry) -> None:
+        if not found.done():
+            found.set_result(entry)
+
+    def listener(entry: Entry) -> None:
+        if entry.seq > since and match(entry):
+            loop.call_soon_threadsafe(settle, entry)
+
+    unsubscribe = journal.subscribe(listener)  # before the scan: nothing falls in between
+    try:
+        present = journal.entries(kind, actor=actor, since=since, **fields)
+        if present:
+            return present[0]
+        try:
+            return await asyncio.wait_for(found, timeout)
+        except TimeoutError:
+            pass
+    finally:
+        unsubscribe()
+    criteria = dict(fields, **({"actor": actor} if actor is not None else {}))
+    try:
+        journal.expect(kind, after=after, **criteria)
+    except JournalAssertionError as miss:
+        raise JournalAssertionError(f"timed out after {timeout}s: {miss}") from None
+    # recorded between the timeout and this check: still an answer
+    return journal.entries(kind, since=since, **criteria)[0]
+
+
+class Follower:
+    """The async iterator :meth:`Journal.follow` returns; subscribed from its creation, so
+    nothing recorded between ``follow()`` and the first ``anext`` is missed.  ``aclose()``
+    (or leaving an ``async for`` by ``break`` and closing) unsubscribes."""
+
+    def __init__(self, journal: Journal, kind: str | None, since: Entry | int | None,
+                 actor: str | None, fields: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Entry] = asyncio.Queue()
+        match = _matcher(kind, actor, fields)
+        put = self._queue.put_nowait
+
+        def listener(entry: Entry) -> None:
+            if match(entry):
+                loop.call_soon_threadsafe(put, entry)
+
+        self._unsubscribe = journal.subscribe(listener)
+        self._replay: list[Entry] = []
+        self._replayed = 0
+        if since is not None:
+            start = since.seq if isinstance(since, Entry) else since
+            self._replay = journal.entries(kind, actor=actor, since=start, **fields)
+            self._replayed = self._replay[-1].seq if self._replay else 0
+        self._replay.reverse()
+
+    def __aiter__(self) -> Follower:
+        return self
+
+    async def __anext__(self) -> Entry:
+        if self._replay:
+            return self._replay.pop()
+        while True:
+            entry = await self._queue.get()
+            if entry.seq > self._replayed:  # the replay may already have given it
+                return entry
+
+    async def aclose(self) -> None:
+        """Stop following (unsubscribe)."""
+        self._unsubscribe()
+
+    def __del__(self) -> None:
+        self._unsubscribe()
+
+
+def _follow(journal: Journal, kind: str | None = None, *, since: Entry | int | None = None,
+           actor: str | None = None, **fields: Any) -> Follower:
+    """Matching entries as they are recorded, in order; with ``since`` (an entry or a
+    sequence number, 0 for the start) the matching entries already kept come first."""
+    return Follower(journal, kind, since, actor, fields)

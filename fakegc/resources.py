@@ -23,5 +23,5 @@ def shipped(*parts: str) -> Path:
     """
     root = resources.files("fakegc").joinpath("_fixtures")
     if not isinstance(root, Path):
-        raise RuntimeError(f"fakegc's data must be installed as files, not {root!r}")
+        raise TypeError(f"fakegc's data must be installed as files, not {root!r}")
     return root.joinpath(*parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ class BackgroundLoop:
         self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         self.loop.close()
 
-    def start(self) -> BackgroundLoop:
+    def start(self) -> Self:
         """Start the thread; returns self once the loop runs."""
         self._thread.start()
         self._started.wait()
@@ -63,7 +63,7 @@ class BackgroundLoop:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
 
-    def __enter__(self) -> BackgroundLoop:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

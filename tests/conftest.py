@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.kdc_fixtures"]  # the `kdc` fixture
 
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,9 +15,9 @@ from fakegc.rpc.auth.simple import SimpleCredentials
 from fakegc.rpc.epm import EPM, EndpointMap
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.registry import Interface
-from fakegc.testing.echo import ECHO
 from fakegc.rpc.server import RpcLimits, RpcServer
 from fakegc.runner import BackgroundLoop
+from fakegc.testing.echo import ECHO
 
 USERS = {"alice": "Passw0rd!", "bob": "Secret#2"}
 

@@ -11,7 +11,7 @@ import fcntl
 import os
 import tempfile
 import time
-from typing import IO
+from typing import IO, Self
 
 
 class PortLock:
@@ -23,7 +23,7 @@ class PortLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        fh = open(self.path, "a")
+        fh = open(self.path, "a")  # noqa: SIM115 -- held open across acquire..release
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -42,7 +42,7 @@ class PortLock:
             self._fh.close()
             self._fh = None
 
-    def __enter__(self) -> PortLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

@@ -4,5 +4,14 @@ from fakegc.client.machine import Happening, Mode, State, decide
 from fakegc.client.provider import AddressBook, Profile
 from fakegc.client.transport import AbTransport, Credentials, Endpoints
 
-__all__ = ["AddressBook", "Profile", "Credentials", "Endpoints", "AbTransport", "State", "Mode",
-           "Happening", "decide"]
+__all__ = [
+           "AbTransport",
+           "AddressBook",
+           "Credentials",
+           "Endpoints",
+           "Happening",
+           "Mode",
+           "Profile",
+           "State",
+           "decide",
+]

@@ -30,7 +30,7 @@ from enum import Enum
 
 from fakegc.codes import MapiCode
 
-__all__ = ["State", "Happening", "Decision", "decide", "RPC_FAILURES", "Mode"]
+__all__ = ["RPC_FAILURES", "Decision", "Happening", "Mode", "State", "decide"]
 
 #: Win32/RPC statuses that make the provider reconnect (PROTOCOL.md §3).
 RPC_FAILURES = frozenset({1722, 1726, 1727, 0x1C00001A})

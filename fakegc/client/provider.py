@@ -20,13 +20,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakegc.client.machine import Happening, Mode, State, decide
-from fakegc.client.transport import (AbTransport, Credentials, Endpoints, KdcFailure, NspiFailure,
-                                     RfrFailure, RpcFailure)
+from fakegc.client.transport import (
+    AbTransport,
+    Credentials,
+    Endpoints,
+    KdcFailure,
+    NspiFailure,
+    RfrFailure,
+    RpcFailure,
+)
 from fakegc.codes import KrbError, MapiCode, NspiStatus
 from fakegc.journal import Journal
 
-__all__ = ["Profile", "AddressBook", "PR_PROFILE_ABP_ALLOW_RECONNECT", "MUIDEMSAB",
-           "PR_PROFILE_HOME_SERVER"]
+__all__ = [
+    "MUIDEMSAB",
+    "PR_PROFILE_ABP_ALLOW_RECONNECT",
+    "PR_PROFILE_HOME_SERVER",
+    "AddressBook",
+    "Profile",
+]
 
 PR_PROFILE_ABP_ALLOW_RECONNECT = 0x66390003
 PR_PROFILE_HOME_SERVER = 0x6612001E

@@ -10,6 +10,7 @@ error codes.  Any endpoints work: the fake cluster's, or real ones.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from dataclasses import dataclass, field
@@ -20,12 +21,22 @@ from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCExcept
 from impacket.krb5.kerberosv5 import KerberosError
 
 from fakegc.client import nspi_wire
+from fakegc.client.kerberos import get_tgs, get_tgt
 from fakegc.client.resolve import DnsResolver, NameNotFound
-from fakegc.kdc.client import get_tgs, get_tgt
 from fakegc.nspi.handlers_props import MID_RESOLVED
 
-__all__ = ["Credentials", "Endpoints", "AbTransport", "RpcFailure", "KdcFailure", "NspiFailure",
-           "RfrFailure", "OutlookFlows", "anr_restriction", "get_matches"]
+__all__ = [
+    "AbTransport",
+    "Credentials",
+    "Endpoints",
+    "KdcFailure",
+    "NspiFailure",
+    "OutlookFlows",
+    "RfrFailure",
+    "RpcFailure",
+    "anr_restriction",
+    "get_matches",
+]
 
 
 @dataclass(frozen=True)
@@ -169,10 +180,8 @@ class AbTransport:
     def close(self) -> None:
         """Drop the NSPI connection."""
         if self.dce is not None:
-            try:
+            with contextlib.suppress(Exception):  # already dead
                 self.dce.disconnect()
-            except Exception:  # already dead
-                pass
         self.dce, self.handle, self.gc = None, None, None
 
     # -- referral ------------------------------------------------------------------
@@ -299,7 +308,7 @@ def get_matches(dce: Any, handle: Any, stat: Any, restriction: Any, tags: list[i
     """NspiGetMatches through impacket's NDR (impacket has no helper for opnum 5)."""
     from impacket.dcerpc.v5.dtypes import DWORD
 
-    from fakegc.nspi.ndr import NspiGetMatches, NspiGetMatchesResponse
+    from fakegc.wire.impacket_ndr import NspiGetMatches, NspiGetMatchesResponse
 
     req = NspiGetMatches()
     req["hRpc"] = handle

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-__all__ = ["FIRST", "LAST", "entries", "write_yaml", "write_json", "generate_text", "generate"]
+__all__ = ["FIRST", "LAST", "entries", "generate", "generate_text", "write_json", "write_yaml"]
 
 FIRST = ["Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
          "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter",

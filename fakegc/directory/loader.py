@@ -21,8 +21,6 @@ sAMAccountName, displayName, mail, proxyAddresses, legacyExchangeDN, member, …
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
@@ -34,18 +32,17 @@ from typing import Any
 import yaml
 
 from fakegc.directory import props as P
+from fakegc.directory.errors import FixtureError
+from fakegc.directory.errors import fail as _fail
+from fakegc.directory.ldif import load_ldif_text
 from fakegc.directory.model import Directory, gc_paused
 from fakegc.resources import shipped
 
-__all__ = ["load", "load_yaml_text", "load_json_text", "load_ldif_text", "load_default", "FixtureError", "DEFAULT_PATH"]
+__all__ = ["DEFAULT_PATH", "FixtureError", "load", "load_default", "load_json_text", "load_ldif_text", "load_yaml_text"]
 
 DEFAULT_PATH = shipped("directories", "contoso.yaml")
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class FixtureError(ValueError):
-    """A fixture that does not validate; the message names file and line."""
 
 
 class _DuplicateKey(Exception):
@@ -56,7 +53,7 @@ class _DuplicateKey(Exception):
         self.line, self.key = line, key
 
 
-class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
+class _LineLoader(_Loader):  # type: ignore[misc]
     """Safe loader that records each mapping's line as ``__line__`` and refuses duplicate keys."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
@@ -67,7 +64,7 @@ class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
                 if key in seen:
                     raise _DuplicateKey(key_node.start_mark.line + 1, key)
                 seen.add(key)
-        mapping = super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         mapping["__line__"] = node.start_mark.line + 1
         return mapping
 
@@ -88,11 +85,6 @@ _KNOWN = set(_USER_FIELDS) | {"alias", "display_name", "password", "smtp", "prox
                               "home_server", "guid", "capacity", "dn", "__line__"}
 _SECTIONS = {"users": "user", "groups": "group", "contacts": "contact", "rooms": "room",
              "equipment": "equipment", "public_folders": "public_folder"}
-
-
-def _fail(source: str, line: int | None, message: str, key: str | None = None) -> FixtureError:
-    where = f"{source}:{line}" if line else f"{source}:1"
-    return FixtureError(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
 def _line_at(text: str, pos: int) -> int:
@@ -182,6 +174,24 @@ def _build_unpaused(doc: Any, source: str) -> Directory:
                           str(doc.get("domain", "contoso.test")),
                           str(doc.get("netbios", "CONTOSO")), doc.get("realm"))
     directory.source = source
+    _add_servers(directory, doc, source)
+    pending_members: list[tuple[Any, list[Any], int]] = []
+    for section, kind in _SECTIONS.items():
+        entries = doc.get(section) or []
+        if not isinstance(entries, list):
+            raise _fail(source, None, f"{section} must be a list")
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise _fail(source, None, f"each entry of {section} must be a mapping")
+            _add_entry(directory, section, kind, entry, source, pending_members)
+    _add_members(directory, pending_members, source)
+    directory.add_default_lists()
+    _add_address_lists(directory, doc, source)
+    return directory
+
+
+def _add_servers(directory: Directory, doc: dict[str, Any], source: str) -> None:
+    """The ``servers`` list: Exchange servers with their network addresses."""
     for server in doc.get("servers") or []:
         line = server.get("__line__") if isinstance(server, dict) else None
         if not isinstance(server, dict) or "name" not in server:
@@ -193,64 +203,81 @@ def _build_unpaused(doc: Any, source: str) -> Directory:
         obj.props[P.PR_EMS_AB_NETWORK_ADDRESS] = [f"ncacn_ip_tcp:{fqdn}", f"ncalrpc:{server['name']}",
                                                    f"ncacn_http:{fqdn}"]
         obj.fqdn = fqdn.lower()
-    home_default = next(iter(directory.servers.values()), None)
-    pending_members: list[tuple[Any, list[Any], int]] = []
-    for section, kind in _SECTIONS.items():
-        entries = doc.get(section) or []
-        if not isinstance(entries, list):
-            raise _fail(source, None, f"{section} must be a list")
-        for entry in entries:
-            if not isinstance(entry, dict):
-                raise _fail(source, None, f"each entry of {section} must be a mapping")
-            line = entry.get("__line__", 0)
-            unknown = set(entry) - _KNOWN
-            if unknown:
-                raise _fail(source, line, f"unknown field(s) {', '.join(sorted(unknown))} in {section}")
-            _check_types(entry, source, line, _TEXT_KEYS)
-            alias = entry.get("alias")
-            if not alias or not isinstance(alias, str):
-                raise _fail(source, line, f"an entry of {section} needs an alias")
-            display = entry.get("display_name") or alias
-            props: dict[int, Any] = {}
-            for key, tag in _USER_FIELDS.items():
-                if key in entry and entry[key] is not None:
-                    # titles, departments, offices, names repeat across thousands of entries:
-                    # one string object each (directory memory, issue #19)
-                    props[tag] = sys.intern(str(entry[key]))
-            if "proxies" in entry:
-                if not isinstance(entry["proxies"], list):
-                    raise _fail(source, line, "proxies must be a list")
-                props[P.PR_EMS_AB_PROXY_ADDRESSES] = [str(p) for p in entry["proxies"]]
-            if kind == "room" and "capacity" in entry:
-                props[P.PR_EMS_AB_ROOM_CAPACITY] = int(entry["capacity"])
-            guid = None
-            if "guid" in entry:
-                try:
-                    guid = uuidlib.UUID(str(entry["guid"]))
-                except ValueError:
-                    raise _fail(source, line, f"bad guid {entry['guid']!r}") from None
-            try:
-                obj = directory.add(kind, alias, str(display), props=props,
-                                    password=entry.get("password"), smtp=entry.get("smtp"),
-                                    dn=entry.get("dn"), object_guid=guid, line=line)
-            except ValueError as exc:
-                raise _fail(source, line, str(exc)) from None
-            if kind in ("user", "room", "equipment"):
-                server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
-                if server is not None:
-                    obj.props[P.PR_EMS_AB_HOME_MDB] = sys.intern(f"{server.dn}/cn=Microsoft Private MDB")
-            if kind == "group":
-                members = entry.get("members") or []
-                if not isinstance(members, list):
-                    raise _fail(source, line, "members must be a list")
-                pending_members.append((obj, members, line))
+
+
+def _entry_props(entry: dict[str, Any], kind: str, source: str, line: int) -> dict[int, Any]:
+    """The MAPI properties an entry's fields give (MS-OXOABK 2.2.3)."""
+    props: dict[int, Any] = {}
+    for key, tag in _USER_FIELDS.items():
+        if key in entry and entry[key] is not None:
+            # titles, departments, offices, names repeat across thousands of entries:
+            # one string object each (directory memory, issue #19)
+            props[tag] = sys.intern(str(entry[key]))
+    if "proxies" in entry:
+        if not isinstance(entry["proxies"], list):
+            raise _fail(source, line, "proxies must be a list")
+        props[P.PR_EMS_AB_PROXY_ADDRESSES] = [str(p) for p in entry["proxies"]]
+    if kind == "room" and "capacity" in entry:
+        props[P.PR_EMS_AB_ROOM_CAPACITY] = int(entry["capacity"])
+    return props
+
+
+def _entry_guid(entry: dict[str, Any], source: str, line: int) -> uuidlib.UUID | None:
+    if "guid" not in entry:
+        return None
+    try:
+        return uuidlib.UUID(str(entry["guid"]))
+    except ValueError:
+        raise _fail(source, line, f"bad guid {entry['guid']!r}") from None
+
+
+def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, Any], source: str,
+               pending_members: list[tuple[Any, list[Any], int]]) -> None:
+    """One recipient of a section; a group's members are resolved once all are known."""
+    line = entry.get("__line__", 0)
+    unknown = set(entry) - _KNOWN
+    if unknown:
+        raise _fail(source, line, f"unknown field(s) {', '.join(sorted(unknown))} in {section}")
+    _check_types(entry, source, line, _TEXT_KEYS)
+    alias = entry.get("alias")
+    if not alias or not isinstance(alias, str):
+        raise _fail(source, line, f"an entry of {section} needs an alias")
+    display = entry.get("display_name") or alias
+    props = _entry_props(entry, kind, source, line)
+    guid = _entry_guid(entry, source, line)
+    try:
+        obj = directory.add(kind, alias, str(display), props=props,
+                            password=entry.get("password"), smtp=entry.get("smtp"),
+                            dn=entry.get("dn"), object_guid=guid, line=line)
+    except ValueError as exc:
+        raise _fail(source, line, str(exc)) from None
+    if kind in ("user", "room", "equipment"):
+        home_default = next(iter(directory.servers.values()), None)
+        server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
+        if server is not None:
+            obj.props[P.PR_EMS_AB_HOME_MDB] = sys.intern(f"{server.dn}/cn=Microsoft Private MDB")
+    if kind == "group":
+        members = entry.get("members") or []
+        if not isinstance(members, list):
+            raise _fail(source, line, "members must be a list")
+        pending_members.append((obj, members, line))
+
+
+def _add_members(directory: Directory, pending_members: list[tuple[Any, list[Any], int]],
+                 source: str) -> None:
     for group, members, line in pending_members:
         for alias in members:
             member = directory.find_alias(str(alias))
             if member is None:
                 raise _fail(source, line, f"group {group.alias}: unknown member {alias!r}")
             directory.add_member(group, member)
-    directory.add_default_lists()
+
+
+_LIST_FILTERS = {"department": P.PR_DEPARTMENT_NAME, "title": P.PR_TITLE, "company": P.PR_COMPANY_NAME}
+
+
+def _add_address_lists(directory: Directory, doc: dict[str, Any], source: str) -> None:
+    """``address_lists``: containers whose members match every filter given."""
     for lst in doc.get("address_lists") or []:
         if not isinstance(lst, dict):
             raise _fail(source, None, "each entry must be a mapping", "address_lists")
@@ -261,20 +288,18 @@ def _build_unpaused(doc: Any, source: str) -> Directory:
         criteria = {k: v for k, v in lst.items() if k not in ("name", "__line__")}
         if not criteria:
             raise _fail(source, line, f"address list {name!r} needs a filter (department, title, company or kind)")
-        tags = {"department": P.PR_DEPARTMENT_NAME, "title": P.PR_TITLE, "company": P.PR_COMPANY_NAME}
         for key in criteria:
-            if key not in tags and key != "kind":
+            if key not in _LIST_FILTERS and key != "kind":
                 raise _fail(source, line, f"address list {name!r}: unknown filter {key!r}")
 
         def include(o: Any, criteria: dict[str, Any] = criteria) -> bool:
             for key, want in criteria.items():
-                have = o.kind if key == "kind" else o.props.get(tags[key])
+                have = o.kind if key == "kind" else o.props.get(_LIST_FILTERS[key])
                 if have != want:
                     return False
             return True
 
         directory.add_container(str(name), include)
-    return directory
 
 
 def _kind(value: Any) -> str:
@@ -302,124 +327,6 @@ def _check_types(entry: dict[str, Any], source: str, line: int, text_keys: tuple
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
                                  or not 0 <= capacity < 1 << 31):
         raise _fail(source, line, "must be a whole number from 0 to 2147483647", "capacity")
-
-
-def _ldif_records(text: str) -> list[tuple[int, dict[str, list[str]]]]:
-    records: list[tuple[int, dict[str, list[str]]]] = []
-    current: dict[str, list[str]] = {}
-    start = 0
-    lines = text.splitlines()
-    unfolded: list[tuple[int, str]] = []
-    for no, raw in enumerate(lines, 1):
-        if raw.startswith(" ") and unfolded:
-            unfolded[-1] = (unfolded[-1][0], unfolded[-1][1] + raw[1:])
-        else:
-            unfolded.append((no, raw))
-    for no, line in unfolded:
-        if not line.strip():
-            if current:
-                records.append((start, current))
-                current = {}
-            continue
-        if line.startswith("#"):
-            continue
-        if ":" not in line:
-            raise FixtureError(f"line {no}: not an LDIF attribute line: {line[:60]!r}")
-        if not current:
-            start = no
-        key, _, value = line.partition(":")
-        name = key.strip().lower()
-        if value.startswith(":"):
-            try:
-                raw = base64.b64decode(value[1:].strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise FixtureError(f"line {no}: {key.strip()}: bad base64 value") from None
-            # binary attributes keep their bytes as latin-1 text (objectGUID is 16 bytes)
-            value = raw.decode("latin-1") if name in _BINARY_ATTRS else raw.decode("utf-8", "replace")
-        else:
-            value = value.strip()
-        current.setdefault(name, []).append(value)
-    if current:
-        records.append((start, current))
-    return records
-
-
-_BINARY_ATTRS = frozenset({"objectguid", "objectsid"})
-
-
-def _ldif_guid(value: str) -> uuidlib.UUID | None:
-    """objectGUID from an export: 16 raw bytes (little-endian fields, as AD stores it) or text."""
-    if len(value) == 16:
-        return uuidlib.UUID(bytes_le=value.encode("latin-1"))
-    try:
-        return uuidlib.UUID(value)
-    except ValueError:
-        return None
-
-
-def load_ldif_text(text: str, source: str = "<ldif>", organization: str = "Contoso",
-                   dns_domain: str = "contoso.test", netbios: str = "CONTOSO") -> Directory:
-    """Build a :class:`Directory` from an AD LDIF export."""
-    directory = Directory(organization, dns_domain, netbios)
-    directory.source = source
-    groups: list[tuple[Any, list[str], int]] = []
-    by_ad_dn: dict[str, Any] = {}
-    try:
-        records = _ldif_records(text)
-    except FixtureError as exc:
-        raise FixtureError(f"{source}:{str(exc)[5:]}") from None
-    for line, rec in records:
-        classes = {c.lower() for c in rec.get("objectclass", [])}
-        if "group" in classes:
-            kind = "group"
-        elif "contact" in classes:
-            kind = "contact"
-        elif "user" in classes or "person" in classes:
-            kind = "user"
-        elif "msexchexchangeserver" in classes:
-            kind = "server"
-        else:
-            continue
-        alias = (rec.get("samaccountname") or rec.get("mailnickname") or rec.get("cn") or [""])[0]
-        if not alias:
-            raise _fail(source, line, "entry without sAMAccountName, mailNickname or cn")
-        display = (rec.get("displayname") or rec.get("cn") or [alias])[0]
-        props: dict[int, Any] = {}
-        for attr, tag in (("title", P.PR_TITLE), ("department", P.PR_DEPARTMENT_NAME),
-                          ("telephonenumber", P.PR_BUSINESS_TELEPHONE_NUMBER),
-                          ("physicaldeliveryofficename", P.PR_OFFICE_LOCATION),
-                          ("givenname", P.PR_GIVEN_NAME), ("sn", P.PR_SURNAME),
-                          ("company", P.PR_COMPANY_NAME), ("mobile", P.PR_MOBILE_TELEPHONE_NUMBER)):
-            if attr in rec:
-                props[tag] = rec[attr][0]
-        if "proxyaddresses" in rec:
-            props[P.PR_EMS_AB_PROXY_ADDRESSES] = rec["proxyaddresses"]
-        guid = None
-        if "objectguid" in rec:
-            guid = _ldif_guid(rec["objectguid"][0])
-            if guid is None:
-                raise _fail(source, line, "must be 16 bytes (MS-ADA3 objectGUID) or a GUID string",
-                            "objectGUID")
-        try:
-            obj = directory.add(kind, alias, display, props=props,
-                                smtp=(rec.get("mail") or [None])[0],
-                                dn=(rec.get("legacyexchangedn") or [None])[0],
-                                password=(rec.get("userpassword") or [None])[0],
-                                object_guid=guid, line=line)
-        except ValueError as exc:
-            raise _fail(source, line, str(exc)) from None
-        if "dn" in rec:
-            by_ad_dn[rec["dn"][0].lower()] = obj
-        if kind == "group":
-            groups.append((obj, rec.get("member", []), line))
-    for group, members, line in groups:
-        for member_dn in members:
-            member = by_ad_dn.get(member_dn.lower())
-            if member is None:
-                raise _fail(source, line, f"group {group.alias}: member {member_dn!r} not in the export")
-            directory.add_member(group, member)
-    directory.add_default_lists()
-    return directory
 
 
 def load(path: str | os.PathLike[str]) -> Directory:

@@ -481,26 +481,3 @@ class Directory:
             self.servers[mine.alias.lower()] = clone
         self._owned.add(mine.mid)
         return clone
-
-    # -- loading (see fakegc.directory.loader) --------------------------------------
-    @classmethod
-    def load(cls, path: Any) -> Directory:
-        """Load a YAML or LDIF fixture (errors name the file and line)."""
-        from fakegc.directory.loader import load
-
-        return load(path)
-
-    @classmethod
-    def load_shared(cls, path: Any) -> Directory:
-        """:meth:`load`, parsed once per process while the file is unchanged; each call gets
-        a copy-on-write copy (what a cluster per test wants)."""
-        from fakegc.directory.loader import load_default
-
-        return load_default(path)
-
-    @classmethod
-    def default(cls) -> Directory:
-        """The shipped contoso fixture (parsed once per process, copied per call)."""
-        from fakegc.directory.loader import load_default
-
-        return load_default()

@@ -1,10 +1,9 @@
 """A strict DER reader for the Kerberos messages a KDC receives (RFC 4120 §5).
 
 The KDC's hot path (PROTOCOL.md §7) reads requests without pyasn1: :func:`parse_kdc_req`
-walks an AS-REQ/TGS-REQ (§5.4.1) into a :class:`Request`, and the readers below
-take apart what sits inside one — EncryptedData (§5.2.9), PA-ENC-TS-ENC (§5.2.7.2),
-AP-REQ with its Ticket (§5.5.1, §5.3), EncTicketPart (§5.3) and Authenticator
-(§5.5.1).  Each is strict: definite minimal lengths, context tags in ascending
+walks an AS-REQ/TGS-REQ (§5.4.1) into a :class:`Request`, one reader per member;
+:mod:`fakegc.kdc.apread` takes apart what sits inside one (EncryptedData, AP-REQ,
+Ticket, EncTicketPart, Authenticator) with the primitives here.  Each is strict: definite minimal lengths, context tags in ascending
 order, the universal types the ASN.1 module names.  Anything else raises
 :class:`DerError` and the caller hands the bytes to pyasn1 (the reference codec),
 which either normalises them to DER or rejects them.  tests/unit/test_kdc_derread.py
@@ -14,46 +13,29 @@ recognises requests shaped like one already read.
 
 from __future__ import annotations
 
-from typing import Any
+from fakegc.wire.der import DerError, tlv
 
-__all__ = ["DerError", "Request", "parse_kdc_req", "EncData", "read_enc_data", "read_pa_enc_ts",
-           "ApReq", "parse_ap_req", "parse_authenticator", "Ticket", "read_ticket", "TicketPart", "read_enc_ticket_part", "AuthenticatorPart",
-           "NT_PRINCIPAL", "NT_SRV_INST"]
+__all__ = [
+    "INT32",
+    "MICROSECONDS",
+    "NT_PRINCIPAL",
+    "NT_SRV_INST",
+    "SIGNED_OR_UNSIGNED",
+    "UINT32",
+    "DerError",
+    "Request",
+    "app_fields",
+    "bits32",
+    "fields",
+    "inner",
+    "integer",
+    "nonminimal",
+    "parse_kdc_req",
+    "principal",
+]
 
 NT_PRINCIPAL = 1
 NT_SRV_INST = 2
-
-
-class DerError(ValueError):
-    """The bytes are not the strict DER this reader takes (pyasn1 may still accept them)."""
-
-
-def tlv(data: bytes, off: int, end: int) -> tuple[int, int, int]:
-    """(tag, value start, value end) of the TLV at ``off``, which must end by ``end``."""
-    tag = data[off]
-    n = data[off + 1]
-    off += 2
-    if n & 0x80:
-        k = n & 0x7F
-        if k == 1:
-            n = data[off]
-            if n < 0x80:
-                raise DerError("non-minimal length")
-        elif k == 2:
-            n = (data[off] << 8) | data[off + 1]
-            if n < 0x100:
-                raise DerError("non-minimal length")
-        elif k == 3:
-            n = (data[off] << 16) | (data[off + 1] << 8) | data[off + 2]
-            if n < 0x10000:
-                raise DerError("non-minimal length")
-        else:
-            raise DerError("length form not taken")
-        off += k
-    e = off + n
-    if e > end:
-        raise DerError("value runs past its container")
-    return tag, off, e
 
 
 def fields(data: bytes, off: int, end: int, top: int) -> list[tuple[int, int] | None]:
@@ -77,11 +59,11 @@ def app_fields(data: bytes, app: int, top: int, what: str) -> list[tuple[int, in
     tag, s, e = tlv(data, 0, len(data))
     if tag != app or e != len(data):
         raise DerError(f"not {what}")
-    s, e = _inner(data, (s, e), 0x30)
+    s, e = inner(data, (s, e), 0x30)
     return fields(data, s, e, top)
 
 
-def _inner(data: bytes, span: tuple[int, int] | None, want: int) -> tuple[int, int]:
+def inner(data: bytes, span: tuple[int, int] | None, want: int) -> tuple[int, int]:
     if span is None:
         raise DerError("required member missing")
     tag, s, e = tlv(data, span[0], span[1])
@@ -114,7 +96,7 @@ def nonminimal(data: bytes, s: int, e: int) -> bool:
 
 def integer(data: bytes, span: tuple[int, int] | None, bounds: tuple[int, int] = INT32) -> int:
     """An INTEGER member within ``bounds`` (Int32 unless told: RFC 4120 §5.2.4)."""
-    s, e = _inner(data, span, 0x02)
+    s, e = inner(data, span, 0x02)
     if e == s or e - s > 5:
         raise DerError("integer size")
     if nonminimal(data, s, e):
@@ -123,27 +105,6 @@ def integer(data: bytes, span: tuple[int, int] | None, bounds: tuple[int, int] =
     if not bounds[0] <= value <= bounds[1]:
         raise DerError("integer out of range")
     return value
-
-
-def string(data: bytes, span: tuple[int, int] | None) -> str:
-    """A KerberosString / Realm member (GeneralString, UTF-8 in practice)."""
-    s, e = _inner(data, span, 0x1B)
-    return data[s:e].decode("utf-8")
-
-
-def octets(data: bytes, span: tuple[int, int] | None) -> bytes:
-    """An OCTET STRING member."""
-    s, e = _inner(data, span, 0x04)
-    return data[s:e]
-
-
-def ktime(data: bytes, span: tuple[int, int] | None) -> str:
-    """A KerberosTime member: GeneralizedTime "YYYYMMDDHHMMSSZ" (RFC 4120 §5.2.3)."""
-    s, e = _inner(data, span, 0x18)
-    text = data[s:e].decode("ascii")
-    if len(text) != 15 or text[14] != "Z" or not text[:14].isdigit():
-        raise DerError("KerberosTime form")
-    return text
 
 
 def bits32(data: bytes, s: int, e: int) -> int:
@@ -161,18 +122,12 @@ def bits32(data: bytes, s: int, e: int) -> int:
     return int.from_bytes(raw + bytes(4 - len(raw)), "big")
 
 
-def flags(data: bytes, span: tuple[int, int] | None) -> int:
-    """KerberosFlags (BIT STRING) as a 32-bit int, bit 0 the most significant (§5.2.8)."""
-    s, e = _inner(data, span, 0x03)
-    return bits32(data, s, e)
-
-
 def principal(data: bytes, span: tuple[int, int] | None) -> tuple[list[str], int, bytes]:
     """PrincipalName (§5.2.2): (components, name-type, its exact DER)."""
-    s, e = _inner(data, span, 0x30)
+    s, e = inner(data, span, 0x30)
     f = fields(data, s, e, 1)
     name_type = integer(data, f[0])
-    ss, se = _inner(data, f[1], 0x30)
+    ss, se = inner(data, f[1], 0x30)
     names = []
     off = ss
     while off < se:
@@ -185,13 +140,6 @@ def principal(data: bytes, span: tuple[int, int] | None) -> tuple[list[str], int
     return names, name_type, data[span[0]:span[1]]
 
 
-def enc_key(data: bytes, span: tuple[int, int] | None) -> tuple[int, bytes]:
-    """EncryptionKey (§5.2.9): (keytype, keyvalue)."""
-    s, e = _inner(data, span, 0x30)
-    f = fields(data, s, e, 1)
-    return integer(data, f[0]), octets(data, f[1])
-
-
 class Request:
     """What the KDC knows of one AS-REQ/TGS-REQ (RFC 4120 §5.4.1).
 
@@ -200,10 +148,31 @@ class Request:
     re-encoding of odd input); ``wire`` is what arrived (the body checksum covers it).
     """
 
-    __slots__ = ("msg", "pvno", "data", "wire", "ok", "realm", "client", "service", "cname",
-                 "cname_type", "cname_der", "sname_components", "sname_type", "sname_der",
-                 "etypes", "nonce", "padata", "kdc_options", "till", "rtime", "body", "cname_at",
-                 "sname_at")
+    __slots__ = (
+        "body",
+        "client",
+        "cname",
+        "cname_at",
+        "cname_der",
+        "cname_type",
+        "data",
+        "etypes",
+        "kdc_options",
+        "msg",
+        "nonce",
+        "ok",
+        "padata",
+        "pvno",
+        "realm",
+        "rtime",
+        "service",
+        "sname_at",
+        "sname_components",
+        "sname_der",
+        "sname_type",
+        "till",
+        "wire",
+    )
 
     def __init__(self, msg: str = "?", client: str | None = None, service: str | None = None,
                  pvno: int = 5) -> None:
@@ -288,13 +257,8 @@ def _names(data: bytes, off: int, end: int) -> tuple[list[str], int]:
     return names, name_type
 
 
-def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
-    """Walk an AS-REQ (0x6A) or TGS-REQ (0x6C); raises :class:`DerError` (or IndexError,
-    UnicodeDecodeError) on anything it does not take.
-
-    This is the KDC's hottest function (every datagram), so the short-form TLVs are
-    read inline; long forms go through :func:`tlv`.
-    """
+def _kdc_req_top(data: bytes) -> tuple[bool, int, tuple[int, int] | None, tuple[int, int] | None]:
+    """KDC-REQ [APPLICATION 10/12] SEQUENCE: (is AS, pvno, padata span, req-body span)."""
     end = len(data)
     app, s, e = tlv(data, 0, end)
     if (app != 0x6A and app != 0x6C) or e != end:
@@ -303,316 +267,202 @@ def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
     if tag != 0x30 or e != end:
         raise DerError("KDC-REQ is not a SEQUENCE")
     is_as = app == 0x6A
+    msg_type = 10 if is_as else 12
     # pvno [1] and msg-type [2]: small INTEGERs in every real request
     if data[s:s + 4] != b"\xa1\x03\x02\x01" or data[s + 5:s + 9] != b"\xa2\x03\x02\x01":
         top = fields(data, s, e, 4)
         pvno = integer(data, top[1])
-        if integer(data, top[2]) != (10 if is_as else 12) or top[0] is not None:
+        if integer(data, top[2]) != msg_type or top[0] is not None:
             raise DerError("msg-type does not match the application tag")
-        pa_span, body_span = top[3], top[4]
-    else:
-        pvno = data[s + 4]
-        if pvno >= 0x80 or data[s + 9] != (10 if is_as else 12):
-            raise DerError("pvno/msg-type")
-        off = s + 10
-        pa_span = body_span = None
-        while off < e:
-            tag, vs, ve = tlv(data, off, e)
-            if tag == 0xA3 and pa_span is None and body_span is None:
-                pa_span = (vs, ve)
-            elif tag == 0xA4 and body_span is None:
-                body_span = (vs, ve)
-            else:
-                raise DerError(f"unexpected tag {tag:#x}")
-            off = ve
+        return is_as, pvno, top[3], top[4]
+    pvno = data[s + 4]
+    if pvno >= 0x80 or data[s + 9] != msg_type:
+        raise DerError("pvno/msg-type")
+    off = s + 10
+    pa_span = body_span = None
+    while off < e:
+        tag, vs, ve = tlv(data, off, e)
+        if tag == 0xA3 and pa_span is None and body_span is None:
+            pa_span = (vs, ve)
+        elif tag == 0xA4 and body_span is None:
+            body_span = (vs, ve)
+        else:
+            raise DerError(f"unexpected tag {tag:#x}")
+        off = ve
+    return is_as, pvno, pa_span, body_span
+
+
+def _small_int(data: bytes, off: int, what: str) -> tuple[int, int]:
+    """An explicitly tagged Int32 ``[n] INTEGER`` of 1-5 octets at ``off``: (value, end)."""
+    n = data[off + 3]
+    if data[off + 2] != 0x02 or data[off + 1] != n + 2 or not 0 < n <= 5:
+        raise DerError(what)
+    vs = off + 4
+    value = int.from_bytes(data[vs:vs + n], "big", signed=True)
+    if not INT32[0] <= value <= INT32[1]:
+        raise DerError(f"{what} out of range")
+    return value, vs + n
+
+
+def _read_padata(data: bytes, span: tuple[int, int] | None) -> list[tuple[int, int, int]]:
+    """METHOD-DATA: (padata-type, value start, value end) of each PA-DATA (RFC 4120 §5.2.7)."""
     padata: list[tuple[int, int, int]] = []
-    if pa_span is not None:
-        ps, pe = _inner(data, pa_span, 0x30)
-        while ps < pe:
-            tag, vs, ve = tlv(data, ps, pe)
-            # PA-DATA ::= SEQUENCE { padata-type [1] Int32, padata-value [2] OCTET STRING }
-            if tag != 0x30 or data[vs] != 0xA1 or data[vs + 2] != 0x02:
-                raise DerError("PA-DATA")
-            n = data[vs + 3]
-            if data[vs + 1] != n + 2 or not 0 < n <= 5:
-                raise DerError("PA-DATA type")
-            ts = vs + 4
-            kind = int.from_bytes(data[ts:ts + n], "big", signed=True)
-            if not INT32[0] <= kind <= INT32[1]:
-                raise DerError("padata-type out of range")
-            tag, cs, ce = tlv(data, ts + n, ve)
-            if tag != 0xA2 or ce != ve:
-                raise DerError("PA-DATA value")
-            tag, cs, ce = tlv(data, cs, ce)
-            if tag != 0x04 or ce != ve:
-                raise DerError("PA-DATA value")
-            padata.append((kind, cs, ce))
-            ps = ve
-    if body_span is None:
-        raise DerError("no req-body")
-    bs, be = body_span
+    if span is None:
+        return padata
+    ps, pe = inner(data, span, 0x30)
+    while ps < pe:
+        tag, vs, ve = tlv(data, ps, pe)
+        # PA-DATA ::= SEQUENCE { padata-type [1] Int32, padata-value [2] OCTET STRING }
+        if tag != 0x30 or data[vs] != 0xA1:
+            raise DerError("PA-DATA")
+        kind, off = _small_int(data, vs, "PA-DATA type")
+        tag, cs, ce = tlv(data, off, ve)
+        if tag != 0xA2 or ce != ve:
+            raise DerError("PA-DATA value")
+        tag, cs, ce = tlv(data, cs, ce)
+        if tag != 0x04 or ce != ve:
+            raise DerError("PA-DATA value")
+        padata.append((kind, cs, ce))
+        ps = ve
+    return padata
+
+
+def _member(data: bytes, s: int, e: int) -> tuple[int, int, int, int, int]:
+    """One ``[k] EXPLICIT`` member of KDC-REQ-BODY at ``s``: (k, inner tag, member start,
+    content start, end).  Short-form TLVs are read inline (the hot path); long forms via
+    :func:`tlv`."""
+    tag = data[s]
+    n = data[s + 1]
+    if n < 0x80:
+        vs = s + 2
+        ve = vs + n
+        if ve > e:
+            raise DerError("value runs past its container")
+    else:
+        tag, vs, ve = tlv(data, s, e)
+    inner = data[vs]
+    n = data[vs + 1]
+    if n < 0x80:
+        cs = vs + 2
+        if cs + n != ve:
+            raise DerError("member length")
+    else:
+        inner, cs, ce = tlv(data, vs, ve)
+        if ce != ve:
+            raise DerError("member length")
+    return tag - 0xA0, inner, vs, cs, ve
+
+
+# -- KDC-REQ-BODY members (RFC 4120 §5.4.1), one reader each: (req, data, k, inner, vs, cs, ve)
+def _kdc_options(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x03:
+        raise DerError("KDCOptions")
+    req.kdc_options = bits32(data, cs, ve)
+
+
+def _principal(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x30:
+        raise DerError("PrincipalName")
+    names, name_type = _names(data, cs, ve)
+    if k == 1:  # cname
+        req.cname, req.cname_type, req.cname_der = names, name_type, data[vs:ve]
+        req.cname_at = (vs, ve)
+        if req.msg == "AS":
+            req.client = "/".join(names)
+    else:  # sname
+        req.sname_components, req.sname_type, req.sname_der = names, name_type, data[vs:ve]
+        req.sname_at = (vs, ve)
+        req.service = "/".join(names)
+
+
+def _realm(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x1B:
+        raise DerError("Realm")
+    req.realm = data[cs:ve].decode("utf-8")
+
+
+def _time(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    text = data[cs:ve].decode("ascii")
+    if inner != 0x18 or len(text) != 15 or text[14] != "Z" or not text[:14].isdigit():
+        raise DerError("KerberosTime form")
+    if k == 5:
+        req.till = text
+    elif k == 6:
+        req.rtime = text
+
+
+def _nonce(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    n = ve - cs
+    if inner != 0x02 or not 0 < n <= 5 or nonminimal(data, cs, ve):
+        raise DerError("nonce")
+    nonce = int.from_bytes(data[cs:ve], "big", signed=True)  # signed: Heimdal's krb5int32
+    if not SIGNED_OR_UNSIGNED[0] <= nonce <= SIGNED_OR_UNSIGNED[1]:
+        raise DerError("nonce out of range")
+    req.nonce = nonce
+
+
+def _etypes(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    if inner != 0x30:
+        raise DerError("etype list")
+    etypes = []
+    while cs < ve:
+        n = data[cs + 1]
+        if data[cs] != 0x02 or not 0 < n <= 5:
+            raise DerError("etype")
+        cs += 2
+        etype = int.from_bytes(data[cs:cs + n], "big", signed=True)
+        if not INT32[0] <= etype <= INT32[1]:
+            raise DerError("etype out of range")
+        etypes.append(etype)
+        cs += n
+    if cs != ve:
+        raise DerError("etype list")
+    req.etypes = etypes
+
+
+def _not_read(req: Request, data: bytes, k: int, inner: int, vs: int, cs: int, ve: int) -> None:
+    """addresses [9], enc-authorization-data [10], additional-tickets [11]: not used."""
+
+
+_BODY_READERS = (_kdc_options, _principal, _realm, _principal, _time, _time, _time, _nonce,
+                 _etypes, _not_read, _not_read, _not_read)
+#: realm [2], till [5], nonce [7] and etype [8] must be present
+_REQUIRED = (1 << 2) | (1 << 5) | (1 << 7) | (1 << 8)
+
+
+def _read_body(req: Request, data: bytes, span: tuple[int, int]) -> None:
+    """KDC-REQ-BODY: each member by its reader, tags strictly ascending."""
+    bs, be = span
     tag, s, e = tlv(data, bs, be)
     if tag != 0x30 or e != be:
         raise DerError("req-body is not a SEQUENCE")
+    last = -1
+    seen = 0
+    while s < e:
+        k, inner, vs, cs, ve = _member(data, s, e)
+        if k <= last or k > 11:
+            raise DerError(f"unexpected tag {k + 0xA0:#x}")
+        last = k
+        seen |= 1 << k
+        _BODY_READERS[k](req, data, k, inner, vs, cs, ve)
+        s = ve
+    if seen & _REQUIRED != _REQUIRED:
+        raise DerError("required req-body member missing")
+
+
+def parse_kdc_req(data: bytes, wire: bytes | None = None) -> Request:
+    """Walk an AS-REQ (0x6A) or TGS-REQ (0x6C) (RFC 4120 §5.4.1); raises :class:`DerError`
+    (or IndexError, UnicodeDecodeError) on anything it does not take."""
+    is_as, pvno, pa_span, body_span = _kdc_req_top(data)
+    padata = _read_padata(data, pa_span)
+    if body_span is None:
+        raise DerError("no req-body")
     req = Request("AS" if is_as else "TGS")
     req.data = data
     req.wire = data if wire is None else wire
     req.pvno = pvno
     req.padata = padata
     req.body = body_span
-    last = -1
-    till = nonce = etypes = realm = None
-    while s < e:
-        tag = data[s]
-        n = data[s + 1]
-        if n < 0x80:
-            vs = s + 2
-            ve = vs + n
-            if ve > e:
-                raise DerError("value runs past its container")
-        else:
-            tag, vs, ve = tlv(data, s, e)
-        k = tag - 0xA0
-        if k <= last or k > 11:
-            raise DerError(f"unexpected tag {tag:#x}")
-        last = k
-        inner = data[vs]
-        n = data[vs + 1]
-        if n < 0x80:
-            cs = vs + 2
-            if cs + n != ve:
-                raise DerError("member length")
-        else:
-            inner, cs, ce = tlv(data, vs, ve)
-            if ce != ve:
-                raise DerError("member length")
-        if k == 0:
-            if inner != 0x03:
-                raise DerError("KDCOptions")
-            req.kdc_options = bits32(data, cs, ve)
-        elif k == 1 or k == 3:
-            if inner != 0x30:
-                raise DerError("PrincipalName")
-            names, name_type = _names(data, cs, ve)
-            if k == 1:
-                req.cname, req.cname_type, req.cname_der = names, name_type, data[vs:ve]
-                req.cname_at = (vs, ve)
-                if is_as:
-                    req.client = "/".join(names)
-            else:
-                req.sname_components, req.sname_type, req.sname_der = names, name_type, data[vs:ve]
-                req.sname_at = (vs, ve)
-                req.service = "/".join(names)
-        elif k == 2:
-            if inner != 0x1B:
-                raise DerError("Realm")
-            realm = data[cs:ve].decode("utf-8")
-        elif 4 <= k <= 6:
-            text = data[cs:ve].decode("ascii")
-            if inner != 0x18 or len(text) != 15 or text[14] != "Z" or not text[:14].isdigit():
-                raise DerError("KerberosTime form")
-            if k == 5:
-                till = text
-            elif k == 6:
-                req.rtime = text
-        elif k == 7:
-            n = ve - cs
-            if inner != 0x02 or not 0 < n <= 5 or nonminimal(data, cs, ve):
-                raise DerError("nonce")
-            nonce = int.from_bytes(data[cs:ve], "big", signed=True)  # signed: Heimdal's krb5int32
-            if not SIGNED_OR_UNSIGNED[0] <= nonce <= SIGNED_OR_UNSIGNED[1]:
-                raise DerError("nonce out of range")
-        elif k == 8:
-            if inner != 0x30:
-                raise DerError("etype list")
-            etypes = []
-            while cs < ve:
-                n = data[cs + 1]
-                if data[cs] != 0x02 or not 0 < n <= 5:
-                    raise DerError("etype")
-                cs += 2
-                etype = int.from_bytes(data[cs:cs + n], "big", signed=True)
-                if not INT32[0] <= etype <= INT32[1]:
-                    raise DerError("etype out of range")
-                etypes.append(etype)
-                cs += n
-            if cs != ve:
-                raise DerError("etype list")
-        s = ve
-    if realm is None or till is None or nonce is None or etypes is None:
-        raise DerError("required req-body member missing")
-    req.realm, req.till, req.nonce, req.etypes = realm, till, nonce, etypes
+    _read_body(req, data, body_span)
     req.ok = True
     return req
-
-
-class EncData:
-    """EncryptedData (RFC 4120 §5.2.9)."""
-
-    __slots__ = ("etype", "kvno", "cipher")
-
-    def __init__(self, etype: int, kvno: int | None, cipher: bytes) -> None:
-        self.etype, self.kvno, self.cipher = etype, kvno, cipher
-
-
-def _enc_data_at(data: bytes, s: int, e: int) -> EncData:
-    f = fields(data, s, e, 2)
-    return EncData(integer(data, f[0]), None if f[1] is None else integer(data, f[1], UINT32),
-                   octets(data, f[2]))
-
-
-def read_enc_data(data: bytes) -> EncData:
-    """A whole EncryptedData (the PA-ENC-TIMESTAMP padata-value)."""
-    tag, s, e = tlv(data, 0, len(data))
-    if tag != 0x30 or e != len(data):
-        raise DerError("EncryptedData")
-    return _enc_data_at(data, s, e)
-
-
-def read_pa_enc_ts(data: bytes) -> str:
-    """PA-ENC-TS-ENC (§5.2.7.2): the patimestamp."""
-    tag, s, e = tlv(data, 0, len(data))
-    if tag != 0x30 or e != len(data):
-        raise DerError("PA-ENC-TS-ENC")
-    f = fields(data, s, e, 1)
-    if f[1] is not None:
-        integer(data, f[1], MICROSECONDS)
-    return ktime(data, f[0])
-
-
-class ApReq:
-    """AP-REQ (§5.5.1): options, the Ticket's exact DER (read with :func:`read_ticket`,
-    or recognised by the KDC's TGT cache) and the authenticator's EncryptedData."""
-
-    __slots__ = ("options", "ticket", "authenticator")
-
-    def __init__(self, options: int, ticket: bytes, authenticator: EncData) -> None:
-        self.options, self.ticket, self.authenticator = options, ticket, authenticator
-
-
-def parse_ap_req(data: bytes) -> ApReq:
-    """An AP-REQ [APPLICATION 14], read in full."""
-    f = app_fields(data, 0x6E, 4, "an AP-REQ")
-    if integer(data, f[0]) != 5 or integer(data, f[1]) != 14:
-        raise DerError("AP-REQ pvno/msg-type")
-    options = flags(data, f[2])
-    if f[3] is None:
-        raise DerError("no ticket")
-    tag, ts, te = tlv(data, f[3][0], f[3][1])
-    if tag != 0x61 or te != f[3][1]:
-        raise DerError("not a Ticket")
-    as_, ae = _inner(data, f[4], 0x30)
-    return ApReq(options, data[f[3][0]:te], _enc_data_at(data, as_, ae))
-
-
-class Ticket:
-    """Ticket (§5.3): realm, sname and the encrypted part."""
-
-    __slots__ = ("realm", "sname", "enc")
-
-    def __init__(self, realm: str, sname: list[str], enc: EncData) -> None:
-        self.realm, self.sname, self.enc = realm, sname, enc
-
-
-def read_ticket(data: bytes) -> Ticket:
-    """A Ticket [APPLICATION 1]."""
-    t = app_fields(data, 0x61, 3, "a Ticket")
-    if integer(data, t[0]) != 5:
-        raise DerError("tkt-vno")
-    realm = string(data, t[1])
-    sname, _, _ = principal(data, t[2])
-    es, ee = _inner(data, t[3], 0x30)
-    return Ticket(realm, sname, _enc_data_at(data, es, ee))
-
-
-class TicketPart:
-    """EncTicketPart (§5.3), times as KerberosTime strings."""
-
-    __slots__ = ("flags", "keytype", "key", "crealm", "cname", "cname_type", "authtime",
-                 "starttime", "endtime", "renew_till", "authorization_data", "_session")
-
-    def __init__(self) -> None:
-        self.flags = 0
-        self.keytype = 0
-        self.key = b""
-        self.crealm = ""
-        self.cname: list[str] = []
-        self.cname_type = NT_PRINCIPAL
-        self.authtime = ""
-        self.starttime: str | None = None
-        self.endtime = ""
-        self.renew_till: str | None = None
-        self.authorization_data: bytes | None = None  # the AuthorizationData DER, as it is
-        self._session: Any = None
-
-    def session_key(self) -> Any:
-        """The session key as an impacket ``Key`` (made once per opened ticket)."""
-        if self._session is None:
-            from impacket.krb5.crypto import Key
-
-            self._session = Key(self.keytype, self.key)
-        return self._session
-
-    def flag(self, bit: int) -> bool:
-        """TicketFlags bit ``bit`` (RFC 4120 §5.3 numbering)."""
-        return bool(self.flags & (0x80000000 >> bit))
-
-
-def read_enc_ticket_part(data: bytes) -> TicketPart:
-    """EncTicketPart [APPLICATION 3] (decrypted ticket enc-part, usage 2)."""
-    f = app_fields(data, 0x63, 10, "an EncTicketPart")
-    out = TicketPart()
-    out.flags = flags(data, f[0])
-    out.keytype, out.key = enc_key(data, f[1])
-    out.crealm = string(data, f[2])
-    out.cname, out.cname_type, _ = principal(data, f[3])
-    if f[4] is None:
-        raise DerError("no transited")
-    out.authtime = ktime(data, f[5])
-    if f[6] is not None:
-        out.starttime = ktime(data, f[6])
-    out.endtime = ktime(data, f[7])
-    if f[8] is not None:
-        out.renew_till = ktime(data, f[8])
-    if f[10] is not None:
-        out.authorization_data = data[f[10][0]:f[10][1]]
-    return out
-
-
-class AuthenticatorPart:
-    """Authenticator (§5.5.1), decrypted."""
-
-    __slots__ = ("crealm", "cname", "cksumtype", "checksum", "cusec", "ctime", "subkey",
-                 "seq_number")
-
-    def __init__(self) -> None:
-        self.crealm = ""
-        self.cname: list[str] = []
-        self.cksumtype: int | None = None
-        self.checksum = b""
-        self.cusec = 0
-        self.ctime = ""
-        self.subkey: tuple[int, bytes] | None = None
-        self.seq_number: int | None = None
-
-
-def parse_authenticator(data: bytes) -> AuthenticatorPart:
-    """Authenticator [APPLICATION 2], read in full."""
-    f = app_fields(data, 0x62, 8, "an Authenticator")
-    if integer(data, f[0]) != 5:
-        raise DerError("authenticator-vno")
-    out = AuthenticatorPart()
-    out.crealm = string(data, f[1])
-    out.cname, _, _ = principal(data, f[2])
-    if f[3] is not None:
-        cs, ce = _inner(data, f[3], 0x30)
-        c = fields(data, cs, ce, 1)
-        out.cksumtype = integer(data, c[0])
-        out.checksum = octets(data, c[1])
-    out.cusec = integer(data, f[4], MICROSECONDS)
-    out.ctime = ktime(data, f[5])
-    if f[6] is not None:
-        out.subkey = enc_key(data, f[6])
-    if f[7] is not None:
-        out.seq_number = integer(data, f[7], SIGNED_OR_UNSIGNED)
-    return out

@@ -2,7 +2,7 @@
 
 The hot path touches no pyasn1 (PROTOCOL.md §7): requests are read by
 :mod:`fakegc.kdc.derread`, replies built by :mod:`fakegc.kdc.fastder`, AES runs
-through :mod:`fakegc.kdc.kcrypto`.  pyasn1 (with impacket's ASN.1 classes) stays
+through :mod:`fakegc.crypto`.  pyasn1 (with impacket's ASN.1 classes) stays
 as the reference codec: input the strict reader does not take is decoded by
 pyasn1 and re-encoded to DER before it is read (or refused when pyasn1 refuses
 it too), and the property tests compare every encoder and reader with it.
@@ -18,31 +18,58 @@ starttime included, KRB-ERROR with the requested sname echoed.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
-from impacket.krb5 import constants
-from impacket.krb5.asn1 import (AP_REQ, AS_REQ, KRB_ERROR, PA_ENC_TS_ENC, TGS_REQ, Authenticator,
-                                EncryptedData, EncTicketPart, seq_set)
+from impacket.krb5.asn1 import (
+    AP_REQ,
+    PA_ENC_TS_ENC,
+    Authenticator,
+    EncryptedData,
+    EncTicketPart,
+)
 from impacket.krb5.asn1 import Ticket as TicketAsn1
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
-from impacket.krb5.types import KerberosTime
-from impacket.krb5.types import Principal as KPrincipal
-from pyasn1.codec.der import decoder, encoder
 
+from fakegc import crypto
 from fakegc.codes import KrbError
-from fakegc.kdc import fastder, kcrypto
-from fakegc.kdc.derread import (NT_PRINCIPAL, NT_SRV_INST, DerError, Request, TicketPart,
-                                read_enc_data, read_enc_ticket_part, read_pa_enc_ts, read_ticket)
-from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
+from fakegc.kdc import fastder
+from fakegc.kdc.apread import (
+    AuthenticatorPart,
+    TicketPart,
+    read_enc_data,
+    read_enc_ticket_part,
+    read_pa_enc_ts,
+    read_ticket,
+)
+from fakegc.kdc.derread import NT_PRINCIPAL, NT_SRV_INST, Request
+from fakegc.kdc.layouts import read_ap_req, read_authenticator
+from fakegc.kdc.messages import (
+    clock_now,
+    epoch_of,
+    krb_error,
+    krb_error_pyasn1,
+    ktime_of,
+    peek,
+    peek_pyasn1,
+    raw_req_body,
+    reread,
+)
 from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 from fakegc.kdc.replay import ReplayCache
 
-__all__ = ["Request", "Outcome", "KdcCore", "peek", "peek_pyasn1", "krb_error", "krb_error_pyasn1",
-           "raw_req_body", "ktime_of", "epoch_of"]
+__all__ = [
+    "KdcCore",
+    "Outcome",
+    "Request",
+    "epoch_of",
+    "krb_error",
+    "krb_error_pyasn1",
+    "ktime_of",
+    "peek",
+    "peek_pyasn1",
+    "raw_req_body",
+]
 
 PA_TGS_REQ = 1
 PA_ENC_TIMESTAMP = 2
@@ -53,200 +80,16 @@ MAX_LIFE = 10 * 3600
 MAX_RENEW = 7 * 86400
 FORWARDABLE, PROXIABLE, RENEWABLE, INITIAL, PRE_AUTHENT = 1, 3, 8, 9, 10
 RENEW_OPTION = 30
-_BAD = (DerError, IndexError, UnicodeDecodeError)
-T = TypeVar("T")
 
 
 class Outcome:
     """An answer: the bytes and what they were (for the journal)."""
 
-    __slots__ = ("reply", "kind", "code", "etype", "e_text")
+    __slots__ = ("code", "e_text", "etype", "kind", "reply")
 
     def __init__(self, reply: bytes, kind: str, code: int = 0, etype: int | None = None,
                  e_text: str | None = None) -> None:
         self.reply, self.kind, self.code, self.etype, self.e_text = reply, kind, code, etype, e_text
-
-
-# -- time: KerberosTime strings compare like the instants they name (RFC 4120 §5.2.3) --
-@lru_cache(maxsize=256)
-def ktime_of(secs: int) -> str:
-    """KerberosTime "YYYYMMDDHHMMSSZ" of a POSIX second."""
-    return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(secs))
-
-
-@lru_cache(maxsize=1024)
-def epoch_of(kt: str) -> int:
-    """POSIX seconds of a KerberosTime; ValueError when it names no real instant."""
-    return int(dt.datetime(int(kt[0:4]), int(kt[4:6]), int(kt[6:8]), int(kt[8:10]),
-                           int(kt[10:12]), int(kt[12:14]), tzinfo=dt.timezone.utc).timestamp())
-
-
-def _clock_now(offset: float) -> tuple[int, str]:
-    """(POSIX second, its KerberosTime) of the KDC's clock (``ktime_of`` caches the text)."""
-    secs = int(time.time() + offset)
-    return secs, ktime_of(secs)
-
-
-def _now(offset: float) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=offset)
-
-
-# -- reading ----------------------------------------------------------------------------
-def _der_len(data: bytes, off: int) -> tuple[int, int]:
-    """(content length, header length after the tag byte) at ``off`` (which points at the length)."""
-    first = data[off]
-    if first < 0x80:
-        return first, 1
-    n = first & 0x7F
-    if n == 0 or n > 4:
-        raise ValueError("bad DER length")
-    return int.from_bytes(data[off + 1: off + 1 + n], "big"), 1 + n
-
-
-def raw_req_body(data: bytes) -> bytes:
-    """The exact bytes of KDC-REQ-BODY inside a KDC-REQ (the checksum covers these)."""
-    _, hl = _der_len(data, 1)  # [APPLICATION n]
-    off = 1 + hl
-    if data[off] != 0x30:
-        raise ValueError("KDC-REQ is not a SEQUENCE")
-    length, hl = _der_len(data, off + 1)
-    off += 1 + hl
-    end = off + length
-    while off < end:
-        tag = data[off]
-        clen, hl = _der_len(data, off + 1)
-        if tag == 0xA4:
-            return data[off + 1 + hl: off + 1 + hl + clen]
-        off += 1 + hl + clen
-    raise ValueError("no req-body")
-
-
-def _raw_pvno(data: bytes) -> int:
-    """pvno read straight from the DER (0 when even that fails)."""
-    try:
-        _, hl = _der_len(data, 1)
-        off = 1 + hl
-        _, hl = _der_len(data, off + 1)
-        off += 1 + hl
-        if data[off] == 0xA1 and data[off + 2] == 0x02:
-            n = data[off + 3]
-            return int.from_bytes(data[off + 4: off + 4 + n], "big")
-    except (IndexError, ValueError):
-        pass
-    return 0
-
-
-def reread(reader: Callable[[bytes], T], spec: Callable[[], Any], raw: bytes) -> T:
-    """``reader(raw)``; when the strict reader refuses, pyasn1 judges: its DER re-encoding
-    (``spec`` is the impacket class) is read instead, and its refusal propagates."""
-    try:
-        return reader(raw)
-    except _BAD:
-        return reader(encoder.encode(decoder.decode(raw, asn1Spec=spec())[0]))
-
-
-def peek(data: bytes) -> Request:
-    """Read a request without keys: message type, client, service, etypes, options, padata.
-
-    The strict reader (:func:`fakegc.kdc.layouts.read_kdc_req`) takes ordinary requests;
-    anything else goes through pyasn1 and, when pyasn1 accepts it, is read from its DER.
-    ``Request.ok`` is False when the request cannot be served.
-    """
-    if not data:
-        return Request("?")
-    try:
-        return read_kdc_req(data)
-    except _BAD:
-        pass
-    msg, decoded = _decode_pyasn1(data)
-    if decoded is None:
-        return Request(msg, pvno=_raw_pvno(data)) if msg != "?" else Request("?")
-    try:
-        canonical = encoder.encode(decoded)
-    except Exception:  # pyasn1 decodes more than it will encode (e.g. a malformed time)
-        return Request(msg, pvno=_raw_pvno(data))
-    try:
-        return read_kdc_req(canonical, wire=data)
-    except _BAD:
-        try:
-            out = _from_pyasn1(msg, decoded)
-        except Exception:
-            out = Request(msg, pvno=_raw_pvno(data))
-        out.ok = False
-        return out
-
-
-def _decode_pyasn1(data: bytes) -> tuple[str, Any]:
-    """("AS" | "TGS" | "?", impacket's KDC-REQ decoded by pyasn1, or None)."""
-    if not data or data[0] not in (0x6A, 0x6C):
-        return "?", None
-    msg = "AS" if data[0] == 0x6A else "TGS"
-    try:
-        return msg, decoder.decode(data, asn1Spec=AS_REQ() if msg == "AS" else TGS_REQ())[0]
-    except Exception:
-        return msg, None
-
-
-def _from_pyasn1(msg: str, req: Any) -> Request:
-    body = req["req-body"]
-    out = Request(msg, pvno=int(req["pvno"]))
-    out.realm = str(body["realm"])
-    if body["sname"].hasValue():
-        out.sname_components = [str(x) for x in body["sname"]["name-string"]]
-        out.sname_type = int(body["sname"]["name-type"])
-        out.service = "/".join(out.sname_components)
-    if msg == "AS" and body["cname"].hasValue():
-        out.client = "/".join(str(x) for x in body["cname"]["name-string"])
-    out.etypes = [int(e) for e in body["etype"]]
-    out.nonce = int(body["nonce"])
-    return out
-
-
-def peek_pyasn1(data: bytes) -> Request:
-    """:func:`peek` through pyasn1 only (the reference the strict reader is tested against)."""
-    msg, decoded = _decode_pyasn1(data)
-    if decoded is None:
-        return Request(msg, pvno=_raw_pvno(data)) if msg != "?" else Request("?")
-    out = _from_pyasn1(msg, decoded)
-    out.ok = True
-    return out
-
-
-# -- KRB-ERROR ---------------------------------------------------------------------------
-def krb_error(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_INST,
-              e_text: str | None = None, e_data: bytes | None = None, offset: float = 0.0,
-              cname: list[str] | None = None, crealm: str | None = None) -> bytes:
-    """A KRB-ERROR with every field MIT needs (PROTOCOL.md §6.7): the requested sname echoed.
-
-    Hand-encoded (:func:`fakegc.kdc.fastder.encode_krb_error`); :func:`krb_error_pyasn1`
-    is the reference it is proven byte-identical to.
-    """
-    stime = _now(offset).strftime("%Y%m%d%H%M%SZ")
-    return fastder.encode_krb_error(int(code), realm, sname or ["krbtgt", realm], sname_type, stime,
-                                    e_text, e_data, cname if crealm else None, crealm)
-
-
-def krb_error_pyasn1(code: int, realm: str, sname: list[str], sname_type: int = NT_SRV_INST,
-                     e_text: str | None = None, e_data: bytes | None = None, offset: float = 0.0,
-                     cname: list[str] | None = None, crealm: str | None = None) -> bytes:
-    """:func:`krb_error` through impacket's ``KRB_ERROR`` and pyasn1 (the reference codec)."""
-    err = KRB_ERROR()
-    err["pvno"] = 5
-    err["msg-type"] = int(constants.ApplicationTagNumbers.KRB_ERROR.value)
-    now = _now(offset)
-    err["stime"] = KerberosTime.to_asn1(now)
-    err["susec"] = 0
-    err["error-code"] = int(code)
-    if crealm and cname:
-        err["crealm"] = crealm
-        seq_set(err, "cname", KPrincipal("/".join(cname), type=NT_PRINCIPAL).components_to_asn1)
-    err["realm"] = realm
-    seq_set(err, "sname", KPrincipal("/".join(sname or ["krbtgt", realm]), type=sname_type).components_to_asn1)
-    if e_text:
-        err["e-text"] = e_text
-    if e_data is not None:
-        err["e-data"] = e_data
-    return encoder.encode(err)
 
 
 class KdcCore:
@@ -291,7 +134,7 @@ class KdcCore:
                 cname_der = req.cname_der
             else:
                 cname_der = self._name_der(req.client.split("/"))
-        stime = _clock_now(self.clock_offset)[1]
+        stime = clock_now(self.clock_offset)[1]
         data = fastder.krb_error_der(int(code), realm, sname_der, stime, text, e_data, cname_der,
                                      realm if cname_der else None)
         return Outcome(data, "error", code, None, text)
@@ -347,7 +190,7 @@ class KdcCore:
             return None
         krbtgt = self.db.get(f"krbtgt/{self.db.realm}")
         kdc_key = self.db.key(krbtgt, 18) if krbtgt is not None else None
-        auth = dt.datetime.fromtimestamp(epoch_of(authtime), dt.timezone.utc)
+        auth = dt.datetime.fromtimestamp(epoch_of(authtime), dt.UTC)
         pac = build_pac(client[0], self.db.netbios_domain, auth, service_key, kdc_key or service_key)
         return authorization_data(pac)
 
@@ -362,7 +205,7 @@ class KdcCore:
                                        self._name_der(client), authtime, start, end, renew,
                                        self._pac(client, authtime, key))
         return fastder.ticket(self.db.realm, req.sname_der, etype, service.kvno,
-                              kcrypto.encrypt(key, 2, part))
+                              crypto.encrypt(key, 2, part))
 
     def _open_ticket(self, ticket_der: bytes) -> TicketPart | Outcome:
         """Decrypt and read a TGT (usage 2), or say why not (the Outcome's code and text).
@@ -389,8 +232,8 @@ class KdcCore:
         if t_key is None:
             return Outcome(b"", "error", KrbError.KDC_ERR_ETYPE_NOSUPP, None, "ticket etype not supported")
         try:
-            part = reread(read_enc_ticket_part, EncTicketPart, kcrypto.decrypt(t_key, 2, ticket.enc.cipher))
-        except Exception:
+            part = reread(read_enc_ticket_part, EncTicketPart, crypto.decrypt(t_key, 2, ticket.enc.cipher))
+        except Exception:  # noqa: BLE001 - wrong key or garbage: BAD_INTEGRITY, never a crash
             return Outcome(b"", "error", KrbError.KRB_AP_ERR_BAD_INTEGRITY, None, "ticket does not decrypt")
         if len(self._tickets) >= 4096:
             self._tickets.clear()
@@ -411,7 +254,7 @@ class KdcCore:
             if req.msg == "AS":
                 return self._as(req)
             return self._tgs(req)
-        except Exception as exc:  # malformed inner structures: a protocol error, never a crash
+        except Exception as exc:  # noqa: BLE001 - malformed inner structures: a protocol error, never a crash
             return self.error(req, KrbError.KRB_ERR_GENERIC, f"malformed request: {type(exc).__name__}")
 
     def _preauth_required(self, req: Request, client: Principal) -> Outcome:
@@ -445,15 +288,15 @@ class KdcCore:
         if key is None:
             return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, f"etype {etype} not supported")
         try:
-            patime = reread(read_pa_enc_ts, PA_ENC_TS_ENC, kcrypto.decrypt(key, 1, timestamp.cipher))
+            patime = reread(read_pa_enc_ts, PA_ENC_TS_ENC, crypto.decrypt(key, 1, timestamp.cipher))
             asserted = epoch_of(patime)
-        except Exception:
+        except Exception:  # noqa: BLE001 - wrong key or garbage: PREAUTH_FAILED, never a crash
             return self.error(req, KrbError.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
-        now, now_s = _clock_now(self.clock_offset)
+        now, now_s = clock_now(self.clock_offset)
         if abs(asserted - now) > self.max_skew:
             return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
         session_etype = self._pick_etype(req.etypes, client) or etype
-        session_key = kcrypto.random_bytes(_enctype_table[session_etype].keysize)
+        session_key = crypto.random_bytes(_enctype_table[session_etype].keysize)
         till, renew = self._times(req, now)
         flags = self._flags(req, initial=True)
         tkt = self._ticket(req, service, session_etype, session_key, list(client.components), flags,
@@ -467,86 +310,28 @@ class KdcCore:
             padata = self._method_data[padata_key] = fastder.method_data(
                 [(PA_ETYPE_INFO2, self._etype_info2(client, [etype]))])
         reply = fastder.kdc_rep(fastder.AS_REP, padata, db.realm, self._name_der(client.components), tkt, etype,
-                                kcrypto.encrypt(key, 3, enc), client.kvno)
+                                crypto.encrypt(key, 3, enc), client.kvno)
         return Outcome(reply, "reply", 0, etype)
 
     def _tgs(self, req: Request) -> Outcome:
+        """TGS exchange (RFC 4120 §3.3): the TGT and authenticator are checked, then a
+        ticket for the service is issued under the reply key of PROTOCOL.md §6.5."""
         db = self.db
-        pa = req.pa_value(PA_TGS_REQ)  # PA-FX-FAST (136) and anything else: ignored (PROTOCOL.md §6.1)
-        if pa is None:
-            return self.error(req, KrbError.KDC_ERR_PADATA_TYPE_NOSUPP, "no PA-TGS-REQ")
-        ap = reread(read_ap_req, AP_REQ, pa)
-        opened = self._open_ticket(ap.ticket)
-        if isinstance(opened, Outcome):
-            return self.error(req, opened.code, opened.e_text)
-        etp = opened
+        checked = self._tgs_check(req)
+        if isinstance(checked, Outcome):
+            return checked
+        etp, auth, now, now_s = checked
         session_key = etp.session_key()
         client_names = etp.cname
-        req.client = "/".join(client_names)
-        now, now_s = _clock_now(self.clock_offset)
-        renewing = req.option(RENEW_OPTION)
-        if renewing:
-            if not etp.flag(RENEWABLE) or etp.renew_till is None:
-                return self.error(req, KrbError.KDC_ERR_BADOPTION, "ticket is not renewable")
-            if etp.renew_till < now_s:
-                return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "renewable lifetime is over")
-        elif etp.endtime < now_s:
-            return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
-        try:
-            auth = reread(read_authenticator, Authenticator,
-                          kcrypto.decrypt(session_key, 7, ap.authenticator.cipher))
-            ctime = epoch_of(auth.ctime)
-        except Exception:
-            return self.error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
-        if auth.cname != client_names or not (
-                auth.crealm.upper() == etp.crealm.upper()
-                or (self.db.is_local(auth.crealm) and self.db.is_local(etp.crealm))):
-            return self.error(req, KrbError.KRB_AP_ERR_BADMATCH, "authenticator names another client")
-        if abs(ctime - now) > self.max_skew:
-            return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
-        replay_key = (req.client, auth.ctime, auth.cusec)
-        if self._replay.seen(replay_key, now):
-            return self.error(req, KrbError.KRB_AP_ERR_REPEAT, "request is a replay")
-        if auth.cksumtype is not None and auth.cksumtype in _checksum_table:
-            try:
-                good = kcrypto.verify_checksum(session_key, 6, raw_req_body(req.wire),
-                                               auth.cksumtype, auth.checksum)
-            except Exception:
-                good = False
-            if not good:
-                return self.error(req, KrbError.KRB_AP_ERR_MODIFIED, "request body checksum mismatch")
         service = db.get(req.service or "")
         if service is None or req.sname_der is None:
             return self.error(req, KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
-        new_etype = session_key.enctype
-        for etype in req.etypes:
-            if etype in service.etypes:
-                new_etype = etype
-                break
-        else:
-            if new_etype not in service.etypes:
-                return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no etype the service supports")
-        new_key = kcrypto.random_bytes(_enctype_table[new_etype].keysize)
-        tgt_renew = etp.renew_till
-        if renewing:
-            # RFC 4120 §3.3.3: same lifetime again, never past the original renew-till
-            assert tgt_renew is not None
-            start = etp.starttime or etp.authtime
-            till = min(ktime_of(now + epoch_of(etp.endtime) - epoch_of(start)), tgt_renew)
-            renew: str | None = tgt_renew
-        else:
-            till, renew = self._times(req, now, etp.endtime)
-            if renew is not None:
-                renew = min(renew, tgt_renew) if tgt_renew is not None else None
-        # a derived ticket has no more rights than the ticket it came from (RFC 4120 §2)
-        flags = self._flags(req, initial=False)
-        for bit in (FORWARDABLE, RENEWABLE):
-            if not etp.flag(bit):
-                flags &= ~(0x80000000 >> bit)
-        if renew is None:
-            flags &= ~(0x80000000 >> RENEWABLE)
-        else:
-            flags |= 0x80000000 >> RENEWABLE
+        new_etype = self._tgs_etype(req, service, session_key.enctype)
+        if new_etype is None:
+            return self.error(req, KrbError.KDC_ERR_ETYPE_NOSUPP, "no etype the service supports")
+        new_key = crypto.random_bytes(_enctype_table[new_etype].keysize)
+        till, renew = self._tgs_times(req, etp, now)
+        flags = self._tgs_flags(req, etp, renew)
         tkt = self._ticket(req, service, new_etype, new_key, client_names, flags, etp.authtime,
                            now_s, till, renew)
         enc = fastder.enc_kdc_rep_part(fastder.ENC_TGS_REP_PART, new_etype, new_key, now_s,
@@ -557,5 +342,91 @@ class KdcCore:
         else:
             reply_key, usage = session_key, 8
         reply = fastder.kdc_rep(fastder.TGS_REP, None, db.realm, self._name_der(client_names), tkt,
-                                reply_key.enctype, kcrypto.encrypt(reply_key, usage, enc))
+                                reply_key.enctype, crypto.encrypt(reply_key, usage, enc))
         return Outcome(reply, "reply", 0, new_etype)
+
+    def _tgs_check(self, req: Request) -> tuple[TicketPart, AuthenticatorPart, int, str] | Outcome:
+        """The TGT of the PA-TGS-REQ and its authenticator, checked (RFC 4120 §3.3.2):
+        (ticket part, authenticator, now, now as KerberosTime) or the KRB-ERROR."""
+        pa = req.pa_value(PA_TGS_REQ)  # PA-FX-FAST (136) and anything else: ignored (PROTOCOL.md §6.1)
+        if pa is None:
+            return self.error(req, KrbError.KDC_ERR_PADATA_TYPE_NOSUPP, "no PA-TGS-REQ")
+        ap = reread(read_ap_req, AP_REQ, pa)
+        opened = self._open_ticket(ap.ticket)
+        if isinstance(opened, Outcome):
+            return self.error(req, opened.code, opened.e_text)
+        etp = opened
+        client = req.client = "/".join(etp.cname)
+        now, now_s = clock_now(self.clock_offset)
+        expired = self._tgt_lifetime(req, etp, now_s)
+        if expired is not None:
+            return expired
+        session_key = etp.session_key()
+        try:
+            auth = reread(read_authenticator, Authenticator,
+                          crypto.decrypt(session_key, 7, ap.authenticator.cipher))
+            ctime = epoch_of(auth.ctime)
+        except Exception:  # noqa: BLE001 - wrong key or garbage: BAD_INTEGRITY, never a crash
+            return self.error(req, KrbError.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
+        if auth.cname != etp.cname or not (
+                auth.crealm.upper() == etp.crealm.upper()
+                or (self.db.is_local(auth.crealm) and self.db.is_local(etp.crealm))):
+            return self.error(req, KrbError.KRB_AP_ERR_BADMATCH, "authenticator names another client")
+        if abs(ctime - now) > self.max_skew:
+            return self.error(req, KrbError.KRB_AP_ERR_SKEW, "clock skew too great")
+        if self._replay.seen((client, auth.ctime, auth.cusec), now):  # RFC 4120 §3.3.3.1
+            return self.error(req, KrbError.KRB_AP_ERR_REPEAT, "request is a replay")
+        if auth.cksumtype is not None and auth.cksumtype in _checksum_table:
+            try:
+                good = crypto.verify_checksum(session_key, 6, raw_req_body(req.wire),
+                                              auth.cksumtype, auth.checksum)
+            except Exception:  # noqa: BLE001 - a checksum that cannot be computed does not verify
+                good = False
+            if not good:
+                return self.error(req, KrbError.KRB_AP_ERR_MODIFIED, "request body checksum mismatch")
+        return etp, auth, now, now_s
+
+    def _tgt_lifetime(self, req: Request, etp: TicketPart, now_s: str) -> Outcome | None:
+        """A TGT past its end (or, when renewing, past its renew-till) is refused (RFC 4120 §3.3.3)."""
+        if req.option(RENEW_OPTION):
+            if not etp.flag(RENEWABLE) or etp.renew_till is None:
+                return self.error(req, KrbError.KDC_ERR_BADOPTION, "ticket is not renewable")
+            if etp.renew_till < now_s:
+                return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "renewable lifetime is over")
+        elif etp.endtime < now_s:
+            return self.error(req, KrbError.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
+        return None
+
+    @staticmethod
+    def _tgs_etype(req: Request, service: Principal, session_etype: int) -> int | None:
+        """The first requested etype the service supports, else the TGT session key's
+        (RFC 4120 §3.3.3); None when the service supports neither."""
+        for etype in req.etypes:
+            if etype in service.etypes:
+                return etype
+        return session_etype if session_etype in service.etypes else None
+
+    def _tgs_times(self, req: Request, etp: TicketPart, now: int) -> tuple[str, str | None]:
+        """(till, renew-till) of the new ticket."""
+        tgt_renew = etp.renew_till
+        if req.option(RENEW_OPTION):
+            # RFC 4120 §3.3.3: same lifetime again, never past the original renew-till
+            assert tgt_renew is not None
+            start = etp.starttime or etp.authtime
+            return min(ktime_of(now + epoch_of(etp.endtime) - epoch_of(start)), tgt_renew), tgt_renew
+        till, renew = self._times(req, now, etp.endtime)
+        if renew is not None:
+            renew = min(renew, tgt_renew) if tgt_renew is not None else None
+        return till, renew
+
+    def _tgs_flags(self, req: Request, etp: TicketPart, renew: str | None) -> int:
+        """A derived ticket has no more rights than the ticket it came from (RFC 4120 §2)."""
+        flags = self._flags(req, initial=False)
+        for bit in (FORWARDABLE, RENEWABLE):
+            if not etp.flag(bit):
+                flags &= ~(0x80000000 >> bit)
+        if renew is None:
+            flags &= ~(0x80000000 >> RENEWABLE)
+        else:
+            flags |= 0x80000000 >> RENEWABLE
+        return flags

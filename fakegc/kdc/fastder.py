@@ -15,43 +15,35 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["encode_krb_error", "krb_error_der", "der", "der_int", "principal_name", "ktime", "kflags",
-           "encryption_key", "encrypted_data", "ticket", "enc_ticket_part", "enc_kdc_rep_part",
-           "kdc_rep", "etype_info2", "method_data", "authorization_data", "AS_REP", "TGS_REP",
-           "ENC_AS_REP_PART", "ENC_TGS_REP_PART"]
+from fakegc.wire.der import der, der_int
+
+__all__ = [
+    "AS_REP",
+    "ENC_AS_REP_PART",
+    "ENC_TGS_REP_PART",
+    "TGS_REP",
+    "authorization_data",
+    "der",
+    "der_int",
+    "enc_kdc_rep_part",
+    "enc_ticket_part",
+    "encode_krb_error",
+    "encrypted_data",
+    "encryption_key",
+    "etype_info2",
+    "kdc_rep",
+    "kflags",
+    "krb_error_der",
+    "ktime",
+    "method_data",
+    "principal_name",
+    "ticket",
+]
 
 AS_REP = 0x6B
 TGS_REP = 0x6D
 ENC_AS_REP_PART = 0x79
 ENC_TGS_REP_PART = 0x7A
-
-
-def _len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def der(tag: int, value: bytes) -> bytes:
-    """One TLV (single-byte tags only)."""
-    n = len(value)
-    if n < 0x80:
-        return bytes((tag, n)) + value
-    if n < 0x100:
-        return bytes((tag, 0x81, n)) + value
-    if n < 0x10000:
-        return bytes((tag, 0x82, n >> 8, n & 0xFF)) + value
-    return bytes((tag,)) + _len(n) + value
-
-
-def der_int(n: int) -> bytes:
-    """DER INTEGER (X.690 §8.3: minimal two's complement)."""
-    if n == 0:
-        return b"\x02\x01\x00"
-    # minimal two's complement (pyasn1 0.6 writes -2**(8k-1) one octet longer)
-    raw = n.to_bytes(((n if n >= 0 else ~n).bit_length() + 8) // 8, "big", signed=True)
-    return der(0x02, raw)
 
 
 def _gstr(text: str) -> bytes:

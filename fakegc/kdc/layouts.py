@@ -15,11 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fakegc.kdc.derread import (MICROSECONDS, SIGNED_OR_UNSIGNED, ApReq, AuthenticatorPart,
-                                DerError, EncData, Request, nonminimal, parse_ap_req,
-                                parse_authenticator, parse_kdc_req, tlv)
+from fakegc.kdc.apread import ApReq, AuthenticatorPart, EncData, parse_ap_req, parse_authenticator
+from fakegc.kdc.derread import (
+    MICROSECONDS,
+    SIGNED_OR_UNSIGNED,
+    DerError,
+    Request,
+    nonminimal,
+    parse_kdc_req,
+)
+from fakegc.wire.der import tlv
 
-__all__ = ["LayoutCache", "read_kdc_req", "read_ap_req", "read_authenticator"]
+__all__ = ["LayoutCache", "read_ap_req", "read_authenticator", "read_kdc_req"]
 
 
 # -- layouts: requests shaped like one already read ------------------------------------------
@@ -47,8 +54,17 @@ class _Layout:
     padata types); the variable leaves (name components, times, nonce, padata values,
     anything the reader does not interpret) are read afresh from each request."""
 
-    __slots__ = ("mask", "value", "template", "cname", "cname_der", "sname", "sname_der",
-                 "times", "nonce")
+    __slots__ = (
+        "cname",
+        "cname_der",
+        "mask",
+        "nonce",
+        "sname",
+        "sname_der",
+        "template",
+        "times",
+        "value",
+    )
 
     def __init__(self, data: bytes, req: Request) -> None:
         leaves: list[tuple[tuple[int, ...], int, int]] = []
@@ -222,7 +238,7 @@ _AP_CIPHER = (0x6E, 0x30, 0xA4, 0x30, 0xA2, 0x04)
 
 
 class _ApLayout:
-    __slots__ = ("mask", "value", "template", "cipher")
+    __slots__ = ("cipher", "mask", "template", "value")
 
     def __init__(self, data: bytes, ap: ApReq) -> None:
         self.mask, self.value, leaves = _masked(data, lambda path: path == _AP_CIPHER)
@@ -248,7 +264,7 @@ def _auth_variable(path: tuple[int, ...]) -> bool:
 
 
 class _AuthLayout:
-    __slots__ = ("mask", "value", "template", "spans")
+    __slots__ = ("mask", "spans", "template", "value")
 
     def __init__(self, data: bytes, part: AuthenticatorPart) -> None:
         self.mask, self.value, leaves = _masked(data, _auth_variable)

@@ -27,8 +27,17 @@ from impacket.krb5.pac import (
 
 from fakegc.kdc.fastder import der, der_int
 
-__all__ = ["build_pac", "authorization_data", "if_relevant_payload", "checksum_type", "DOMAIN_SID", "rid_of",
-           "AD_IF_RELEVANT", "AD_WIN2K_PAC", "KERB_NON_KERB_CKSUM_SALT"]
+__all__ = [
+    "AD_IF_RELEVANT",
+    "AD_WIN2K_PAC",
+    "DOMAIN_SID",
+    "KERB_NON_KERB_CKSUM_SALT",
+    "authorization_data",
+    "build_pac",
+    "checksum_type",
+    "if_relevant_payload",
+    "rid_of",
+]
 
 DOMAIN_SID = "S-1-5-21-1004336348-1177238915-682003330"
 AD_IF_RELEVANT = 1

@@ -10,19 +10,15 @@ name components (``CONTOSO.TESTalice``); rc4-hmac has none (§6.3).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
-from impacket.krb5.crypto import Key, _enctype_table
+from impacket.krb5.crypto import Key
 
-from fakegc.rpc.auth.ntlm import nt_hash as _nt_hash
+from fakegc.crypto import AES128, AES256, RC4, string_to_key
 
-__all__ = ["PrincipalDb", "Principal", "AES256", "AES128", "RC4", "ETYPES", "ETYPE_NAMES"]
+__all__ = ["AES128", "AES256", "ETYPES", "ETYPE_NAMES", "RC4", "Principal", "PrincipalDb"]
 
-AES256 = 18
-AES128 = 17
-RC4 = 23
 ETYPES = (AES256, AES128, RC4)
 ETYPE_NAMES = {AES256: "aes256-cts-hmac-sha1-96", AES128: "aes128-cts-hmac-sha1-96", RC4: "rc4-hmac"}
 
@@ -129,13 +125,7 @@ class PrincipalDb:
             key = Key(etype, p.random_keys[etype])
         else:
             assert p.password is not None
-            if etype == RC4:
-                key = Key(RC4, _nt_hash(p.password))
-            else:
-                profile = _enctype_table[etype]
-                seed = hashlib.pbkdf2_hmac("sha1", p.password.encode("utf-8"), self.salt(p), 4096,
-                                           profile.seedsize)
-                key = profile.derive(profile.random_to_key(seed), b"kerberos")
+            key = string_to_key(etype, p.password, self.salt(p))
         p._keys[etype] = key
         return key
 

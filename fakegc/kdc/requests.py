@@ -13,8 +13,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from impacket.krb5 import constants
-from impacket.krb5.asn1 import (AP_REQ, AS_REP, AS_REQ, PA_ENC_TS_ENC, TGS_REQ, Authenticator,
-                                EncASRepPart, EncryptedData, EncTGSRepPart, seq_set, seq_set_iter)
+from impacket.krb5.asn1 import (
+    AP_REQ,
+    AS_REP,
+    AS_REQ,
+    PA_ENC_TS_ENC,
+    TGS_REQ,
+    Authenticator,
+    EncASRepPart,
+    EncryptedData,
+    EncTGSRepPart,
+    seq_set,
+    seq_set_iter,
+)
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 from impacket.krb5.types import KerberosTime, Principal, Ticket
 from pyasn1.codec.der import decoder, encoder
@@ -22,11 +33,11 @@ from pyasn1.type.univ import noValue
 
 from fakegc.kdc.exchange import raw_req_body
 
-__all__ = ["as_req", "ap_req", "tgs_req", "open_as_rep"]
+__all__ = ["ap_req", "as_req", "open_as_rep", "tgs_req"]
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_req(user: str, realm: str, key: Key | None = None, etypes: Sequence[int] = (18, 17, 23),
@@ -56,7 +67,7 @@ def as_req(user: str, realm: str, key: Key | None = None, etypes: Sequence[int] 
     body["till"] = KerberosTime.to_asn1(_now() + dt.timedelta(hours=8))
     body["nonce"] = random.getrandbits(31) if nonce is None else nonce
     seq_set_iter(body, "etype", tuple(etypes))
-    return encoder.encode(req)
+    return bytes(encoder.encode(req))
 
 
 def open_as_rep(reply: bytes, key: Key) -> tuple[Any, Any, Key]:
@@ -65,7 +76,7 @@ def open_as_rep(reply: bytes, key: Key) -> tuple[Any, Any, Key]:
     plain = _enctype_table[int(rep["enc-part"]["etype"])].decrypt(key, 3, bytes(rep["enc-part"]["cipher"]))
     try:
         enc = decoder.decode(plain, asn1Spec=EncASRepPart())[0]
-    except Exception:
+    except Exception:  # noqa: BLE001 - not an EncASRepPart: try the TGS form
         enc = decoder.decode(plain, asn1Spec=EncTGSRepPart())[0]
     return rep, enc, Key(int(enc["key"]["keytype"]), bytes(enc["key"]["keyvalue"]))
 
@@ -104,7 +115,7 @@ def ap_req(ticket: Any, session: Key, user: str, realm: str, usage: int = 7,
     ap["authenticator"]["etype"] = session.enctype
     ap["authenticator"]["cipher"] = _enctype_table[session.enctype].encrypt(
         session, usage, encoder.encode(auth), None)
-    return encoder.encode(ap)
+    return bytes(encoder.encode(ap))
 
 
 def tgs_req(tgt_rep: Any, session: Key, user: str, realm: str, service: str,
@@ -136,4 +147,4 @@ def tgs_req(tgt_rep: Any, session: Key, user: str, realm: str, service: str,
         req["padata"][1] = noValue
         req["padata"][1]["padata-type"] = 136
         req["padata"][1]["padata-value"] = b"\x30\x00"
-    return encoder.encode(req)
+    return bytes(encoder.encode(req))

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from fakegc.codes import KrbError
-from fakegc.firing import Firing
 from fakegc.errorlog import ErrorLog
+from fakegc.firing import Firing
 from fakegc.journal import Journal
 from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
@@ -340,7 +340,7 @@ class Kdc:
                         return
                     break
             self._finish(self.core.handle(data, req), req, transport, send)
-        except Exception as exc:  # the KDC answers garbage, it never dies of it
+        except Exception as exc:  # noqa: BLE001 - the KDC answers garbage, it never dies of it
             self.errors.append(exc)
             self._record("protocol_error", transport=transport, error=repr(exc))
 

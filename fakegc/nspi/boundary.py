@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from fakegc.codes import RpcStatus
 from fakegc.directory.model import Directory
@@ -72,7 +72,7 @@ def _host(ctx: CallContext) -> NspiHost:
     host = ctx.actor
     if host is None or not hasattr(host, "directory"):
         raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no directory behind this server")
-    return host  # type: ignore[no-any-return]
+    return cast(NspiHost, host)
 
 
 def _note_nonconformant(ctx: CallContext, request: Any) -> None:

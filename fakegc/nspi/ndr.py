@@ -1,6 +1,6 @@
 """NDR encoders for NSPI answers (MS-NSPI 2.3: PropertyValue_r, PropertyRow_r, PropertyRowSet_r,
-PropertyTagArray_r, STAT) and request classes impacket lacks (NspiGetMatches,
-NspiResortRestriction, NspiModProps).
+PropertyTagArray_r, STAT); the request classes impacket lacks are in
+:mod:`fakegc.wire.impacket_ndr`.
 
 Requests are decoded with impacket's structures (lenient, well tested); answers
 are encoded by hand with :class:`~fakegc.wire.ndr.NdrWriter` (fast, exact), and
@@ -11,33 +11,15 @@ from __future__ import annotations
 
 import struct
 import uuid as uuidlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from impacket.dcerpc.v5 import nspi as inspi
-from impacket.dcerpc.v5.dtypes import DWORD, ULONG
-from impacket.dcerpc.v5.ndr import NDRCALL, NDRPOINTER
 
 from fakegc.directory import props as P
 from fakegc.nspi.rows import Missing, encode_8bit
 from fakegc.wire.ndr import NdrWriter
 
-__all__ = [
-    "STAT_FIELDS",
-    "NspiGetMatches",
-    "NspiModProps",
-    "NspiResortRestriction",
-    "PPropertyName_r",
-    "PRestriction_r",
-    "Row",
-    "row_blob",
-    "write_row",
-    "write_rowset",
-    "write_rowset_blobs",
-    "write_stat",
-    "write_tag_array",
-    "write_value",
-]
+__all__ = ["STAT_FIELDS", "Row", "row_blob", "write_row", "write_rowset", "write_rowset_blobs",
+           "write_stat", "write_tag_array", "write_value"]
 
 Row = Sequence[tuple[int, Any]]
 STAT_FIELDS = ("SortType", "ContainerID", "CurrentRec", "Delta", "NumPos", "TotalRecs",
@@ -49,6 +31,18 @@ def write_stat(w: NdrWriter, stat: Sequence[int]) -> None:
     """STAT: nine 32-bit fields."""
     w.align(4)
     w.raw(_STAT.pack(*(v & 0xFFFFFFFF for v in stat)))
+
+
+def _wstring(text: str) -> Callable[[NdrWriter], None]:
+    return lambda w: w.cv_wstring(text)
+
+
+def _string8(data: bytes) -> Callable[[NdrWriter], None]:
+    return lambda w: w.cv_string8(data)
+
+
+def _bytes(blob: bytes) -> Callable[[NdrWriter], None]:
+    return lambda w: w.conformant_bytes(blob)
 
 
 def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
@@ -91,18 +85,17 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
                 w.u32(v)
         w.pointer(longs)
     elif ptype in (P.PT_MV_UNICODE, P.PT_MV_STRING8):
-        items = [str(v) for v in value]
-        w.u32(len(items))
+        texts = [str(v) for v in value]
+        w.u32(len(texts))
         wide = ptype == P.PT_MV_UNICODE
 
         def strings(w: NdrWriter) -> None:
-            w.u32(len(items))
-            for text in items:
+            w.u32(len(texts))
+            for text in texts:
                 if wide:
-                    w.pointer(lambda w, t=text: w.cv_wstring(t))
+                    w.pointer(_wstring(text))
                 else:
-                    data = encode_8bit(text, code_page) + b"\x00"
-                    w.pointer(lambda w, d=data: w.cv_string8(d))
+                    w.pointer(_string8(encode_8bit(text, code_page) + b"\x00"))
         w.pointer(strings)
     elif ptype == P.PT_MV_BINARY:
         blobs = [bytes(v) for v in value]
@@ -112,7 +105,7 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
             w.u32(len(blobs))
             for blob in blobs:
                 w.u32(len(blob))
-                w.pointer(lambda w, b=blob: w.conformant_bytes(b))
+                w.pointer(_bytes(blob))
         w.pointer(binaries)
     else:
         raise ValueError(f"cannot encode property type 0x{ptype:04X}")
@@ -202,82 +195,3 @@ def write_tag_array(w: NdrWriter, tags: Sequence[int] | None) -> None:
         for tag in tags:
             w.u32(tag)
     w.top_pointer(array)
-
-
-# -- request classes impacket comments out -----------------------------------------------
-class PRestriction_r(NDRPOINTER):
-    referent = (("Data", inspi.Restriction_r),)
-
-
-class PPropertyName_r(NDRPOINTER):
-    referent = (("Data", inspi.PropertyName_r),)
-
-
-class NspiGetMatches(NDRCALL):
-    """MS-NSPI 3.1.4.1.10 request."""
-
-    opnum = 5
-    structure = (
-        ("hRpc", inspi.handle_t),
-        ("Reserved1", DWORD),
-        ("pStat", inspi.STAT),
-        ("pReserved", inspi.PPropertyTagArray_r),
-        ("Reserved2", DWORD),
-        ("Filter", PRestriction_r),
-        ("lpPropName", PPropertyName_r),
-        ("ulRequested", DWORD),
-        ("pPropTags", inspi.PPropertyTagArray_r),
-    )
-
-
-class NspiGetMatchesResponse(NDRCALL):
-    """MS-NSPI 3.1.4.1.10 response (decoder for tests)."""
-
-    structure = (
-        ("pStat", inspi.STAT),
-        ("ppOutMIds", inspi.PPropertyTagArray_r),
-        ("ppRows", inspi.PPropertyRowSet_r),
-        ("ErrorCode", ULONG),
-    )
-
-
-class NspiResortRestriction(NDRCALL):
-    """MS-NSPI 3.1.4.1.11 request."""
-
-    opnum = 6
-    structure = (
-        ("hRpc", inspi.handle_t),
-        ("Reserved", DWORD),
-        ("pStat", inspi.STAT),
-        ("pInMIds", inspi.PropertyTagArray_r),
-        ("ppOutMIds", inspi.PPropertyTagArray_r),
-    )
-
-
-class NspiResortRestrictionResponse(NDRCALL):
-    """MS-NSPI 3.1.4.1.11 response (decoder for tests)."""
-
-    structure = (
-        ("pStat", inspi.STAT),
-        ("ppOutMIds", inspi.PPropertyTagArray_r),
-        ("ErrorCode", ULONG),
-    )
-
-
-class NspiModProps(NDRCALL):
-    """MS-NSPI 3.1.4.1.12 request."""
-
-    opnum = 11
-    structure = (
-        ("hRpc", inspi.handle_t),
-        ("Reserved", DWORD),
-        ("pStat", inspi.STAT),
-        ("pPropTags", inspi.PPropertyTagArray_r),
-        ("pRow", inspi.PropertyRow_r),
-    )
-
-
-class NspiModPropsResponse(NDRCALL):
-    """MS-NSPI 3.1.4.1.12 response."""
-
-    structure = (("ErrorCode", ULONG),)

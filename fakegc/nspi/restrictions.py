@@ -8,7 +8,9 @@ given name and surname prefixes (MS-OXNSPI 3.1.4.7).
 
 from __future__ import annotations
 
-from typing import Any
+import operator
+from collections.abc import Callable
+from typing import Any, AnyStr
 
 from fakegc.directory import props as P
 from fakegc.directory.model import AbObject, Directory, sort_key
@@ -112,12 +114,22 @@ def _value(d: Directory, obj: AbObject, tag: int) -> Any:
 _NO_GUID = __import__("uuid").UUID(int=0)
 
 
+_RELOPS: dict[int, Callable[[Any, Any], Any]] = {
+    RELOP_LT: operator.lt, RELOP_LE: operator.le, RELOP_GT: operator.gt, RELOP_GE: operator.ge,
+    RELOP_EQ: operator.eq, RELOP_NE: operator.ne}
+
+
 def _cmp(relop: int, a: Any, b: Any) -> bool:
+    """``a relop b`` (MS-OXCDATA 2.12.4 relops); strings compare by sort key, and values
+    that cannot be ordered against each other satisfy no relation."""
     if isinstance(a, str) and isinstance(b, str):
         a, b = sort_key(a), sort_key(b)
+    op = _RELOPS.get(relop)
+    if op is None:
+        return False
     try:
-        return {RELOP_LT: a < b, RELOP_LE: a <= b, RELOP_GT: a > b, RELOP_GE: a >= b,
-                RELOP_EQ: a == b, RELOP_NE: a != b}.get(relop, False)
+        a < b  # noqa: B015 - raises TypeError for values of unrelated types
+        return bool(op(a, b))
     except TypeError:
         return False
 
@@ -132,72 +144,105 @@ def _size(v: Any) -> int:
     return 4
 
 
-def matches(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
-    """Does ``obj`` satisfy restriction ``r``?"""
-    kind = r[0]
-    if kind == "and":
-        return all(matches(d, obj, x) for x in r[1])
-    if kind == "or":
-        return any(matches(d, obj, x) for x in r[1])
-    if kind == "not":
-        return not matches(d, obj, r[1])
-    if kind == "content":
-        _, fuzzy, tag, want = r
-        if P.canonical(tag) == P.PR_ANR:
-            return anr_match(d, obj, str(want))
-        have = _value(d, obj, tag)
-        values = have if isinstance(have, list) else [have]
-        for v in values:
-            if isinstance(v, Missing) or v is None:
-                continue
-            if isinstance(v, bytes) and isinstance(want, bytes):
-                a, b = v, want
-            else:
-                a, b = str(v), str(want)
-                if fuzzy & (FL_IGNORECASE | 0x20000):
-                    a, b = a.casefold(), b.casefold()
-            mode = fuzzy & 0xFFFF
-            if (mode == FL_FULLSTRING and a == b) or (mode == FL_SUBSTRING and b in a) or \
-                    (mode == FL_PREFIX and a.startswith(b)):  # type: ignore[arg-type]
-                return True
+def _fuzzy(mode: int, hay: AnyStr, needle: AnyStr) -> bool:
+    if mode == FL_FULLSTRING:
+        return hay == needle
+    if mode == FL_SUBSTRING:
+        return needle in hay
+    return mode == FL_PREFIX and hay.startswith(needle)
+
+
+def _content_hit(fuzzy: int, v: Any, want: Any) -> bool:
+    """One value against a content restriction's (MS-OXCDATA 2.12.2: ulFuzzyLevel)."""
+    mode = fuzzy & 0xFFFF
+    if isinstance(v, bytes) and isinstance(want, bytes):
+        return _fuzzy(mode, v, want)
+    text, wanted = str(v), str(want)
+    if fuzzy & (FL_IGNORECASE | 0x20000):
+        text, wanted = text.casefold(), wanted.casefold()
+    return _fuzzy(mode, text, wanted)
+
+
+# -- one reader per restriction type (MS-OXCDATA 2.12; MS-OXNSPI 2.2.5) ---------------
+def _and(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    return all(matches(d, obj, x) for x in r[1])
+
+
+def _or(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    return any(matches(d, obj, x) for x in r[1])
+
+
+def _not(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    return not matches(d, obj, r[1])
+
+
+def _content(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    _, fuzzy, tag, want = r
+    if P.canonical(tag) == P.PR_ANR:
+        return anr_match(d, obj, str(want))
+    have = _value(d, obj, tag)
+    values = have if isinstance(have, list) else [have]
+    return any(_content_hit(fuzzy, v, want) for v in values
+               if not isinstance(v, Missing) and v is not None)
+
+
+def _property(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    _, relop, tag, want = r
+    if P.canonical(tag) == P.PR_ANR:
+        return anr_match(d, obj, str(want))
+    have = _value(d, obj, tag)
+    if isinstance(have, Missing):
+        return bool(relop == RELOP_NE)
+    values = have if isinstance(have, list) else [have]
+    return any(_cmp(relop, v, want) for v in values)
+
+
+def _compare(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    _, relop, t1, t2 = r
+    a, b = _value(d, obj, t1), _value(d, obj, t2)
+    if isinstance(a, Missing) or isinstance(b, Missing):
         return False
-    if kind == "property":
-        _, relop, tag, want = r
-        if P.canonical(tag) == P.PR_ANR:
-            return anr_match(d, obj, str(want))
-        have = _value(d, obj, tag)
-        if isinstance(have, Missing):
-            return relop == RELOP_NE
-        values = have if isinstance(have, list) else [have]
-        return any(_cmp(relop, v, want) for v in values)
-    if kind == "compare":
-        _, relop, t1, t2 = r
-        a, b = _value(d, obj, t1), _value(d, obj, t2)
-        if isinstance(a, Missing) or isinstance(b, Missing):
-            return False
-        return _cmp(relop, a, b)
-    if kind == "bitmask":
-        _, rel, tag, mask = r
-        have = _value(d, obj, tag)
-        if not isinstance(have, int):
-            return False
-        hit = (have & mask) != 0
-        return hit if rel == BMR_NEZ else not hit
-    if kind == "size":
-        _, relop, tag, cb = r
-        have = _value(d, obj, tag)
-        if isinstance(have, Missing):
-            return False
-        return _cmp(relop, _size(have), cb)
-    if kind == "exist":
-        return not isinstance(_value(d, obj, r[1]), Missing)
-    if kind == "sub":
-        # PR_EMS_AB_MEMBER sub-object: any member matches
-        _, sub_tag, inner = r
-        if P.canonical(sub_tag) == P.PR_EMS_AB_MEMBER:
-            return any(matches(d, d.objects[m], inner) for m in obj.members if m in d.objects)
+    return _cmp(relop, a, b)
+
+
+def _bitmask(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    _, rel, tag, mask = r
+    have = _value(d, obj, tag)
+    if not isinstance(have, int):
         return False
+    hit = (have & mask) != 0
+    return hit if rel == BMR_NEZ else not hit
+
+
+def _size_of(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    _, relop, tag, cb = r
+    have = _value(d, obj, tag)
+    if isinstance(have, Missing):
+        return False
+    return _cmp(relop, _size(have), cb)
+
+
+def _exist(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    return not isinstance(_value(d, obj, r[1]), Missing)
+
+
+def _sub(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    # PR_EMS_AB_MEMBER sub-object: any member matches
+    _, sub_tag, inner = r
+    if P.canonical(sub_tag) == P.PR_EMS_AB_MEMBER:
+        return any(matches(d, d.objects[m], inner) for m in obj.members if m in d.objects)
     return False
+
+
+_KINDS: dict[str, Callable[[Directory, AbObject, tuple[Any, ...]], bool]] = {
+    "and": _and, "or": _or, "not": _not, "content": _content, "property": _property,
+    "compare": _compare, "bitmask": _bitmask, "size": _size_of, "exist": _exist, "sub": _sub}
+
+
+def matches(d: Directory, obj: AbObject, r: tuple[Any, ...]) -> bool:
+    """Does ``obj`` satisfy restriction ``r``?  (An unknown restriction type matches nothing.)"""
+    check = _KINDS.get(r[0])
+    return check(d, obj, r) if check is not None else False
 
 
 __all__ += ["MISSING"]

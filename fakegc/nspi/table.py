@@ -9,6 +9,7 @@ the table does not hold reads as row 0 (PROTOCOL.md §11).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fakegc.directory.model import Container, Directory
 
@@ -41,9 +42,9 @@ class Stat:
     SortLocale: int = 0x409
 
     @classmethod
-    def from_impacket(cls, s: object) -> Stat:
+    def from_impacket(cls, s: Any) -> Stat:
         """From an impacket ``STAT`` structure."""
-        get = s.__getitem__  # type: ignore[attr-defined]
+        get = s.__getitem__
         delta = get("Delta")
         if delta >= 0x80000000:
             delta -= 1 << 32

@@ -9,10 +9,12 @@ impacket's RfrGetNewDSAResponse lacks the return value and is no encoder.
 
 from __future__ import annotations
 
+from typing import cast
+
 from impacket.dcerpc.v5 import oxabref
 
 from fakegc.codes import NspiStatus, RpcStatus
-from fakegc.referral.host import ReferralRefused
+from fakegc.referral.host import ReferralHost, ReferralRefused
 from fakegc.rpc.registry import CallContext, Interface, RpcFault
 from fakegc.wire.ndr import NdrWriter
 from fakegc.wire.ndr64 import Ndr64Writer
@@ -20,18 +22,18 @@ from fakegc.wire.ndrread import NdrReader
 
 __all__ = ["EC_RPC_FORMAT", "RFR", "referral"]
 
+# anonymous binds are accepted; the operation refuses them with LogonFailed
 RFR = Interface("rfr", "1544f5e0-613c-11d1-93df-00c04fd7bd09", (1, 0), spec="MS-OXABREF",
-                ndr64=True, ndr64_transcode=False, big_endian=True)
-RFR.anonymous_ok = True  # type: ignore[attr-defined]  # refused at the operation with LogonFailed
+                ndr64=True, ndr64_transcode=False, big_endian=True, anonymous_ok=True)
 
 EC_RPC_FORMAT = 0x000004B6  # ecRpcFormat: a malformed argument
 MIN_DN, MAX_DN = 10, 1024
 
 
-def _host(ctx: CallContext):  # type: ignore[no-untyped-def]
+def _host(ctx: CallContext) -> ReferralHost:
     if ctx.actor is None or not hasattr(ctx.actor, "referral_target"):
         raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no referral host behind this server")
-    return ctx.actor
+    return cast(ReferralHost, ctx.actor)
 
 
 def _reader(ctx: CallContext, stub: bytes) -> NdrReader:

@@ -260,7 +260,7 @@ class Calls:
             # Not decodable here: refused at once with the call's own id (never a hang).
             return RpcStatus.rpc_x_bad_stub_data, f"{iface.name} does not decode big-endian NDR"
         if anonymous and not self.link.env.allow_anonymous \
-                and not getattr(iface, "anonymous_ok", False):
+                and not iface.anonymous_ok:
             return RpcStatus.rpc_s_access_denied, f"{iface.name} requires authentication"
         return None
 

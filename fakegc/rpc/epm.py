@@ -17,32 +17,21 @@ from dataclasses import dataclass, field
 from typing import overload
 
 from impacket.dcerpc.v5 import epm as _epm
-from impacket.dcerpc.v5.dtypes import ULONG
-from impacket.dcerpc.v5.ndr import NDRCALL
 
 from fakegc.codes import RpcStatus
 from fakegc.rpc.registry import NDR20, NULL_HANDLE, CallContext, Interface, RpcFault
+from fakegc.wire.impacket_ndr import LookupHandleFreeResponse, StatusOnlyResponse
 from fakegc.wire.ndrread import NdrReader
 
 __all__ = ["EPM", "EndpointMap", "Registration", "build_tower", "parse_tower"]
 
 EPM = Interface("epm", "e1af8308-5d1f-11c9-91a4-08002b14a0fa", (3, 0),
-                spec="C706 appendix O; MS-RPCE 2.2.1.2.5", ndr64=True, big_endian=True)
-EPM.anonymous_ok = True  # type: ignore[attr-defined]
+                spec="C706 appendix O; MS-RPCE 2.2.1.2.5", ndr64=True, big_endian=True,
+                anonymous_ok=True)
 
 EPT_S_NOT_REGISTERED = RpcStatus.ept_s_not_registered
 
 
-class StatusOnlyResponse(NDRCALL):  # type: ignore[misc]
-    """ept_insert / ept_delete response: [out] error_status_t (C706 O.2.3-4)."""
-
-    structure = (("status", ULONG),)
-
-
-class LookupHandleFreeResponse(NDRCALL):  # type: ignore[misc]
-    """ept_lookup_handle_free response: [in,out] handle, [out] status (C706 O.2.6)."""
-
-    structure = (("entry_handle", _epm.ept_lookup_handle_t), ("status", ULONG))
 _PROT_UUID = 0x0D
 _PROT_RPC_CO = 0x0B
 _PROT_TCP = 0x07

@@ -25,8 +25,7 @@ from fakegc.wire.ndrread import NdrReader
 __all__ = ["MGMT", "principal_name"]
 
 MGMT = Interface("mgmt", "afa8bd80-7d8a-11c9-bef4-08002b102989", (1, 0), spec="C706 appendix Q",
-                 ndr64=True, big_endian=True)
-MGMT.anonymous_ok = True  # type: ignore[attr-defined]
+                 ndr64=True, big_endian=True, anonymous_ok=True)
 ERROR_ACCESS_DENIED = RpcStatus.rpc_s_access_denied
 
 

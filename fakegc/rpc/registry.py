@@ -17,7 +17,7 @@ import os
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from fakegc.codes import RpcStatus
 
@@ -25,18 +25,19 @@ if TYPE_CHECKING:
     from fakegc.journal import Journal
 
 __all__ = [
-    "RpcFault",
-    "Operation",
-    "Pipeline",
-    "Interface",
-    "CallContext",
-    "AuthInfo",
-    "HandleTable",
-    "AssociationGroup",
-    "NULL_HANDLE",
+    "BIND_TIME_FEATURE_PREFIX",
     "NDR20",
     "NDR64",
-    "BIND_TIME_FEATURE_PREFIX",
+    "NULL_HANDLE",
+    "Actor",
+    "AssociationGroup",
+    "AuthInfo",
+    "CallContext",
+    "HandleTable",
+    "Interface",
+    "Operation",
+    "Pipeline",
+    "RpcFault",
 ]
 
 #: Transfer syntaxes (C706 appendix I; MS-RPCE 2.2.4.12, 3.3.1.5.3).
@@ -118,11 +119,14 @@ class Interface:
 
     def __init__(self, name: str, uuid: str, version: tuple[int, int], spec: str = "",
                  *, ndr64: bool = False, big_endian: bool = False,
-                 ndr64_transcode: bool = True) -> None:
+                 ndr64_transcode: bool = True, anonymous_ok: bool = False) -> None:
         self.name = name
         self.uuid = uuidlib.UUID(uuid)
         self.version = version
         self.spec = spec
+        #: unauthenticated binds are accepted even when the server requires auth (EPM,
+        #: management; RFR refuses at the operation instead, PROTOCOL.md §5)
+        self.anonymous_ok = anonymous_ok
         self.operations: dict[int, Operation] = {}
         #: Operations read NDR64 requests (ctx.ndr64) and the engine offers NDR64 in
         #: binds (MS-RPCE 3.3.1.5.6); responses go through fakegc.rpc.ndr64.
@@ -233,6 +237,17 @@ class AssociationGroup:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+class Actor(Protocol):
+    """The object a server answers for (a GC, the Exchange server, an EPM host).
+
+    The engine needs only its name; handlers narrow it to their own host protocol
+    (:class:`fakegc.nspi.host.NspiHost`, :class:`fakegc.referral.host.ReferralHost`)
+    after checking it provides what they read.
+    """
+
+    name: str
+
+
 @dataclass(slots=True, eq=False)
 class CallContext:
     """Everything an operation may know about the call it serves.
@@ -241,7 +256,7 @@ class CallContext:
     server, the EPM host): it carries the world state handlers read.
     """
 
-    actor: Any
+    actor: Actor | None
     actor_name: str
     interface: Interface
     opnum: int

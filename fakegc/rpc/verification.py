@@ -23,7 +23,7 @@ CMD_HEADER2 = 0x0003
 FLAG_END = 0x4000
 FLAG_MUST_PROCESS = 0x8000
 
-__all__ = ["MAGIC", "Expected", "VerificationError", "check_and_strip", "build"]
+__all__ = ["MAGIC", "Expected", "VerificationError", "build", "check_and_strip"]
 
 
 class VerificationError(Exception):

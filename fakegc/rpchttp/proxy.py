@@ -24,6 +24,7 @@ import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,7 +52,7 @@ def self_signed_cert(common_name: str, directory: str | None = None) -> tuple[st
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=365))
@@ -139,6 +140,20 @@ class _Virtual:
             self.protocol.connection_lost(None)
 
 
+class _Auth(Enum):
+    """What an authentication step decided, when it did not name a user."""
+
+    AGAIN = "again"  # a 401 leg was sent; the next request on the connection continues
+    REFUSED = "refused"  # answered and closed
+
+
+@dataclass(slots=True)
+class _HttpSession:
+    """Per-connection state: the NTLM context across the 401 legs."""
+
+    ntlm: Any = None
+
+
 class RpcHttpProxy:
     """An RPC-over-HTTP v2 proxy in front of in-process RPC servers."""
 
@@ -211,71 +226,8 @@ class RpcHttpProxy:
         if task is not None:
             self._tasks.add(task)
         self._record("connect", conn, peer=str(peer))
-        ntlm = None
         try:
-            while True:
-                try:  # RFC 9112: head within header_timeout, a valid Content-Length
-                    request = await read_head(reader, self.limits)
-                    if request is None:
-                        return
-                    method, target, headers = request.method, request.target, request.headers
-                    # RPC_IN/OUT_DATA declare the channel's lifetime (MS-RPCH 2.1.2.1.1: up
-                    # to 2 GB); only a body the proxy reads (the 401 legs) meets max_body
-                    length = content_length(headers, self.limits, max_body=CHANNEL_MAX)
-                except HttpError as exc:
-                    self._record("protocol_error", conn, error=exc.detail, status=exc.status)
-                    return self._reply(writer, exc.status, exc.reason, close=True)
-                self._record("http_request", conn, method=method, target=target[:120])
-                if method not in ("RPC_IN_DATA", "RPC_OUT_DATA"):
-                    return self._reply(writer, 405, "Method Not Allowed", close=True)
-                auth = headers.get("authorization", "")
-                user = None
-                if auth.startswith("NTLM ") or auth.startswith("Negotiate "):
-                    token = base64.b64decode(auth.split(" ", 1)[1])
-                    if ntlm is None or token[8:9] == b"\x01":
-                        ntlm = NtlmProvider(self.creds, host=self.name, allow_anonymous=False).new_context()
-                    try:
-                        step = ntlm.step(token)
-                    except AuthError as exc:
-                        self._record("auth_failed", conn, reason=exc.reason, scheme="NTLM")
-                        return self._reply(writer, 401, "Unauthorized", close=True,
-                                           extra=self._challenge_headers())
-                    if not step.complete:
-                        await read_body(reader, content_length(headers, self.limits), self.limits)  # dropped
-                        self._reply(writer, 401, "Unauthorized",
-                                    extra=[f"WWW-Authenticate: NTLM {base64.b64encode(step.token or b'').decode()}"])
-                        continue
-                    user = ntlm.user
-                elif auth.startswith("Basic ") and self.basic:
-                    try:
-                        raw = base64.b64decode(auth[6:]).decode("utf-8")
-                        who, _, password = raw.partition(":")
-                        name = who.split("\\")[-1].split("@")[0]
-                    except (ValueError, binascii.Error):
-                        return self._reply(writer, 400, "Bad Request", close=True)
-                    if not self.creds.check_password(name, password):
-                        self._record("auth_failed", conn, reason=f"wrong password for {name}", scheme="Basic")
-                        return self._reply(writer, 401, "Unauthorized", close=True,
-                                           extra=self._challenge_headers())
-                    user = name
-                else:
-                    await read_body(reader, content_length(headers, self.limits), self.limits)  # dropped
-                    self._reply(writer, 401, "Unauthorized", extra=self._challenge_headers())
-                    continue
-                self._record("auth", conn, user=user, channel=method)
-                query = urlsplit(target).query
-                server, _, port_text = query.rpartition(":")
-                try:
-                    port = int(port_text)
-                except ValueError:
-                    port = -1
-                rpc = self.resolve(server, port) if port > 0 else None
-                if rpc is None:
-                    self._record("protocol_error", conn, error=f"no RPC server {query!r}")
-                    return self._reply(writer, 503, "RPC Error", close=True)
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                await self._channel(conn, method, reader, writer, rpc, (server, port), peer)
-                return
+            await self._serve(conn, reader, writer, peer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
         except HttpError as exc:
@@ -283,7 +235,7 @@ class RpcHttpProxy:
             self._reply(writer, exc.status, exc.reason, close=True)
         except TimeoutError:
             self._record("protocol_error", conn, error="channel PDU not complete in time")
-        except Exception as exc:  # never let one client hurt the proxy
+        except Exception as exc:  # noqa: BLE001 - never let one client hurt the proxy
             self.errors.append(exc)
             self._record("protocol_error", conn, error=repr(exc))
         finally:
@@ -292,6 +244,95 @@ class RpcHttpProxy:
                 self._tasks.discard(task)
             writer.close()
             self._record("disconnect", conn)
+
+    async def _serve(self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: Any) -> None:
+        """Requests on one HTTP connection until one becomes an RPC channel (MS-RPCH 2.1.2):
+        the NTLM legs are answered 401 on the same keep-alive connection (PROTOCOL.md §9)."""
+        session = _HttpSession()
+        while True:
+            try:  # RFC 9112: head within header_timeout, a valid Content-Length
+                request = await read_head(reader, self.limits)
+                if request is None:
+                    return
+                # RPC_IN/OUT_DATA declare the channel's lifetime (MS-RPCH 2.1.2.1.1: up
+                # to 2 GB); only a body the proxy reads (the 401 legs) meets max_body
+                content_length(request.headers, self.limits, max_body=CHANNEL_MAX)
+            except HttpError as exc:
+                self._record("protocol_error", conn, error=exc.detail, status=exc.status)
+                return self._reply(writer, exc.status, exc.reason, close=True)
+            method, target, headers = request.method, request.target, request.headers
+            self._record("http_request", conn, method=method, target=target[:120])
+            if method not in ("RPC_IN_DATA", "RPC_OUT_DATA"):
+                return self._reply(writer, 405, "Method Not Allowed", close=True)
+            user = await self._authenticate(conn, session, headers, reader, writer)
+            if user is _Auth.AGAIN:
+                continue
+            if user is _Auth.REFUSED:
+                return None
+            self._record("auth", conn, user=user, channel=method)
+            query = urlsplit(target).query
+            server, _, port_text = query.rpartition(":")
+            try:
+                port = int(port_text)
+            except ValueError:
+                port = -1
+            rpc = self.resolve(server, port) if port > 0 else None
+            if rpc is None:
+                self._record("protocol_error", conn, error=f"no RPC server {query!r}")
+                return self._reply(writer, 503, "RPC Error", close=True)
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await self._channel(conn, method, reader, writer, rpc, (server, port), peer)
+            return None
+
+    async def _authenticate(self, conn: int, session: _HttpSession, headers: dict[str, str],
+                            reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> str | None | _Auth:
+        """The user, or AGAIN (a 401 leg was sent on this connection), or REFUSED (closed)."""
+        auth = headers.get("authorization", "")
+        if auth.startswith(("NTLM ", "Negotiate ")):
+            return await self._ntlm_leg(conn, session, headers, auth, reader, writer)
+        if auth.startswith("Basic ") and self.basic:
+            return self._basic(conn, auth, writer)
+        await read_body(reader, content_length(headers, self.limits), self.limits)  # dropped
+        self._reply(writer, 401, "Unauthorized", extra=self._challenge_headers())
+        return _Auth.AGAIN
+
+    async def _ntlm_leg(self, conn: int, session: _HttpSession, headers: dict[str, str], auth: str,
+                        reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> str | None | _Auth:
+        """HTTP NTLM (MS-RPCH 3.2.5.1.1): NEGOTIATE -> 401 with CHALLENGE, AUTHENTICATE -> user."""
+        token = base64.b64decode(auth.split(" ", 1)[1])
+        if session.ntlm is None or token[8:9] == b"\x01":
+            session.ntlm = NtlmProvider(self.creds, host=self.name, allow_anonymous=False).new_context()
+        try:
+            step = session.ntlm.step(token)
+        except AuthError as exc:
+            self._record("auth_failed", conn, reason=exc.reason, scheme="NTLM")
+            self._reply(writer, 401, "Unauthorized", close=True, extra=self._challenge_headers())
+            return _Auth.REFUSED
+        if not step.complete:
+            await read_body(reader, content_length(headers, self.limits), self.limits)  # dropped
+            self._reply(writer, 401, "Unauthorized",
+                        extra=[f"WWW-Authenticate: NTLM {base64.b64encode(step.token or b'').decode()}"])
+            return _Auth.AGAIN
+        user: str | None = session.ntlm.user
+        return user
+
+    def _basic(self, conn: int, auth: str, writer: asyncio.StreamWriter) -> str | _Auth:
+        """HTTP Basic (RFC 7617), when the proxy allows it."""
+        try:
+            raw = base64.b64decode(auth[6:]).decode("utf-8")
+            who, _, password = raw.partition(":")
+            name = who.split("\\")[-1].split("@")[0]
+        except (ValueError, binascii.Error):
+            self._reply(writer, 400, "Bad Request", close=True)
+            return _Auth.REFUSED
+        if not self.creds.check_password(name, password):
+            self._record("auth_failed", conn, reason=f"wrong password for {name}", scheme="Basic")
+            self._reply(writer, 401, "Unauthorized", close=True, extra=self._challenge_headers())
+            return _Auth.REFUSED
+        return name
 
     def _challenge_headers(self) -> list[str]:
         out = ["WWW-Authenticate: NTLM", "WWW-Authenticate: Negotiate"]

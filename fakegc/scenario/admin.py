@@ -27,10 +27,13 @@ import json
 import os
 import secrets
 import typing
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fakegc.scenario.configcheck import describe, value_ok
+from fakegc.scenario.events import EVENTS
+from fakegc.scenario.rules import FaultRule
 from fakegc.wire.http import HttpError, HttpLimits, content_length, read_body, read_head
 
 __all__ = ["TOKEN_ENV", "AdminServer", "check_arguments"]
@@ -131,61 +134,74 @@ class AdminServer:
         url = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path.rstrip("/")
-        c = self.cluster
         try:
             data = json.loads(body) if body else {}
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             return 400, {"error": f"body is not JSON: {_message(exc)}"}
         if not isinstance(data, dict):
             return 400, {"error": f"body must be a JSON object, not {type(data).__name__}"}
-        if method == "GET" and path == "/state":
-            return 200, {"state": c.state.value, "referral": c.current_gc, "pinned": c.pinned_gc,
-                         "gcs": {n: {"state": g.state.value, "server_guid": str(g.server_guid)}
-                                 for n, g in c.gcs.items()},
-                         "kdc_clock_offset": c.kdc.clock_offset, **_health(c)}
-        if method == "GET" and path == "/endpoints":
-            return 200, c.endpoints()
-        if method == "GET" and path == "/journal":
-            since = int(query.get("since", "0"))
-            kind = query.get("kind")
-            entries = c.journal.entries(kind, since=since)
-            return 200, [e.to_dict() for e in entries[-int(query.get("limit", "1000")):]]
-        if method == "GET" and path == "/rules":
-            return 200, [r.to_dict() for r in c.rules]
-        if method == "POST" and path == "/fire":
-            return await self._fire(data)
-        if method == "POST" and path == "/rules":
-            from fakegc.scenario.rules import FaultRule
-
-            if "kind" not in data:
-                return 400, {"error": "add-rule: a rule needs a kind"}
-            check_arguments("add-rule", FaultRule, data, skip=("id",))
-            rule = c.add_rule(**data)
-            return 200, {"id": rule.id}
         if method == "DELETE" and path.startswith("/rules/"):
-            text = path.rsplit("/", 1)[1]
-            if not text.isdigit():
-                return 400, {"error": f"rule id must be a number, not {text[:20]!r}"}
-            rule_id = int(text)
-            if not any(r.id == rule_id for r in c.rules):
-                return 404, {"removed": False, "error": f"no rule {rule_id}"}
-            c.remove_rule(rule_id)
-            return 200, {"removed": True}
-        if method == "POST" and path == "/reset":
-            check_arguments("reset", c.reset, data)
-            await c.reset(clear_journal=bool(data.get("clear_journal", True)))
-            return 200, {"state": c.state.value}
-        return 404, {"error": f"no route {method} {path}"}
+            return self._remove_rule(path.rsplit("/", 1)[1])
+        handler = _ROUTES.get((method, path))
+        if handler is None:
+            return 404, {"error": f"no route {method} {path}"}
+        return await handler(self, query, data)
 
-    async def _fire(self, data: dict[str, Any]) -> tuple[int, Any]:
-        from fakegc.scenario.events import EVENTS
+    # -- one handler per route: (query, JSON body) -> (status, payload) -----------------
+    async def _state(self, query: dict[str, str], data: dict[str, Any]) -> tuple[int, Any]:
+        c = self.cluster
+        return 200, {"state": c.state.value, "referral": c.current_gc, "pinned": c.pinned_gc,
+                     "gcs": {n: {"state": g.state.value, "server_guid": str(g.server_guid)}
+                             for n, g in c.gcs.items()},
+                     "kdc_clock_offset": c.kdc.clock_offset, **_health(c)}
 
+    async def _endpoints(self, query: dict[str, str], data: dict[str, Any]) -> tuple[int, Any]:
+        return 200, self.cluster.endpoints()
+
+    async def _journal(self, query: dict[str, str], data: dict[str, Any]) -> tuple[int, Any]:
+        since = int(query.get("since", "0"))
+        entries = self.cluster.journal.entries(query.get("kind"), since=since)
+        return 200, [e.to_dict() for e in entries[-int(query.get("limit", "1000")):]]
+
+    async def _rules(self, query: dict[str, str], data: dict[str, Any]) -> tuple[int, Any]:
+        return 200, [r.to_dict() for r in self.cluster.rules]
+
+    async def _add_rule(self, query: dict[str, str], data: dict[str, Any]) -> tuple[int, Any]:
+        if "kind" not in data:
+            return 400, {"error": "add-rule: a rule needs a kind"}
+        check_arguments("add-rule", FaultRule, data, skip=("id",))
+        return 200, {"id": self.cluster.add_rule(**data).id}
+
+    def _remove_rule(self, text: str) -> tuple[int, Any]:
+        if not text.isdigit():
+            return 400, {"error": f"rule id must be a number, not {text[:20]!r}"}
+        rule_id = int(text)
+        if not any(r.id == rule_id for r in self.cluster.rules):
+            return 404, {"removed": False, "error": f"no rule {rule_id}"}
+        self.cluster.remove_rule(rule_id)
+        return 200, {"removed": True}
+
+    async def _reset(self, query: dict[str, str], data: dict[str, Any]) -> tuple[int, Any]:
+        c = self.cluster
+        check_arguments("reset", c.reset, data)
+        await c.reset(clear_journal=bool(data.get("clear_journal", True)))
+        return 200, {"state": c.state.value}
+
+    async def _fire(self, query: dict[str, str], data: dict[str, Any]) -> tuple[int, Any]:
         c = self.cluster
         event = data.pop("event", None)
         if not isinstance(event, str) or event not in EVENTS:
             return 400, {"error": f"fire: unknown event {event!r} (one of {', '.join(EVENTS)})"}
         check_arguments(f"fire {event}", getattr(c, f"_on_{event}"), data)
         return 200, await c.fire(event, **data)
+
+
+_Route = Callable[[AdminServer, dict[str, str], dict[str, Any]], Awaitable[tuple[int, Any]]]
+_ROUTES: dict[tuple[str, str], _Route] = {
+    ("GET", "/state"): AdminServer._state, ("GET", "/endpoints"): AdminServer._endpoints,
+    ("GET", "/journal"): AdminServer._journal, ("GET", "/rules"): AdminServer._rules,
+    ("POST", "/fire"): AdminServer._fire, ("POST", "/rules"): AdminServer._add_rule,
+    ("POST", "/reset"): AdminServer._reset}
 
 
 def _health(cluster: Any) -> dict[str, Any]:

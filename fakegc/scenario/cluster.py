@@ -27,209 +27,44 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid as uuidlib
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from fakegc.codes import KrbError, NspiStatus
-from fakegc.directory.model import Directory
+from fakegc.directory import loader
 from fakegc.journal import Journal
 from fakegc.kdc.principals import ETYPES, PrincipalDb
-from fakegc.kdc.server import Kdc, KdcRule
+from fakegc.kdc.server import Kdc
 from fakegc.nspi import NSPI
 from fakegc.referral import RFR
-from fakegc.referral.host import ReferralRefused
+from fakegc.rpc.auth.base import SecurityProvider
 from fakegc.rpc.auth.kerberos import KerberosProvider, SpnegoKerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider
-from fakegc.rpc.epm import EPM, EndpointMap
+from fakegc.rpc.epm import EPM
 from fakegc.rpc.mgmt import MGMT
-from fakegc.rpc.server import RpcLimits, RpcServer
+from fakegc.rpc.server import RpcServer
 from fakegc.runner import BackgroundLoop
-from fakegc.scenario.configcheck import check_table, read_toml, where
+from fakegc.scenario.actors import ExchangeActor, GcActor, GcState
+from fakegc.scenario.config import ClusterConfig
+from fakegc.scenario.engine import ScenarioRunner
 from fakegc.scenario.events import EVENTS
+from fakegc.scenario.model import Scenario, load_scenario
 from fakegc.scenario.rules import FaultRule, injector_for, on_connect_for
+from fakegc.scenario.transitions import ClusterEvents, ClusterState
 
-__all__ = ["ClusterConfig", "Cluster", "ClusterThread", "GcActor", "ExchangeActor", "GcState",
-           "ClusterState", "EVENTS"]
-
-
-
-class GcState(str, Enum):
-    """A GC's own state."""
-
-    UP = "up"
-    SHUTTING_DOWN = "shutting_down"
-    DOWN = "down"
-
-
-class ClusterState(str, Enum):
-    """The scenario states of PROTOCOL.md §2."""
-
-    HEALTHY = "HEALTHY"
-    SHUTTING_DOWN = "SHUTTING_DOWN"
-    DOWN = "DOWN"
-    NEW_GC = "NEW_GC"
+__all__ = [
+    "EVENTS",
+    "Cluster",
+    "ClusterConfig",
+    "ClusterState",
+    "ClusterThread",
+    "ExchangeActor",
+    "GcActor",
+    "GcState",
+]
 
 
-@dataclass
-class ClusterConfig:
-    """Topology and knobs; loadable from TOML (``[cluster]`` table)."""
 
-    host: str = "127.0.0.1"
-    realm: str = "CONTOSO.TEST"
-    dns_domain: str = "contoso.test"
-    netbios: str = "CONTOSO"
-    exchange: str = "ex01"
-    gcs: list[str] = field(default_factory=lambda: ["gc01", "gc02"])
-    directory_path: Path | None = None
-    journal_path: Path | None = None
-    journal_size: int = 200_000
-    journal_rotate_bytes: int = 64 << 20  # the JSON Lines mirror rotates at this size
-    journal_keep: int = 3  # rotated mirror files kept (path.1 … path.N)
-    admin_port: int | None = None
-    admin_host: str = "127.0.0.1"  # the control plane stays on loopback unless asked
-    admin_token: str | None = None  # None: FAKEGC_ADMIN_TOKEN, else generated at start
-    rpc_http_port: int | None = None
-    allow_anonymous: bool = False
-    read_only: bool = False
-    principal_unknown_code: int = KrbError.KDC_ERR_S_PRINCIPAL_UNKNOWN
-    pinned_gc: str | None = None
-    ports: dict[str, int] = field(default_factory=dict)  # "gc01.nspi" → port, "kdc" → port
-    server_guids: dict[str, str] = field(default_factory=dict)
-    limits: RpcLimits = field(default_factory=RpcLimits)
-    clock_offset: float = 0.0
-    # actor name -> the etypes its service accounts support (AD's msDS-SupportedEncryptionTypes),
-    # e.g. {"gc02": [23]} for an rc4-hmac-only GC account; default aes256, aes128, rc4
-    service_etypes: dict[str, list[int]] = field(default_factory=dict)
-    # actor (or "kdc", "admin", "rpc_http") -> listening address; default ``host``
-    hosts: dict[str, str] = field(default_factory=dict)
-    lab: Any = None  # a fakegc.lab.LabConfig: lab mode (TOML [lab]; PROTOCOL.md §12)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
-        """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
-        check_table(cls, data, source, text, skip=("limits", "lab"))
-        cfg = cls()
-        for key, value in data.items():
-            if key in ("directory_path", "journal_path") and value is not None:
-                value = Path(value)
-            setattr(cfg, key, value)
-        if not cfg.gcs:
-            raise ValueError(f"{source}: [cluster] gcs must name at least one GC")
-        return cfg
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
-        """From a TOML file with a ``[cluster]`` table."""
-        data, text = read_toml(path)
-        cfg = cls.from_dict(data.get("cluster", {} if "lab" in data else data), str(path), text)
-        if "lab" in data:
-            from fakegc.lab.plan import LabConfig
-
-            cfg.lab = LabConfig.from_dict(data["lab"], str(path), text, where)
-        return cfg
-
-
-#: GC MId blocks lie in MID_BAND MIds under MID_TOP (below dnt-lookup's default start)
-MID_TOP = 496_000
-MID_BAND = 24_000
-
-
-class GcActor:
-    """A Global Catalog: NSPI server + endpoint mapper; implements ``NspiHost``."""
-
-    def __init__(self, cluster: Cluster, name: str) -> None:
-        self.cluster = cluster
-        self.name = name
-        self.fqdn = f"{name}.{cluster.config.dns_domain}".lower()
-        guid = cluster.config.server_guids.get(name)
-        self.server_guid = uuidlib.UUID(guid) if guid else uuidlib.uuid4()
-        self.state = GcState.UP
-        self.accepting_binds = True
-        self.allow_anonymous = cluster.config.allow_anonymous
-        self.read_only = cluster.config.read_only
-        self.principal_name = f"exchangeAB/{self.fqdn}"
-        self.endpoint_map = EndpointMap()
-        self.nspi: RpcServer
-        self.epm: RpcServer
-        self.kdc_rule: KdcRule | None = None
-
-    @property
-    def directory(self) -> Directory:
-        """The cluster's shared directory."""
-        return self.cluster.directory
-
-    @property
-    def mid_offset(self) -> int:
-        """Where this GC's MIds start (PROTOCOL.md §11).
-
-        A real GC's MIds are its database's DNTs: small integers, thousands to a few
-        hundred thousand; ``exchanger.py nspi dnt-lookup`` walks them down from 500000.
-        Each GC gets a block of ``step`` MIds (room for every directory MId) in a band
-        just under that start, chosen from its slot in the cluster and its server GUID:
-        no two GCs of a cluster share a block, and a new or restarted GC (new GUID)
-        usually moves, so a client's cached MIds go stale as in production.
-        """
-        names = sorted(self.cluster.config.gcs)
-        slot = names.index(self.name) if self.name in names else len(names)
-        count = len(names) + 1
-        step = 1 << max(10, (max(self.directory.objects, default=0) + 1).bit_length())
-        rounds = max(1, MID_BAND // step // count)
-        index = slot + count * (self.server_guid.int % rounds)
-        return max(step, MID_TOP - step * (1 + index))
-
-    def servers(self) -> list[RpcServer]:
-        """This GC's RPC servers."""
-        return [self.nspi, self.epm]
-
-
-class ExchangeActor:
-    """The Exchange server: referral service + endpoint mapper; implements ``ReferralHost``."""
-
-    def __init__(self, cluster: Cluster, name: str) -> None:
-        self.cluster = cluster
-        self.name = name
-        self.fqdn = f"{name}.{cluster.config.dns_domain}".lower()
-        self.principal_name = f"exchangeRFR/{self.fqdn}"
-        self.endpoint_map = EndpointMap()
-        self.rfr: RpcServer
-        self.epm: RpcServer
-
-    def referral_target(self, user_dn: str) -> str | None:
-        """The scenario's candidate GC, after getting a ticket for it (KB 929439).
-
-        The Exchange server asks the KDC for ``exchangeAB/<candidate>`` first: when
-        the KDC refuses (the GC is shutting down), the referral fails with a
-        credentials error (LogonFailed), which is what sends the KB's provider into
-        its user-credentials state.  A candidate that is down gives NotFound.
-        """
-        gc = self.cluster.referral_candidate()
-        if gc is None:
-            return None
-        code = self.cluster.kdc.would_refuse(gc.principal_name, f"{self.name}$")
-        self.cluster.journal.record(self.name, "krb_check", service=gc.principal_name,
-                                    code=code or 0)
-        if code is not None:
-            raise ReferralRefused(NspiStatus.LogonFailed, f"ticket for {gc.principal_name}: KRB-ERROR {code}")
-        if gc.state is not GcState.UP:
-            return None
-        return gc.fqdn
-
-    def fqdn_for_server_dn(self, dn: str) -> str | None:
-        """Map an Exchange server's legacy DN to its FQDN."""
-        obj = self.cluster.directory.find_dn(dn)
-        if obj is None or obj.kind != "server":
-            return None
-        return obj.fqdn or f"{obj.alias}.{self.cluster.config.dns_domain}"
-
-    def servers(self) -> list[RpcServer]:
-        """This actor's RPC servers."""
-        return [self.rfr, self.epm]
-
-
-class Cluster:
+class Cluster(ClusterEvents):
     """The running cluster (see the module docstring for the events)."""
 
     def __init__(self, config: ClusterConfig | None = None) -> None:
@@ -238,8 +73,7 @@ class Cluster:
                                str(self.config.journal_path) if self.config.journal_path else None,
                                rotate_bytes=self.config.journal_rotate_bytes,
                                keep=self.config.journal_keep)
-        self._pristine = (Directory.load_shared(self.config.directory_path) if self.config.directory_path
-                          else Directory.default())
+        self._pristine = loader.load_default(self.config.directory_path)  # parsed once a process
         self.directory = self._pristine.copy()
         self.db = PrincipalDb(self.config.realm, self.config.netbios)
         for user, password in self.directory.accounts():
@@ -293,8 +127,9 @@ class Cluster:
 
     def _server(self, name: str, ifaces: list[Any], actor: Any, port_key: str) -> RpcServer:
         spns = [actor.principal_name, f"host/{actor.fqdn}"]
-        providers = [NtlmProvider(self.db, host=actor.name), KerberosProvider(self.db, spns),
-                     SpnegoKerberosProvider(self.db, spns)]
+        providers: list[SecurityProvider] = [
+            NtlmProvider(self.db, host=actor.name), KerberosProvider(self.db, spns),
+            SpnegoKerberosProvider(self.db, spns)]
         server = RpcServer(name, ifaces, actor=actor, journal=self.journal, providers=providers,
                            allow_anonymous=self.config.allow_anonymous, host=self.addr(actor.name),
                            port=self.config.ports.get(port_key, 0), limits=self.config.limits)
@@ -331,7 +166,7 @@ class Cluster:
             await self.admin.start()
         if self.config.rpc_http_port is not None:
             try:
-                from fakegc.rpchttp import RpcHttpProxy  # type: ignore[import-not-found]
+                from fakegc.rpchttp import RpcHttpProxy
             except ImportError:
                 self.rpc_http = None
             else:
@@ -358,7 +193,7 @@ class Cluster:
             await self.lab.close()
         self.journal.close()
 
-    async def __aenter__(self) -> Cluster:
+    async def __aenter__(self) -> Self:
         if not self.started:
             await self._start()
         return self
@@ -451,97 +286,6 @@ class Cluster:
         """A krb5.conf in ``directory`` and the env dict MIT tools need."""
         return self.kdc.env(directory, udp_preference_limit)
 
-    # -- events ----------------------------------------------------------------------------
-    def _set_state(self, state: ClusterState) -> None:
-        if state is not self.state:
-            self.journal.record("scenario", "state", previous=self.state.value, state=state.value,
-                                gc=self.current_gc)
-            self.state = state
-
-    async def fire(self, event: str, **args: Any) -> dict[str, Any]:
-        """Apply one event (module docstring); returns a summary."""
-        if event not in EVENTS:
-            raise ValueError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
-        self.journal.record("scenario", "event", event=event, **{k: v for k, v in args.items()})
-        handler = getattr(self, f"_on_{event}")
-        try:
-            result: dict[str, Any] = await handler(**args)
-        except (KeyError, ValueError, TypeError) as exc:  # journaled: the event did not apply
-            self.journal.record("scenario", "event_refused", event=event,
-                                error=str(exc.args[0] if exc.args else exc))
-            raise
-        return result
-
-    async def _on_shutdown_begin(self, gc: str | None = None, code: int | None = None) -> dict[str, Any]:
-        actor = self.gc(gc)
-        actor.state = GcState.SHUTTING_DOWN
-        actor.accepting_binds = False
-        cut = sum(server.cut_connections("shutdown_begin") for server in actor.servers())
-        if actor.kdc_rule is None:
-            actor.kdc_rule = self.kdc.add_rule(
-                action="error", code=code if code is not None else self.config.principal_unknown_code,
-                msg="TGS", service=actor.principal_name, name=f"{actor.name} shutting down")
-        self._set_state(ClusterState.SHUTTING_DOWN)
-        return {"gc": actor.name, "connections_cut": cut}
-
-    async def _on_gc_down(self, gc: str | None = None, deregister: bool | None = None) -> dict[str, Any]:
-        actor = self.gc(gc)
-        if self.lab is not None:
-            self.lab.gc_down(actor.name, deregister)
-        if actor.state is GcState.UP:
-            await self._on_shutdown_begin(actor.name)
-        actor.state = GcState.DOWN
-        for server in actor.servers():
-            await server.stop_listening()
-            server.cut_connections("gc_down")
-        self._set_state(ClusterState.DOWN)
-        return {"gc": actor.name}
-
-    async def _on_new_gc_ready(self, gc: str | None = None) -> dict[str, Any]:
-        if gc is None:
-            gc = next((n for n, a in self.gcs.items() if n != self.current_gc and a.state is GcState.UP),
-                      None)
-            if gc is None:
-                raise ValueError("no other GC is up to become the new GC")
-        actor = self.gc(gc)
-        if actor.state is not GcState.UP:
-            raise ValueError(f"{gc} is {actor.state.value}; restart it before referring to it")
-        self.current_gc = actor.name
-        self._set_state(ClusterState.NEW_GC)
-        return {"gc": actor.name}
-
-    async def _on_gc_restart(self, gc: str | None = None, keep_guid: bool = False) -> dict[str, Any]:
-        actor = self.gc(gc)
-        for server in actor.servers():
-            server.cut_connections("gc_restart")
-            server.reset_associations()
-            await server.resume_listening()
-        if not keep_guid:
-            actor.server_guid = uuidlib.uuid4()
-        actor.state = GcState.UP
-        actor.accepting_binds = True
-        if self.lab is not None:
-            self.lab.gc_up(actor.name)
-        if actor.kdc_rule is not None:
-            self.kdc.remove_rule(actor.kdc_rule)
-            actor.kdc_rule = None
-        if all(a.state is GcState.UP for a in self.gcs.values()) and self.state is not ClusterState.NEW_GC:
-            self._set_state(ClusterState.HEALTHY)
-        return {"gc": actor.name, "server_guid": str(actor.server_guid)}
-
-    async def _on_kdc_skew(self, seconds: float = 600.0) -> dict[str, Any]:
-        self.kdc.clock_offset = float(seconds)
-        return {"clock_offset": self.kdc.clock_offset}
-
-    async def _on_pin_referral(self, gc: str | None = None) -> dict[str, Any]:
-        if gc is not None:
-            self.gc(gc)
-        self.pinned_gc = gc
-        return {"pinned": gc}
-
-    async def _on_custom(self, **args: Any) -> dict[str, Any]:
-        return dict(args)
-
     # -- fault rules ---------------------------------------------------------------------
     def add_rule(self, rule: FaultRule | None = None, **kw: Any) -> FaultRule:
         """Install a fault rule (RPC kinds go to the injectors, krb_error to the KDC)."""
@@ -605,12 +349,13 @@ class Cluster:
         self.journal.record("scenario", "state", state=self.state.value, gc=self.current_gc, reset=True)
 
     # -- scenarios -----------------------------------------------------------------------------
-    async def run_scenario(self, scenario: Any, time_scale: float = 1.0) -> Any:
+    async def run_scenario(self, scenario: str | os.PathLike[str] | Scenario,
+                           time_scale: float = 1.0) -> ScenarioRunner:
         """Load (name, path or Scenario) and start its timeline in the background."""
-        from fakegc.scenario.engine import ScenarioRunner
-        from fakegc.scenario.model import Scenario, load_scenario
-
-        sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if isinstance(scenario, Scenario):
+            sc = scenario
+        else:
+            sc = load_scenario(scenario if isinstance(scenario, str) else Path(scenario))
         runner = ScenarioRunner(self, sc, time_scale)
         self._runners.append(runner)
         await runner.install()
@@ -654,7 +399,8 @@ class ClusterThread:
         """The endpoints document."""
         return self.loop.call(self.cluster.endpoints)  # type: ignore[no-any-return]
 
-    def run_scenario(self, scenario: Any, time_scale: float = 1.0) -> Any:
+    def run_scenario(self, scenario: str | os.PathLike[str] | Scenario,
+                     time_scale: float = 1.0) -> ScenarioRunner:
         """Start a scenario's timeline."""
         return self.loop.run(self.cluster.run_scenario(scenario, time_scale))
 
@@ -711,7 +457,7 @@ class ClusterThread:
         finally:
             self.loop.stop()
 
-    def __enter__(self) -> ClusterThread:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

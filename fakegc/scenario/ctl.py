@@ -75,58 +75,71 @@ def parse_pairs(pairs: list[str], declared: dict[str, type] | None) -> dict[str,
     return out
 
 
-def plan(action: str, args: list[str], since: int = 0, limit: int | None = None
-         ) -> tuple[str, str, Any]:
+_Plan = tuple[str, str, Any]
+_FIXED: dict[str, _Plan] = {"state": ("GET", "/state", None),
+                            "endpoints": ("GET", "/endpoints", None),
+                            "reset": ("POST", "/reset", {}), "rules": ("GET", "/rules", None)}
+
+
+def plan(action: str, args: list[str], since: int = 0, limit: int | None = None) -> _Plan:
     """Check a ``fakegc ctl`` command line; returns (method, path, body) to send."""
-    if action == "state":
-        return "GET", "/state", None
-    if action == "endpoints":
-        return "GET", "/endpoints", None
-    if action == "reset":
-        return "POST", "/reset", {}
-    if action == "rules":
-        return "GET", "/rules", None
+    fixed = _FIXED.get(action)
+    if fixed is not None:
+        method, path, body = fixed
+        return method, path, dict(body) if isinstance(body, dict) else body
     if action == "fire":
-        if not args:
-            raise UsageError(f"fire needs an event: one of {', '.join(EVENTS)}")
-        event = args[0]
-        if event not in EVENT_PARAMS:
-            raise UsageError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
-        declared = None if event in FREE_FORM else EVENT_PARAMS[event]
-        body = parse_pairs(args[1:], declared)
-        if "event" in body:
-            raise UsageError("'event' is the event's name, not an argument")
-        return "POST", "/fire", {"event": event, **body}
+        return _plan_fire(args)
     if action == "journal":
-        query = f"?since={since}"
-        if args:
-            query += f"&kind={quote(args[0])}"
-        if len(args) > 1:
-            raise UsageError(f"journal takes one KIND, got {' '.join(args)}")
-        if limit is not None:
-            query += f"&limit={limit}"
-        return "GET", "/journal" + query, None
+        return _plan_journal(args, since, limit)
     if action == "add-rule":
-        if len(args) == 1 and args[0].lstrip().startswith("{"):
-            try:
-                body = json.loads(args[0])
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"add-rule: not a JSON object ({exc.msg})") from None
-            unknown = sorted(set(body) - set(RULE_FIELDS))
-            if unknown:
-                raise UsageError(f"unknown argument {unknown[0]!r} (known: {', '.join(RULE_FIELDS)})")
-        else:
-            body = parse_pairs(args, RULE_FIELDS)
-        if "kind" not in body:
-            raise UsageError(f"add-rule needs kind=KIND (one of {', '.join(RULE_KINDS)})")
-        if body["kind"] not in RULE_KINDS:
-            raise UsageError(f"unknown rule kind {body['kind']!r} (one of {', '.join(RULE_KINDS)})")
-        return "POST", "/rules", body
+        return _plan_add_rule(args)
     if action == "remove-rule":
         if len(args) != 1 or not args[0].isdigit():
             raise UsageError("remove-rule needs one rule id (a number; see `fakegc ctl rules`)")
         return "DELETE", f"/rules/{int(args[0])}", None
     raise UsageError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+
+
+def _plan_fire(args: list[str]) -> _Plan:
+    if not args:
+        raise UsageError(f"fire needs an event: one of {', '.join(EVENTS)}")
+    event = args[0]
+    if event not in EVENT_PARAMS:
+        raise UsageError(f"unknown event {event!r} (one of {', '.join(EVENTS)})")
+    declared = None if event in FREE_FORM else EVENT_PARAMS[event]
+    body = parse_pairs(args[1:], declared)
+    if "event" in body:
+        raise UsageError("'event' is the event's name, not an argument")
+    return "POST", "/fire", {"event": event, **body}
+
+
+def _plan_journal(args: list[str], since: int, limit: int | None) -> _Plan:
+    query = f"?since={since}"
+    if args:
+        query += f"&kind={quote(args[0])}"
+    if len(args) > 1:
+        raise UsageError(f"journal takes one KIND, got {' '.join(args)}")
+    if limit is not None:
+        query += f"&limit={limit}"
+    return "GET", "/journal" + query, None
+
+
+def _plan_add_rule(args: list[str]) -> _Plan:
+    if len(args) == 1 and args[0].lstrip().startswith("{"):
+        try:
+            body = json.loads(args[0])
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"add-rule: not a JSON object ({exc.msg})") from None
+        unknown = sorted(set(body) - set(RULE_FIELDS))
+        if unknown:
+            raise UsageError(f"unknown argument {unknown[0]!r} (known: {', '.join(RULE_FIELDS)})")
+    else:
+        body = parse_pairs(args, RULE_FIELDS)
+    if "kind" not in body:
+        raise UsageError(f"add-rule needs kind=KIND (one of {', '.join(RULE_KINDS)})")
+    if body["kind"] not in RULE_KINDS:
+        raise UsageError(f"unknown rule kind {body['kind']!r} (one of {', '.join(RULE_KINDS)})")
+    return "POST", "/rules", body
 
 
 class Client:

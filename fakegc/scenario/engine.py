@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from fakegc.journal import Entry
-from fakegc.scenario.cluster import Cluster
+from fakegc.scenario.config import ScenarioTarget
 from fakegc.scenario.model import Scenario, Step
 
 __all__ = ["ScenarioRunner"]
@@ -21,7 +21,7 @@ __all__ = ["ScenarioRunner"]
 class ScenarioRunner:
     """Drives one scenario on one cluster."""
 
-    def __init__(self, cluster: Cluster, scenario: Scenario, time_scale: float = 1.0) -> None:
+    def __init__(self, cluster: ScenarioTarget, scenario: Scenario, time_scale: float = 1.0) -> None:
         self.cluster = cluster
         self.scenario = scenario
         self.time_scale = time_scale  # tests run timelines faster (0.01 = 100x)

@@ -25,7 +25,7 @@ from fakegc.rpc.faults import Action
 from fakegc.rpc.registry import CallContext
 from fakegc.scenario.events import RULE_KINDS
 
-__all__ = ["FaultRule", "KINDS", "injector_for", "on_connect_for"]
+__all__ = ["KINDS", "FaultRule", "injector_for", "on_connect_for"]
 
 KINDS = RULE_KINDS
 _ACTION = {"rpc_fault": "fault", "nspi_status": "status", "reset": "reset", "delay": "delay",

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["capture", "Capture", "Report", "tshark_available"]
+__all__ = ["Capture", "Report", "capture", "tshark_available"]
 
 
 def tshark_available() -> bool:
@@ -71,7 +71,7 @@ class Capture:
         base = ["tshark", "-n", "-r", str(self.path)] + self._decode_args(password) + list(extra)
         fields = subprocess.run(base + ["-T", "fields", "-e", "frame.protocols",
                                         "-e", "_ws.col.Protocol"],
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=120, check=False)
         protocols: set[str] = set()
         frames = 0
         for line in fields.stdout.splitlines():
@@ -80,14 +80,14 @@ class Capture:
                 layers, _, column = line.partition("\t")
                 protocols.update(layers.strip().split(":"))
                 protocols.add(column.strip().lower())
-        summary = subprocess.run(base, capture_output=True, text=True, timeout=120)
+        summary = subprocess.run(base, capture_output=True, text=True, timeout=120, check=False)
         # We judge what *we* send: frames whose source port is one of ours.
         ours = " or ".join([f"tcp.srcport=={p}" for p in self.tcp_ports]
                            + [f"udp.srcport=={p}" for p in self.udp_ports]) or "frame"
-        sent = subprocess.run(base + ["-Y", ours], capture_output=True, text=True, timeout=120)
+        sent = subprocess.run(base + ["-Y", ours], capture_output=True, text=True, timeout=120, check=False)
         malformed = [ln for ln in sent.stdout.splitlines() if "Malformed" in ln]
         expert = subprocess.run(base + ["-q", "-z", f"expert,error,{ours}"],
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=120, check=False)
         errors = [ln.strip() for ln in expert.stdout.splitlines()
                   if ln.strip() and not ln.startswith(("=", "Errors (", "Frequency"))
                   and "Group" not in ln and "Expert" not in ln]

@@ -58,7 +58,8 @@ except ImportError:  # the async fixtures need pytest-asyncio; the sync ones do 
     pytest_asyncio = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from fakegc.scenario.cluster import Cluster
+    from fakegc.kdc.server import Kdc
+    from fakegc.scenario.cluster import Cluster, ClusterConfig, ClusterThread
     from fakegc.scenario.engine import ScenarioRunner
 
 __all__ = ["ServerErrors"]
@@ -104,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "built with these ClusterConfig fields")
 
 
-def _config_from_env(**overrides: Any) -> Any:
+def _config_from_env(**overrides: Any) -> ClusterConfig:
     from fakegc.scenario.cluster import ClusterConfig
 
     cfg = ClusterConfig()
@@ -124,20 +125,20 @@ def _config_from_env(**overrides: Any) -> Any:
     return cfg
 
 
-def _errors(ct: Any) -> list[BaseException]:
+def _errors(ct: ClusterThread | Cluster) -> list[BaseException]:
     cluster = getattr(ct, "cluster", ct)
     errs = [e for s in cluster.all_servers() for e in s.errors] + list(cluster.kdc.errors)
     return errs
 
 
-def _clear_errors(ct: Any) -> None:
+def _clear_errors(ct: ClusterThread) -> None:
     for server in ct.cluster.all_servers():
         server.errors.clear()
     ct.cluster.kdc.errors.clear()
 
 
 @pytest.fixture(scope="session")
-def _fake_gc_session() -> Iterator[Any]:
+def _fake_gc_session() -> Iterator[ClusterThread]:
     from fakegc.scenario.cluster import ClusterThread
 
     ct = ClusterThread(_config_from_env())
@@ -146,10 +147,11 @@ def _fake_gc_session() -> Iterator[Any]:
 
 
 @pytest.fixture
-def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterThread]:
     """The cluster, reset to HEALTHY for this test (see the module docstring)."""
     marker = request.node.get_closest_marker("fakegc")
     own = None
+    ct: ClusterThread
     if marker is not None:
         from fakegc.scenario.cluster import ClusterThread
 
@@ -171,29 +173,29 @@ def fake_gc_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture
-def fake_gc_scenario(fake_gc_cluster: Any) -> Callable[..., Any]:
+def fake_gc_scenario(fake_gc_cluster: ClusterThread) -> Callable[..., ScenarioRunner]:
     """Factory starting a scenario's timeline on the test's cluster."""
 
-    def start(name_or_path: str | os.PathLike[str], time_scale: float = 1.0) -> Any:
+    def start(name_or_path: str | os.PathLike[str], time_scale: float = 1.0) -> ScenarioRunner:
         return fake_gc_cluster.run_scenario(name_or_path, time_scale)
 
     return start
 
 
 @pytest.fixture
-def fake_kdc(fake_gc_cluster: Any) -> Any:
+def fake_kdc(fake_gc_cluster: ClusterThread) -> Kdc:
     """The cluster's KDC."""
     return fake_gc_cluster.cluster.kdc
 
 
 @pytest.fixture
-def fake_gc_endpoints(fake_gc_cluster: Any) -> dict[str, Any]:
+def fake_gc_endpoints(fake_gc_cluster: ClusterThread) -> dict[str, Any]:
     """The endpoints document."""
-    return fake_gc_cluster.endpoints()  # type: ignore[no-any-return]
+    return fake_gc_cluster.endpoints()
 
 
 @pytest.fixture
-def krb5_env(fake_gc_cluster: Any, tmp_path: Path) -> dict[str, str]:
+def krb5_env(fake_gc_cluster: ClusterThread, tmp_path: Path) -> dict[str, str]:
     """``os.environ`` plus KRB5_CONFIG / KRB5CCNAME for MIT tools against the fake KDC."""
     return dict(os.environ, **fake_gc_cluster.cluster.krb5_env(tmp_path))
 

@@ -12,11 +12,12 @@ import socket
 import struct
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from typing import Self
 
 from fakegc.rpc.registry import NDR20, NDR64
 from fakegc.wire import pdu as P
 
-__all__ = ["RawRpc", "Reply", "feature_syntax", "NDR20", "NDR64", "syntax"]
+__all__ = ["NDR20", "NDR64", "RawRpc", "Reply", "feature_syntax", "syntax"]
 
 
 def syntax(uuid: str | uuidlib.UUID, major: int, minor: int = 0) -> tuple[uuidlib.UUID, int, int]:
@@ -114,7 +115,7 @@ class RawRpc:
         """Close the socket."""
         self.sock.close()
 
-    def __enter__(self) -> RawRpc:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -184,7 +185,7 @@ class RawRpc:
             data = self.sock.recv(1)
         except (ConnectionResetError, BrokenPipeError):
             return True
-        except socket.timeout:
+        except TimeoutError:
             return False
         return data == b""
 
@@ -226,8 +227,8 @@ class NtlmSession:
                                         list[tuple[uuidlib.UUID, int, int]]]] | None = None,
              call_id: int = 1) -> Reply:
         """Bind context 0 with NTLM and finish with AUTH3; returns the bind_ack."""
-        from impacket import ntlm
         from Cryptodome.Cipher import ARC4
+        from impacket import ntlm
 
         negotiate = ntlm.getNTLMSSPType1("", "", signingRequired=True, use_ntlmv2=True)
         contexts = [(0, abstract, [NDR20])] + (extra_contexts or [])

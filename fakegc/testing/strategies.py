@@ -12,13 +12,21 @@ import struct
 import uuid as uuidlib
 
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from fakegc.rpc.registry import NDR20, NDR64
 from fakegc.testing.rawrpc import RawRpc, feature_syntax
 
 __all__ = [
-    "uuids", "syntaxes", "transfer_syntaxes", "context_lists", "bind_pdus", "request_pdus",
-    "mutated", "pdu_streams", "stat_blocks",
+    "bind_pdus",
+    "context_lists",
+    "mutated",
+    "pdu_streams",
+    "request_pdus",
+    "stat_blocks",
+    "syntaxes",
+    "transfer_syntaxes",
+    "uuids",
 ]
 
 uuids = st.builds(lambda b: uuidlib.UUID(bytes=b), st.binary(min_size=16, max_size=16))
@@ -217,10 +225,10 @@ def as_requests(realm: str = "CONTOSO.TEST") -> st.SearchStrategy[bytes]:
         seq_set(body, "cname", Principal(user, type=1).components_to_asn1)
         seq_set(body, "sname", Principal(f"krbtgt/{realm}", type=2).components_to_asn1)
         body["realm"] = realm
-        body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+        body["till"] = KerberosTime.to_asn1(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
         body["nonce"] = nonce
         seq_set_iter(body, "etype", etypes)
-        return encoder.encode(req)
+        return bytes(encoder.encode(req))
 
     names = st.one_of(st.sampled_from(["alice", "bob", "svc-mapi"]),
                       st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20))
@@ -234,17 +242,13 @@ def tgs_like_requests() -> st.SearchStrategy[bytes]:
     return st.binary(min_size=0, max_size=200).map(lambda b: b"\x6c" + bytes([min(len(b), 127)]) + b)
 
 
-__all__ += ["nspi_requests", "rfr_requests", "as_requests", "tgs_like_requests", "ScenarioMachine"]
+__all__ += ["ScenarioMachine", "as_requests", "nspi_requests", "rfr_requests", "tgs_like_requests"]
 
 
 # -- a stateful machine users subclass ----------------------------------------------------
-try:
-    from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-except ImportError:  # pragma: no cover
-    RuleBasedStateMachine = object  # type: ignore[assignment,misc]
 
 
-class ScenarioMachine(RuleBasedStateMachine):  # type: ignore[misc,valid-type]
+class ScenarioMachine(RuleBasedStateMachine):
     """Drive a cluster through random scenario events; subclass and add your client's checks.
 
     Set ``cluster`` (a :class:`~fakegc.scenario.cluster.ClusterThread`) on the class before
@@ -334,4 +338,4 @@ def property_rows(max_props: int = 8) -> st.SearchStrategy[list[tuple[int, objec
     return st.lists(values, max_size=max_props, unique_by=lambda tv: tv[0])
 
 
-__all__ += ["restrictions", "property_rows"]
+__all__ += ["property_rows", "restrictions"]

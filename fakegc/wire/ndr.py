@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-__all__ = ["NdrWriter", "Deferred"]
+__all__ = ["Deferred", "NdrWriter"]
 
 Deferred = Callable[["NdrWriter"], None]
 
@@ -24,7 +24,7 @@ _CV = struct.Struct("<III")
 class NdrWriter:
     """Append-only NDR little-endian buffer with referent ids and a deferral queue."""
 
-    __slots__ = ("buf", "_ref", "_deferred")
+    __slots__ = ("_deferred", "_ref", "buf")
 
     def __init__(self) -> None:
         self.buf = bytearray()

@@ -9,13 +9,31 @@ from __future__ import annotations
 import struct
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 __all__ = [
-    "PTYPE", "PFC", "HEADER_LEN", "CommonHeader", "parse_header", "pack_header",
-    "ContextElem", "BindPdu", "parse_bind", "pack_bind_ack", "pack_bind_nak",
-    "ResultItem", "RequestPdu", "parse_request", "pack_response_header", "pack_fault",
-    "SecTrailer", "parse_sec_trailer", "pack_sec_trailer", "pack_syntax",
-    "BINDNAK_REASON", "RESULT",
+    "BINDNAK_REASON",
+    "HEADER_LEN",
+    "PFC",
+    "PTYPE",
+    "RESULT",
+    "BindPdu",
+    "CommonHeader",
+    "ContextElem",
+    "RequestPdu",
+    "ResultItem",
+    "SecTrailer",
+    "pack_bind_ack",
+    "pack_bind_nak",
+    "pack_fault",
+    "pack_header",
+    "pack_response_header",
+    "pack_sec_trailer",
+    "pack_syntax",
+    "parse_bind",
+    "parse_header",
+    "parse_request",
+    "parse_sec_trailer",
 ]
 
 HEADER_LEN = 16
@@ -41,9 +59,10 @@ class PTYPE:
     CO_CANCEL = 18
     ORPHANED = 19
 
-    NAMES = {0: "request", 2: "response", 3: "fault", 11: "bind", 12: "bind_ack", 13: "bind_nak",
-             14: "alter_context", 15: "alter_context_resp", 16: "auth3", 17: "shutdown",
-             18: "co_cancel", 19: "orphaned"}
+    NAMES: ClassVar[dict[int, str]] = {
+        0: "request", 2: "response", 3: "fault", 11: "bind", 12: "bind_ack", 13: "bind_nak",
+        14: "alter_context", 15: "alter_context_resp", 16: "auth3", 17: "shutdown",
+        18: "co_cancel", 19: "orphaned"}
 
 
 class PFC:

@@ -23,7 +23,7 @@ from impacket.dcerpc.v5.rpcrt import (
 )
 from impacket.uuid import bin_to_uuidtup
 
-from fakegc.kdc.client import kdc_port
+from fakegc.client.kerberos import kdc_port
 from fakegc.rpc.mgmt import MGMT
 from fakegc.rpc.registry import NDR20 as RAW_NDR
 from fakegc.rpc.registry import NDR64 as RAW_NDR64

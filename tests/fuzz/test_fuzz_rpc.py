@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from fakegc.rpc.epm import EPM
 from fakegc.rpc.mgmt import MGMT
 from fakegc.testing.echo import ECHO
-from fakegc.testing.rawrpc import NDR20, RawRpc
+from fakegc.testing.rawrpc import RawRpc
 from fakegc.testing.strategies import pdu_streams
 from fakegc.wire import pdu as P
 
@@ -59,7 +59,7 @@ def read_all(sock: socket.socket) -> list[bytes]:
             if not chunk:
                 break
             data += chunk
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     pdus = []
     while len(data) >= 16:

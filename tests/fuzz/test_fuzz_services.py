@@ -13,8 +13,14 @@ from fakegc.nspi import NSPI
 from fakegc.referral import RFR
 from fakegc.scenario.cluster import ClusterConfig, ClusterThread
 from fakegc.testing.rawrpc import RawRpc
-from fakegc.testing.strategies import (ScenarioMachine, as_requests, mutated, nspi_requests,
-                                       rfr_requests, tgs_like_requests)
+from fakegc.testing.strategies import (
+    ScenarioMachine,
+    as_requests,
+    mutated,
+    nspi_requests,
+    rfr_requests,
+    tgs_like_requests,
+)
 from fakegc.wire import pdu as P
 
 EXAMPLES = int(os.environ.get("FAKEGC_FUZZ_EXAMPLES", "150"))
@@ -161,7 +167,7 @@ def test_fuzz_kdc_tgs_requests(flips, cusec, subkey, checksum):
     kdc = world["kdc"]
     rep, _enc, session = world["tgt"]  # type: ignore[misc]
     sub = Key(18, bytes(range(32))) if subkey else None
-    ctime = dt.datetime.now(dt.timezone.utc)
+    ctime = dt.datetime.now(dt.UTC)
     good = R.tgs_req(rep, session, "alice", world["realm"], "exchangeAB/gc01.contoso.test",
                      subkey=sub, body_checksum=checksum, cusec=cusec, ctime=ctime)
     out = _good_then_mutated(kdc, good, flips)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.directory import props as P
 from fakegc.nspi import codec
 from fakegc.nspi import handlers as H
@@ -24,7 +24,7 @@ from tests.idl import nspi_idl as I
 from tests.idl.ndr import decode_params
 from tests.idl.values import MASK, oracle_row, stat, tags, wire_row
 
-GC = StaticGc(Directory.default())
+GC = StaticGc(loader.load_default())
 H0 = b"\x00" * 20
 u32 = st.integers(0, MASK)
 stats = st.builds(Stat, u32, u32, u32, st.integers(-(2**31), 2**31 - 1), u32, u32,

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from impacket.dcerpc.v5 import oxabref, transport
 from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY
 
-from tests.idl.nspi_idl import RFR_METHODS
 from tests.idl.ndr import decode_params, encode_params
+from tests.idl.nspi_idl import RFR_METHODS
 
 
 def rfr(ct):

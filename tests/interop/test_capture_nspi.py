@@ -16,7 +16,7 @@ import subprocess
 import pytest
 from impacket.dcerpc.v5 import nspi, transport
 
-from fakegc.directory import Directory
+from fakegc.directory import Directory, loader
 from fakegc.directory import props as P
 from fakegc.nspi import NSPI, StaticGc
 from fakegc.testing.capture import capture, tshark_available
@@ -86,7 +86,7 @@ def every_opnum(dce, d: Directory) -> set[int]:
 
 @needs_tshark
 def test_every_opnum_in_idl_form_dissects_without_new_gaps(make_server):
-    d = Directory.default()
+    d = loader.load_default()
     server = make_server([NSPI], anonymous=True, actor=StaticGc(d, allow_anonymous=True))
     with capture([server.port]) as cap:
         t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{server.port}]")

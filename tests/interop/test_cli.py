@@ -186,5 +186,5 @@ def test_serve_quiet_and_follow(tmp_path):
     assert "fired" not in quiet and "fakegc cluster ready" in quiet
     followed = run("--quiet", "--follow")
     # --follow: every entry, as Entry prints it (#seq t actor kind fields)
-    assert re.search(r"^#\d+ \d+\.\d{4} scenario event event=shutdown_begin gc=gc01$", followed, re.M)
-    assert re.search(r"^#\d+ \d+\.\d{4} gc01 state state=not_listening", followed, re.M)
+    assert re.search(r"^#\d+ \d+\.\d{4} scenario event event=shutdown_begin gc=gc01$", followed, re.MULTILINE)
+    assert re.search(r"^#\d+ \d+\.\d{4} gc01 state state=not_listening", followed, re.MULTILINE)

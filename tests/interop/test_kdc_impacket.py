@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from impacket.krb5.kerberosv5 import KerberosError
 
-from fakegc.kdc.client import get_tgs, get_tgt
-from tests.kdc_fixtures import kdc  # noqa: F401
+from fakegc.client.kerberos import get_tgs, get_tgt
 
 
 def test_tgt_and_tgs(kdc):

@@ -8,8 +8,6 @@ import subprocess
 
 import pytest
 
-from tests.kdc_fixtures import kdc  # noqa: F401
-
 needs_mit = pytest.mark.skipif(shutil.which("kinit") is None and os.environ.get("CI") != "true",
                                reason="MIT krb5-user not installed (make test installs it)")
 

@@ -11,7 +11,7 @@ from impacket.dcerpc.v5.rpcrt import (
     RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
 )
 
-from fakegc.kdc.client import kdc_port
+from fakegc.client.kerberos import kdc_port
 from tests.interop.test_kerberos_rpc_samba import world  # noqa: F401  (fixture)
 
 

@@ -12,7 +12,7 @@ from fakegc.client import nspi_wire
 from fakegc.client.nspi_wire import stat_values
 from fakegc.client.transport import anr_restriction, get_matches
 from fakegc.codes import NspiStatus
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.directory import props as P
 from fakegc.journal import Journal
 from fakegc.nspi import NSPI, StaticGc
@@ -25,7 +25,7 @@ from fakegc.rpc.server import RpcServer
 
 @pytest.fixture(scope="module")
 def gc(bg_loop):
-    directory = Directory.default()
+    directory = loader.load_default()
     host = StaticGc(directory)
     creds = SimpleCredentials(dict(directory.accounts()))
     journal = Journal()
@@ -42,7 +42,7 @@ def gc(bg_loop):
 
 
 def connect(gc, user="alice", password="Passw0rd!"):
-    host, server, mapper = gc
+    _host, _server, mapper = gc
     t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{mapper.port}]")
     d = t.get_dce_rpc()
     d.connect()
@@ -90,7 +90,7 @@ def test_bind_bad_code_pages(gc):
 
 
 def test_special_table_hierarchy(session):
-    host, dce, h = session
+    _host, dce, h = session
     rows = nspi.simplifyPropertyRowSet(nspi.hNspiGetSpecialTable(dce, h)["ppRows"])
     names = [r[P.PR_DISPLAY_NAME] for r in rows]
     assert names[0] == "Global Address List" and "All Users" in names
@@ -132,7 +132,7 @@ def test_page_through_whole_gal(session):
 
 
 def test_query_rows_errors(session):
-    host, dce, h = session
+    _host, dce, h = session
     with pytest.raises(nspi.DCERPCSessionError) as err:
         nspi.hNspiQueryRows(dce, h, Count=0, pPropTags=[P.PR_DISPLAY_NAME])
     assert err.value.error_code == NspiStatus.InvalidParameter
@@ -146,7 +146,6 @@ def test_resolve_names_w(session):
     alice = host.directory.find_alias("alice")
     resp = nspi.hNspiResolveNamesW(dce, h, pPropTags=[P.PR_DISPLAY_NAME, P.PR_ENTRYID],
                                    paStr=["alice", "=SMTP:bob@contoso.test", "zz-nobody", "u0"])
-    bob = host.directory.find_alias("bob")
     # MS-OXNSPI 2.2.9 / 3.1.4.1.20, gromox nsp_interface_resolve_namesw: MID_RESOLVED (2),
     # MID_UNRESOLVED (0), MID_AMBIGUOUS (1) -- never the object's MId
     assert ints(resp["ppMIds"]["aulPropTag"]) == [2, 2, 0, 1]
@@ -158,7 +157,7 @@ def test_resolve_names_w(session):
 
 
 def test_resolve_names_8bit(session):
-    host, dce, h = session
+    _host, dce, h = session
     resp = nspi.hNspiResolveNames(dce, h, pPropTags=[P.PR_DISPLAY_NAME], paStr=["bob"])
     assert ints(resp["ppMIds"]["aulPropTag"]) == [2]  # MS-OXNSPI 2.2.9: MID_RESOLVED
     rows = nspi.simplifyPropertyRowSet(resp["ppRows"])
@@ -242,7 +241,7 @@ def test_seek_compare_columns_template(session):
 
 
 def test_names_and_ids_round_trip(session):
-    host, dce, h = session
+    _host, dce, h = session
     # [in, size_is(cPropNames)] PropertyName_r** pNames: an array of unique pointers
     # (MS-OXNSPI 3.1.4.1.17)
     resp = nspi_wire.get_ids_from_names(dce, h, [(b"\x11" * 16, 0x8001)])

@@ -17,7 +17,6 @@ from impacket.uuid import uuidtup_to_bin
 
 from fakegc.rpc.registry import Interface
 from fakegc.rpc.server import RpcLimits
-
 from fakegc.testing.echo import ECHO
 
 ECHO_UUID = uuidtup_to_bin((str(ECHO.uuid), "1.0"))
@@ -104,7 +103,7 @@ def test_concurrent_connections(make_server):
                 data = f"{n}-{i}".encode() * 10
                 assert echo(dce, data) == data
             dce.disconnect()
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # noqa: BLE001 - reported below  # pragma: no cover
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]

@@ -143,8 +143,8 @@ def _tls(port=443):
 
 
 @pytest.mark.parametrize("raw", [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-                                 b"RPC_IN_DATA /rpc/rpcproxy.dll?ex01:6004 HTTP/1.1\r\n"
-                                 b"Authorization: Basic !!!notbase64\r\n\r\n"])
+                                 (b"RPC_IN_DATA /rpc/rpcproxy.dll?ex01:6004 HTTP/1.1\r\n"
+                                  b"Authorization: Basic !!!notbase64\r\n\r\n")])
 def test_malformed_http_is_refused_and_others_are_served(pc, raw):
     s = _tls()
     s.sendall(raw)

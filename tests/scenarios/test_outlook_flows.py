@@ -56,7 +56,7 @@ def test_mids_and_ephemeral_ids_go_stale_across_failover_permanent_ids_do_not(ct
     ct.fire("shutdown_begin", gc="gc01")
     ct.fire("gc_down", gc="gc01")
     ct.fire("new_gc_ready", gc="gc02")
-    io2, f2 = flows(ct, "gc02")
+    io2, _f2 = flows(ct, "gc02")
     # the gc01 MId names nothing on gc02 (MS-OXNSPI: an unknown MId)
     with pytest.raises(NspiFailure) as err:
         io2._nspi(nspi_wire.get_props, stat_values(current_rec=mid), tags=[0x3001001F])

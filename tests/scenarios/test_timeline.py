@@ -10,8 +10,8 @@ from impacket.dcerpc.v5 import nspi, oxabref, transport
 from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY, DCERPCException
 from impacket.krb5.kerberosv5 import KerberosError
 
+from fakegc.client.kerberos import get_tgs, get_tgt
 from fakegc.codes import NspiStatus
-from fakegc.kdc.client import get_tgs, get_tgt
 from fakegc.scenario.cluster import ClusterState
 from fakegc.testing.rawrpc import NDR20, RawRpc
 

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from fakegc.directory import Directory, sort_key
+from fakegc.directory import Directory, loader, sort_key
 from fakegc.directory import props as P
 from fakegc.directory.generate import generate, write_json, write_yaml
 from fakegc.directory.loader import FixtureError, load_json_text, load_ldif_text, load_yaml_text
 
 
 def test_default_fixture_is_realistic():
-    d = Directory.default()
+    d = loader.load_default()
     s = d.summary()
     assert s["user"] >= 300 and s["group"] >= 5 and s["contact"] >= 10 and s["room"] >= 1
     assert any(any(ord(ch) > 127 for ch in o.display_name) for o in d)
@@ -31,7 +31,7 @@ def test_default_fixture_is_realistic():
 
 def test_default_copies_are_independent():
     # oracle: the source directory (a copy is copy-on-write: written objects are its own)
-    a, b = Directory.default(), Directory.default()
+    a, b = loader.load_default(), loader.load_default()
     a.writable(a.find_alias("alice")).display_name = "changed"
     assert a.find_alias("alice").display_name == "changed"
     assert b.find_alias("alice").display_name == "Alice Wonder"

@@ -11,7 +11,6 @@ from impacket.krb5.gssapi import GSSAPI_AES256, GSSAPI_RC4
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.kerberos import KerberosContext, KerberosProvider
 from fakegc.rpc.auth.simple import SimpleCredentials
-from tests.kdc_fixtures import kdc  # noqa: F401
 
 
 def context(etype: int) -> KerberosContext:
@@ -50,7 +49,7 @@ def test_tampered_wrap_and_mic_are_refused(etype, gss):
         ctx.verify(5, b"", b"B" + body[1:], TRAILER, mic, False)
 
 
-def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):  # noqa: F811
+def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):
     """No mutual-required: no AP-REP, the initiator's subkey protects the PDUs (RFC 4120 §3.2.4)."""
     import datetime as dt
 
@@ -61,7 +60,7 @@ def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):  # noqa: F811
     from pyasn1.codec.der import decoder, encoder
     from pyasn1.type.univ import noValue
 
-    from fakegc.kdc.client import get_tgs, get_tgt
+    from fakegc.client.kerberos import get_tgs, get_tgt
 
     spn = "exchangeAB/gc01.contoso.test"
     tgt, cipher, _, key = get_tgt("alice", "Passw0rd!", "CONTOSO.TEST", "127.0.0.1", kdc.tcp_port)
@@ -73,7 +72,7 @@ def test_ap_req_without_mutual_auth_completes_in_one_leg(kdc):  # noqa: F811
     auth["authenticator-vno"] = 5
     auth["crealm"] = "CONTOSO.TEST"
     seq_set(auth, "cname", Principal("alice", type=1).components_to_asn1)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     auth["cusec"] = now.microsecond
     auth["ctime"] = KerberosTime.to_asn1(now)
     auth["subkey"] = noValue

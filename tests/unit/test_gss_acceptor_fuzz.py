@@ -7,18 +7,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from impacket.krb5.kerberosv5 import getKerberosType1
 
-from fakegc.kdc.client import kdc_port
+from fakegc.client.kerberos import kdc_port
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.kerberos import KerberosProvider
 from fakegc.rpc.auth.ntlm import NtlmProvider
 from fakegc.rpc.auth.spnego import SpnegoProvider
-from tests.kdc_fixtures import kdc  # noqa: F401
 
 SPN_HOST = "gc01.contoso.test"
 
 
 @pytest.fixture
-def blob_and_provider(kdc):  # noqa: F811
+def blob_and_provider(kdc):
     kdc.db.add_service(f"host/{SPN_HOST}")
     with kdc_port(kdc.tcp_port):
         _, _, blob = getKerberosType1("alice", "Passw0rd!", "CONTOSO.TEST", "", "", "", None, None,

@@ -1,4 +1,4 @@
-"""The strict DER readers (fakegc/kdc/derread.py) agree with impacket + pyasn1 (the reference).
+"""The strict DER readers (fakegc/kdc/derread.py, apread.py) agree with impacket + pyasn1 (the reference).
 
 For each reader, hypothesis builds random valid messages with impacket's ASN.1 classes
 (optional members present or absent) and pyasn1's DER encoder; our reader and pyasn1's
@@ -43,17 +43,10 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type.univ import noValue
 
 from fakegc.kdc import fastder, requests
-from fakegc.kdc.derread import (
-    NT_PRINCIPAL,
-    NT_SRV_INST,
-    DerError,
-    read_enc_data,
-    read_enc_ticket_part,
-    read_pa_enc_ts,
-    read_ticket,
-)
-from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
+from fakegc.kdc.apread import read_enc_data, read_enc_ticket_part, read_pa_enc_ts, read_ticket
+from fakegc.kdc.derread import NT_PRINCIPAL, NT_SRV_INST, DerError
 from fakegc.kdc.exchange import peek, raw_req_body
+from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
 from fakegc.kdc.requests import as_req, tgs_req
 from fakegc.testing.strategies import as_requests
 

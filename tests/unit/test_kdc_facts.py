@@ -6,8 +6,7 @@ import hashlib
 import time
 
 import pytest
-from impacket.krb5.asn1 import (AS_REP, ETYPE_INFO2, KRB_ERROR, METHOD_DATA,
-                                TGS_REP, EncTGSRepPart)
+from impacket.krb5.asn1 import AS_REP, ETYPE_INFO2, KRB_ERROR, METHOD_DATA, TGS_REP, EncTGSRepPart
 from impacket.krb5.crypto import Key, _enctype_table
 from pyasn1.codec.der import decoder
 
@@ -98,7 +97,7 @@ def test_fact5_body_checksum_is_verified_over_the_raw_bytes(core):
 
 
 def test_fact6_nonce_echoed_and_starttime_present(core):
-    rep, enc, _ = tgt(core)
+    _rep, enc, _ = tgt(core)
     assert int(enc["nonce"]) == 424242 and enc["starttime"].hasValue()
     rep2, _, session = tgt(core)
     out = decoder.decode(core.handle(tgs_req(rep2, session, checksum=False)).reply, asn1Spec=TGS_REP())[0]

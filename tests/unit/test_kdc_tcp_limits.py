@@ -10,7 +10,7 @@ import struct
 from impacket.krb5.asn1 import KRB_ERROR
 from pyasn1.codec.der import decoder
 
-from fakegc.kdc.client import get_tgt
+from fakegc.client.kerberos import get_tgt
 from fakegc.kdc.server import KdcTcpLimits
 from tests.kdc_fixtures import kdc  # noqa: F401
 

@@ -9,9 +9,8 @@ import pytest
 from impacket.krb5.asn1 import KRB_ERROR
 from pyasn1.codec.der import decoder
 
-from fakegc.kdc.client import get_tgt
+from fakegc.client.kerberos import get_tgt
 from fakegc.kdc.exchange import raw_req_body
-from tests.kdc_fixtures import kdc  # noqa: F401
 
 
 def udp(kdc, data):
@@ -44,12 +43,12 @@ def test_garbage_gets_krb_error_generic(kdc, garbage):
 
 
 def test_wrong_pvno(kdc):
-    from impacket.krb5.asn1 import AS_REQ
-    from impacket.krb5 import constants
-    from impacket.krb5.types import Principal, KerberosTime
-    from impacket.krb5.asn1 import seq_set, seq_set_iter
-    from pyasn1.codec.der import encoder
     import datetime
+
+    from impacket.krb5 import constants
+    from impacket.krb5.asn1 import AS_REQ, seq_set, seq_set_iter
+    from impacket.krb5.types import KerberosTime, Principal
+    from pyasn1.codec.der import encoder
 
     req = AS_REQ()
     req["pvno"] = 5
@@ -59,7 +58,7 @@ def test_wrong_pvno(kdc):
     seq_set(body, "cname", Principal("alice", type=1).components_to_asn1)
     seq_set(body, "sname", Principal("krbtgt/CONTOSO.TEST", type=2).components_to_asn1)
     body["realm"] = "CONTOSO.TEST"
-    body["till"] = KerberosTime.to_asn1(datetime.datetime.now(datetime.timezone.utc))
+    body["till"] = KerberosTime.to_asn1(datetime.datetime.now(datetime.UTC))
     body["nonce"] = 1
     seq_set_iter(body, "etype", (18,))
     raw = encoder.encode(req).replace(b"\xa1\x03\x02\x01\x05", b"\xa1\x03\x02\x01\x04", 1)

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from fakegc.codes import NspiStatus as S
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.directory import props as P
 from fakegc.nspi import handlers as H
 from fakegc.nspi import handlers_props as HP
@@ -27,7 +27,7 @@ ALICE = AuthInfo(10, 6, "alice", "CONTOSO", "ntlm")
 
 @pytest.fixture
 def gc() -> StaticGc:
-    return StaticGc(Directory.default())
+    return StaticGc(loader.load_default())
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.directory import props as P
 from fakegc.nspi.restrictions import matches
 
-D = Directory.default()
+D = loader.load_default()
 OBJECTS = [D.objects[m] for m in D.table(D.gal)]
 DEPTS = sorted({str(o.props.get(P.PR_DEPARTMENT_NAME)) for o in OBJECTS if P.PR_DEPARTMENT_NAME in o.props})
 TITLES = sorted({str(o.props.get(P.PR_TITLE)) for o in OBJECTS if P.PR_TITLE in o.props})

@@ -110,7 +110,7 @@ def test_unknown_optional_command_is_ignored(make_server):
 
 def test_unsigned_request_on_signed_connection_refused(make_server):
     server = make_server()
-    rpc, ntlm = session(server, 5)
+    rpc, _ntlm = session(server, 5)
     with rpc:
         reply = rpc.call(0, b"plain", call_id=2)
         assert reply.ptype == P.PTYPE.FAULT and reply.status == RpcStatus.rpc_s_access_denied

@@ -6,13 +6,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from impacket.dcerpc.v5 import nspi
 
-from fakegc.directory import Directory
+from fakegc.directory import loader
 from fakegc.nspi.ndr import write_row
 from fakegc.nspi.restrictions import matches
 from fakegc.testing.strategies import property_rows, restrictions
 from fakegc.wire.ndr import NdrWriter
 
-D = Directory.default()
+D = loader.load_default()
 SAMPLE = [D.objects[m] for m in D.table(D.gal)[:60]]
 
 

@@ -22,20 +22,20 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "LEVEL_CALL",
+    "LEVEL_CONNECT",
+    "LEVEL_INTEGRITY",
+    "LEVEL_NONE",
+    "LEVEL_PKT",
+    "LEVEL_PRIVACY",
+    "RPC_C_AUTHN_GSS_KERBEROS",
+    "RPC_C_AUTHN_GSS_NEGOTIATE",
+    "RPC_C_AUTHN_NONE",
+    "RPC_C_AUTHN_WINNT",
     "AuthError",
+    "Credentials",
     "SecurityContext",
     "SecurityProvider",
-    "Credentials",
-    "RPC_C_AUTHN_NONE",
-    "RPC_C_AUTHN_GSS_NEGOTIATE",
-    "RPC_C_AUTHN_WINNT",
-    "RPC_C_AUTHN_GSS_KERBEROS",
-    "LEVEL_NONE",
-    "LEVEL_CONNECT",
-    "LEVEL_CALL",
-    "LEVEL_PKT",
-    "LEVEL_INTEGRITY",
-    "LEVEL_PRIVACY",
     "StepResult",
 ]
 

@@ -27,7 +27,7 @@ from impacket.krb5.crypto import Key, _enctype_table
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
-from fakegc.kdc import kcrypto
+from fakegc import crypto
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_GSS_KERBEROS,
@@ -36,11 +36,12 @@ from fakegc.rpc.auth.base import (
     Credentials,
     StepResult,
 )
+from fakegc.wire.der import DerError, length_at
 
 _RC4_WRAP_PREFIX = b"\x60\x2b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # GSS framing, 45-byte token
 _RC4_MIC_PREFIX = b"\x60\x23\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # 37-byte token
 
-__all__ = ["KerberosProvider", "SpnegoKerberosProvider", "KerberosContext"]
+__all__ = ["KerberosContext", "KerberosProvider", "SpnegoKerberosProvider"]
 
 KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
 USAGE_ACCEPTOR_SEAL, USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SEAL, USAGE_INITIATOR_SIGN = 22, 23, 24, 25
@@ -51,9 +52,11 @@ def _strip_gss_header(token: bytes) -> bytes:
     """A GSS InitialContextToken (0x60 … OID, 2-byte TOK_ID, body) → body; bare tokens unchanged."""
     if not token or token[0] != 0x60:
         return token
-    off = 1
-    first = token[off]
-    off += 1 if first < 0x80 else 1 + (first & 0x7F)
+    try:
+        _, hl = length_at(token, 1)
+    except DerError:
+        raise AuthError("bad GSS token length") from None
+    off = 1 + hl
     if token[off:off + len(KRB5_OID)] != KRB5_OID:
         raise AuthError("GSS token is not Kerberos")
     off += len(KRB5_OID)
@@ -67,12 +70,12 @@ def _iov_encrypt(profile: Any, key: Key, usage: int, header: bytes, body: bytes,
     DCE header signing (MS-RPCE 3.3.1.5.2.2, PROTOCOL.md §10): the PDU header and the
     sec_trailer enter the HMAC between confounder and body, but are not encrypted.
     ``tail`` is the CFX filler plus the token-header copy (RFC 4121 §4.2.4).  Ke/Ki come
-    from :mod:`fakegc.kdc.kcrypto`'s cache and AES-CTS runs on OpenSSL there.
+    from :mod:`fakegc.crypto`'s cache and AES-CTS runs on OpenSSL there.
     """
-    ke, ki = kcrypto.derived_keys(key, usage)
-    conf = kcrypto.random_bytes(profile.blocksize)
+    ke, ki = crypto.derived_keys(key, usage)
+    conf = crypto.random_bytes(profile.blocksize)
     mac = hmaclib.digest(ki, conf + header + body + trailer + tail, "sha1")[:profile.macsize]
-    return kcrypto.cts_encrypt(ke, conf + body + tail) + mac
+    return crypto.cts_encrypt(ke, conf + body + tail) + mac
 
 
 def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: bytes, trailer: bytes,
@@ -80,8 +83,8 @@ def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: byte
     """Inverse of :func:`_iov_encrypt`: returns body + tail (without the confounder)."""
     if len(cipher) < profile.blocksize + profile.macsize:
         raise AuthError("CFX wrap too short")
-    ke, ki = kcrypto.derived_keys(key, usage)
-    plain = kcrypto.cts_decrypt(ke, bytes(cipher[:-profile.macsize]))
+    ke, ki = crypto.derived_keys(key, usage)
+    plain = crypto.cts_decrypt(ke, bytes(cipher[:-profile.macsize]))
     conf, rest = plain[:profile.blocksize], plain[profile.blocksize:]
     mac = hmaclib.digest(ki, conf + header + rest[:body_len] + trailer + rest[body_len:],
                          "sha1")[:profile.macsize]
@@ -151,7 +154,7 @@ class KerberosContext:
     def _accept(self, data: bytes) -> bytes | None:
         try:
             ap_req = decoder.decode(data, asn1Spec=AP_REQ())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decode failure is AuthError
             raise AuthError("malformed AP-REQ") from None
         ticket = ap_req["ticket"]
         sname = "/".join(str(x) for x in ticket["sname"]["name-string"])
@@ -162,29 +165,29 @@ class KerberosContext:
         if key_bytes is None:
             raise AuthError(f"no key of etype {etype} for {sname}")
         try:
-            etp = decoder.decode(kcrypto.decrypt(Key(etype, key_bytes), 2,
+            etp = decoder.decode(crypto.decrypt(Key(etype, key_bytes), 2,
                                                                bytes(ticket["enc-part"]["cipher"])),
                                  asn1Spec=EncTicketPart())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decrypt failure is AuthError
             raise AuthError("ticket does not decrypt (wrong key: KRB_AP_ERR_BAD_INTEGRITY)") from None
         session = Key(int(etp["key"]["keytype"]), bytes(etp["key"]["keyvalue"]))
         try:
             auth = decoder.decode(_enctype_table[session.enctype].decrypt(
                 session, 11, bytes(ap_req["authenticator"]["cipher"])), asn1Spec=Authenticator())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decrypt failure is AuthError
             raise AuthError("authenticator does not decrypt (KRB_AP_ERR_BAD_INTEGRITY)") from None
         cname = "/".join(str(x) for x in auth["cname"]["name-string"])
         tname = "/".join(str(x) for x in etp["cname"]["name-string"])
         if cname.lower() != tname.lower():
             raise AuthError("authenticator and ticket name different clients (KRB_AP_ERR_BADMATCH)")
-        now = dt.datetime.now(dt.timezone.utc)
-        ctime = dt.datetime.strptime(str(auth["ctime"]), "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
+        ctime = dt.datetime.strptime(str(auth["ctime"]), "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
         if abs((ctime - now).total_seconds()) > MAX_SKEW:
             raise AuthError("clock skew too great (KRB_AP_ERR_SKEW)")
         if not self.provider.remember(cname, str(auth["ctime"]), int(auth["cusec"])):
             raise AuthError("authenticator replayed (KRB_AP_ERR_REPEAT)")
         if dt.datetime.strptime(str(etp["endtime"]), "%Y%m%d%H%M%SZ").replace(
-                tzinfo=dt.timezone.utc) < now - dt.timedelta(seconds=MAX_SKEW):
+                tzinfo=dt.UTC) < now - dt.timedelta(seconds=MAX_SKEW):
             raise AuthError("ticket expired (KRB_AP_ERR_TKT_EXPIRED)")
         self.user, self.domain = cname, str(etp["crealm"])
         self.service = sname
@@ -221,12 +224,12 @@ class KerberosContext:
         # replay detection, as Samba asks for with type 16, checks it)
         self._send_seq = seq
         self._recv_seq = int(auth["seq-number"]) if auth["seq-number"].hasValue() else 0
-        return encoder.encode(rep)
+        return bytes(encoder.encode(rep))
 
     def _third_leg(self, data: bytes) -> None:
         try:
             rep = decoder.decode(data, asn1Spec=AP_REP())[0]
-        except Exception:
+        except Exception:  # noqa: BLE001 - hostile token: any decode failure is AuthError
             raise AuthError("third leg is not an AP-REP") from None
         cipher = bytes(rep["enc-part"]["cipher"])
         assert self._session is not None and self.key is not None
@@ -235,7 +238,7 @@ class KerberosContext:
             try:
                 _enctype_table[profile].decrypt(Key(profile, self._session.contents), 12, cipher)
                 return
-            except Exception:
+            except Exception:  # noqa: BLE001, S112 - not this profile: try the other one
                 continue
         raise AuthError("third-leg AP-REP does not decrypt")
 
@@ -259,7 +262,7 @@ class KerberosContext:
                 out = self._cfx_verify(level, header, body, trailer, signature, header_sign)
         except AuthError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - hostile token: any failure is AuthError
             raise AuthError(f"malformed GSS token: {exc!r}") from None
         self._recv_seq += 1
         return out
@@ -347,10 +350,10 @@ class KerberosContext:
                     plain = _iov_decrypt(profile, self.key, USAGE_INITIATOR_SEAL, cipher, header,
                                          trailer, len(body))
                 else:
-                    plain = kcrypto.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
+                    plain = crypto.decrypt(self.key, USAGE_INITIATOR_SEAL, cipher)
             except AuthError:
                 raise
-            except Exception:
+            except Exception:  # noqa: BLE001 - hostile token: any decrypt failure is AuthError
                 raise AuthError("CFX wrap does not decrypt (tampered)") from None
             if plain[-16:-14] != b"\x05\x04" or plain[-8:] != tok[8:16]:
                 raise AuthError("CFX wrap header mismatch")
@@ -360,7 +363,7 @@ class KerberosContext:
             raise AuthError("not a CFX MIC token")
         pad = (4 - len(body) % 4) & 3
         data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
-        expected = kcrypto.checksum(self.key, USAGE_INITIATOR_SIGN, data + tok,
+        expected = crypto.checksum(self.key, USAGE_INITIATOR_SIGN, data + tok,
                                     16 if self.key.enctype == 18 else 15)
         if not hmaclib.compare_digest(expected, signature[16:28]):
             raise AuthError("CFX MIC mismatch")
@@ -379,7 +382,7 @@ class KerberosContext:
                 cipher = _iov_encrypt(profile, self.key, USAGE_ACCEPTOR_SEAL, header, body,
                                       trailer, b"\xff" * ec + head0)
             else:
-                cipher = kcrypto.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0)
+                cipher = crypto.encrypt(self.key, USAGE_ACCEPTOR_SEAL, body + b"\xff" * ec + head0)
             k = (rrc + ec) % len(cipher)
             rotated = cipher[-k:] + cipher[:-k]
             head = b"\x05\x04" + bytes([flags, 0xFF]) + struct.pack(">HHQ", ec, rrc, seq)
@@ -388,7 +391,7 @@ class KerberosContext:
         tok = b"\x04\x04" + bytes([flags]) + b"\xff" * 5 + struct.pack(">Q", seq)
         pad = (4 - len(body) % 4) & 3
         data = (header + body + trailer) if header_sign else body + bytes([pad]) * pad
-        return body, tok + kcrypto.checksum(self.key, USAGE_ACCEPTOR_SIGN, data + tok,
+        return body, tok + crypto.checksum(self.key, USAGE_ACCEPTOR_SIGN, data + tok,
                                             16 if self.key.enctype == 18 else 15)
 
 

@@ -14,10 +14,10 @@ import os
 import struct
 import time
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext
+from cryptography.hazmat.primitives.ciphers import CipherContext
 from impacket import ntlm
 
+from fakegc.crypto import hmac_md5, nt_hash, rc4
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_WINNT,
@@ -26,7 +26,7 @@ from fakegc.rpc.auth.base import (
     StepResult,
 )
 
-__all__ = ["NtlmProvider", "NtlmContext", "nt_hash"]
+__all__ = ["NtlmContext", "NtlmProvider", "nt_hash"]
 
 _SERVER_FLAGS = (
     ntlm.NTLMSSP_NEGOTIATE_UNICODE
@@ -52,22 +52,6 @@ _CLIENT_OPTIONAL = (
     | ntlm.NTLMSSP_NEGOTIATE_VERSION
 )
 _VERSION = struct.pack("<BBHBBBB", 10, 0, 20348, 0, 0, 0, 15)  # Windows Server 2022, NTLM rev 15
-
-
-def nt_hash(password: str) -> bytes:
-    """NTOWFv1: MD4 of the UTF-16LE password (MS-NLMP 3.3.1)."""
-    return bytes.fromhex(ntlm.compute_nthash(password).hex())
-
-
-def _hmac_md5(key: bytes, data: bytes) -> bytes:
-    """One-shot HMAC-MD5 (OpenSSL; no Python hmac object per PDU)."""
-    return hmac.digest(key, data, "md5")
-
-
-def _rc4(key: bytes) -> CipherContext:
-    """An RC4 keystream from OpenSSL (``cryptography``); one per direction, reused for every
-    PDU of the context (MS-NLMP 3.4.4.2: the seal handle carries on across messages)."""
-    return Cipher(ARC4(key), mode=None).encryptor()
 
 
 def _av_pairs(domain: str, host: str, dns_domain: str) -> bytes:
@@ -155,7 +139,7 @@ class NtlmContext:
             nt_resp = bytes(auth["ntlm"])
             enc_key = bytes(auth["session_key"])
             flags = auth["flags"]
-        except Exception as exc:  # malformed AUTHENTICATE
+        except Exception as exc:  # noqa: BLE001 - malformed AUTHENTICATE
             raise AuthError(f"malformed AUTHENTICATE: {exc}") from None
         self._state = 2
         if not user and not nt_resp:
@@ -165,7 +149,7 @@ class NtlmContext:
             self.anonymous = True
             base = b"\x00" * 16
             if flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH and enc_key:
-                self.session_key = _rc4(base).update(enc_key)
+                self.session_key = rc4(base).update(enc_key)
             else:
                 self.session_key = base
             self.flags = flags & self.flags if flags else self.flags
@@ -178,13 +162,13 @@ class NtlmContext:
         secret = self._provider.creds.nt_hash(user)
         if secret is None:
             raise AuthError(f"unknown user {domain}\\{user}")
-        response_key = _hmac_md5(secret, (user.upper() + domain).encode("utf-16le"))
-        proof = _hmac_md5(response_key, self._challenge + nt_resp[16:])
+        response_key = hmac_md5(secret, (user.upper() + domain).encode("utf-16le"))
+        proof = hmac_md5(response_key, self._challenge + nt_resp[16:])
         if not hmac.compare_digest(proof, nt_resp[:16]):
             raise AuthError(f"wrong password for {domain}\\{user}")
-        base_key = _hmac_md5(response_key, proof)
+        base_key = hmac_md5(response_key, proof)
         if flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH and enc_key:
-            self.session_key = _rc4(base_key).update(enc_key)
+            self.session_key = rc4(base_key).update(enc_key)
         else:
             self.session_key = base_key
         self.flags = flags & self.flags if flags else self.flags
@@ -196,8 +180,8 @@ class NtlmContext:
         f, key = self.flags, self.session_key
         self._client_sign = ntlm.SIGNKEY(f, key, "Client") or b""
         self._server_sign = ntlm.SIGNKEY(f, key, "Server") or b""
-        self._client_seal = _rc4(ntlm.SEALKEY(f, key, "Client"))
-        self._server_seal = _rc4(ntlm.SEALKEY(f, key, "Server"))
+        self._client_seal = rc4(ntlm.SEALKEY(f, key, "Client"))
+        self._server_seal = rc4(ntlm.SEALKEY(f, key, "Server"))
 
     # -- per-PDU protection (MS-NLMP 3.4.4) ----------------------------------
     def signature_size(self, level: int = 6) -> int:
@@ -207,7 +191,7 @@ class NtlmContext:
     def _mac(self, sign_key: bytes, seal: CipherContext, seq: int, message: bytes) -> bytes:
         if not self.flags & ntlm.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY:
             raise AuthError("signing without extended session security is not supported")
-        checksum = _hmac_md5(sign_key, struct.pack("<I", seq) + message)[:8]
+        checksum = hmac_md5(sign_key, struct.pack("<I", seq) + message)[:8]
         if self.flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH:
             checksum = seal.update(checksum)
         return struct.pack("<I", 1) + checksum + struct.pack("<I", seq)

@@ -6,7 +6,7 @@ embedders that want NTLM only.
 
 from __future__ import annotations
 
-from fakegc.rpc.auth.ntlm import nt_hash
+from fakegc.crypto import nt_hash
 
 __all__ = ["SimpleCredentials"]
 

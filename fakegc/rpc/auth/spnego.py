@@ -30,10 +30,21 @@ from fakegc.rpc.auth.base import (
     SecurityProvider,
     StepResult,
 )
+from fakegc.wire.der import DerError, der, read_tlv
 
-__all__ = ["SpnegoProvider", "SpnegoContext", "NegTokenInit", "NegTokenResp",
-           "parse_neg_token_init", "parse_neg_token_resp", "encode_neg_token_resp",
-           "encode_neg_token_init", "OID_NTLM", "OID_KRB5", "OID_MS_KRB5"]
+__all__ = [
+    "OID_KRB5",
+    "OID_MS_KRB5",
+    "OID_NTLM",
+    "NegTokenInit",
+    "NegTokenResp",
+    "SpnegoContext",
+    "SpnegoProvider",
+    "encode_neg_token_init",
+    "encode_neg_token_resp",
+    "parse_neg_token_init",
+    "parse_neg_token_resp",
+]
 
 # DER contents of the mechanism OIDs (without tag and length)
 OID_SPNEGO = bytes.fromhex("2b0601050502")                  # 1.3.6.1.5.5.2
@@ -47,22 +58,10 @@ ACCEPT_COMPLETED, ACCEPT_INCOMPLETE, REJECT, REQUEST_MIC = 0, 1, 2, 3
 # -- minimal DER (X.690) ----------------------------------------------------------------
 def _tlv(data: bytes, off: int) -> tuple[int, bytes, int]:
     """(tag, value, next offset) of the TLV at ``off``; raises AuthError when truncated."""
-    if off + 2 > len(data):
-        raise AuthError("truncated SPNEGO token")
-    tag = data[off]
-    first = data[off + 1]
-    off += 2
-    if first < 0x80:
-        length = first
-    else:
-        n = first & 0x7F
-        if n == 0 or n > 4 or off + n > len(data):
-            raise AuthError("bad DER length in SPNEGO token")
-        length = int.from_bytes(data[off:off + n], "big")
-        off += n
-    if off + length > len(data):
-        raise AuthError("truncated SPNEGO token")
-    return tag, data[off:off + length], off + length
+    try:
+        return read_tlv(data, off)
+    except DerError as exc:
+        raise AuthError(f"bad SPNEGO token: {exc}") from None
 
 
 def _children(data: bytes) -> list[tuple[int, bytes]]:
@@ -74,31 +73,23 @@ def _children(data: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def _enc(tag: int, value: bytes) -> bytes:
-    n = len(value)
-    if n < 0x80:
-        return bytes([tag, n]) + value
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(raw)]) + raw + value
-
-
 class NegTokenInit:
     """RFC 4178 §4.2.1 NegTokenInit: ``mech_types`` (OID contents), ``mech_token``, ``mic``."""
 
-    __slots__ = ("mech_types", "mech_token", "mic", "mech_list_der")
+    __slots__ = ("mech_list_der", "mech_token", "mech_types", "mic")
 
     def __init__(self, mech_types: list[bytes], mech_token: bytes | None = None,
                  mic: bytes | None = None) -> None:
         self.mech_types = mech_types
         self.mech_token = mech_token
         self.mic = mic
-        self.mech_list_der = _enc(0x30, b"".join(_enc(0x06, m) for m in mech_types))
+        self.mech_list_der = der(0x30, b"".join(der(0x06, m) for m in mech_types))
 
 
 class NegTokenResp:
     """RFC 4178 §4.2.2 NegTokenResp."""
 
-    __slots__ = ("state", "mech", "token", "mic")
+    __slots__ = ("mech", "mic", "state", "token")
 
     def __init__(self, state: int | None = None, mech: bytes | None = None,
                  token: bytes | None = None, mic: bytes | None = None) -> None:
@@ -153,10 +144,10 @@ def parse_neg_token_init(data: bytes) -> NegTokenInit:
 
 def encode_neg_token_init(mech_types: list[bytes], mech_token: bytes | None = None) -> bytes:
     """Initiator side (tests): InitialContextToken with a NegTokenInit."""
-    parts = _enc(0xA0, _enc(0x30, b"".join(_enc(0x06, m) for m in mech_types)))
+    parts = der(0xA0, der(0x30, b"".join(der(0x06, m) for m in mech_types)))
     if mech_token is not None:
-        parts += _enc(0xA2, _enc(0x04, mech_token))
-    return _enc(0x60, _enc(0x06, OID_SPNEGO) + _enc(0xA0, _enc(0x30, parts)))
+        parts += der(0xA2, der(0x04, mech_token))
+    return der(0x60, der(0x06, OID_SPNEGO) + der(0xA0, der(0x30, parts)))
 
 
 def parse_neg_token_resp(data: bytes) -> NegTokenResp:
@@ -187,14 +178,14 @@ def encode_neg_token_resp(resp: NegTokenResp) -> bytes:
     """DER ``[1] NegTokenResp`` (RFC 4178 §4.2.2)."""
     parts = b""
     if resp.state is not None:
-        parts += _enc(0xA0, _enc(0x0A, bytes([resp.state])))
+        parts += der(0xA0, der(0x0A, bytes([resp.state])))
     if resp.mech is not None:
-        parts += _enc(0xA1, _enc(0x06, resp.mech))
+        parts += der(0xA1, der(0x06, resp.mech))
     if resp.token is not None:
-        parts += _enc(0xA2, _enc(0x04, resp.token))
+        parts += der(0xA2, der(0x04, resp.token))
     if resp.mic is not None:
-        parts += _enc(0xA3, _enc(0x04, resp.mic))
-    return _enc(0xA1, _enc(0x30, parts))
+        parts += der(0xA3, der(0x04, resp.mic))
+    return der(0xA1, der(0x30, parts))
 
 
 # -- mechListMIC per mechanism -------------------------------------------------------------
@@ -211,7 +202,7 @@ def _ntlm_mic(ctx: Any, data: bytes, incoming: bytes | None) -> bytes:
         return b""
     seq = ctx._send_seq
     ctx._send_seq += 1
-    mic = ctx._mac(ctx._server_sign, ctx._server_seal, seq, data)
+    mic: bytes = ctx._mac(ctx._server_sign, ctx._server_seal, seq, data)
     return mic
 
 
@@ -264,7 +255,7 @@ def _krb_mic(ctx: Any, data: bytes, incoming: bytes | None) -> bytes:
     seq = ctx._send_seq
     ctx._send_seq += 1
     tok = b"\x04\x04\x05" + b"\xff" * 5 + struct.pack(">Q", seq)
-    return tok + ck.checksum(key, 23, data + tok)
+    return tok + bytes(ck.checksum(key, 23, data + tok))
 
 
 class SpnegoContext:
@@ -312,8 +303,11 @@ class SpnegoContext:
             init = parse_neg_token_init(token)
             self._init = init
             self.mech_oid = self._choose(init.mech_types)
-            self.inner = (self.provider.ntlm if self.mech_oid == OID_NTLM
-                          else self.provider.kerberos).new_context()
+            inner = (self.provider.ntlm if self.mech_oid == OID_NTLM
+                     else self.provider.kerberos)
+            if inner is None:  # _choose offers only mechanisms we have
+                raise AuthError("no provider for the chosen mechanism")
+            self.inner = inner.new_context()
             if self.mech_oid != init.mech_types[0]:
                 self._need_mic = True  # RFC 4178 §5: MIC required when not the preferred mech
                 return StepResult(encode_neg_token_resp(NegTokenResp(REQUEST_MIC, self.mech_oid)),

@@ -15,7 +15,7 @@ from typing import Any
 from impacket.krb5 import constants, kerberosv5
 from impacket.krb5.types import Principal
 
-__all__ = ["kdc_port", "get_tgt", "get_tgs"]
+__all__ = ["get_tgs", "get_tgt", "kdc_port"]
 
 _LOCK = threading.RLock()
 _ORIGINAL = kerberosv5.sendReceive

@@ -1,4 +1,8 @@
-"""RFC 3961/3962 encrypt/decrypt for the KDC's hot path, with cached key derivation.
+"""The crypto floor under the RPC engine and the KDC (docs/ARCHITECTURE.md, layer 3).
+
+Keys: RFC 3962 AES string-to-key (PBKDF2 on ``hashlib``, PROTOCOL.md §6.10), RFC 4757
+rc4-hmac = the NT hash (MS-NLMP 3.3.1), HMAC-MD5.  Ciphers: RFC 3961/3962 encrypt/decrypt
+for the hot paths, with cached key derivation and long-lived OpenSSL cipher contexts.
 
 impacket derives Ke and Ki (RFC 3961 §5.3, n-fold + AES) on every call and runs
 AES through a fresh Cryptodome object per message; long-term keys (krbtgt,
@@ -7,22 +11,44 @@ keys are cached per (etype, key, usage) and AES-CTS (RFC 3962 §5: CBC with the
 last two blocks swapped, zero IV) runs on ``cryptography``'s OpenSSL ciphers with
 ``hmac.digest`` for the HMAC-SHA1-96.  Output is byte-identical to impacket's
 ``_enctype_table[etype].encrypt/decrypt`` (property-tested in
-tests/unit/test_kdc_fastcrypto.py); rc4-hmac has no derivation and goes straight
+tests/unit/test_kdc_fastder.py); rc4-hmac has no derivation and goes straight
 to impacket.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac as hmaclib
 import os
 import struct
 import threading
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
+from impacket import ntlm
 from impacket.krb5.crypto import Key, _checksum_table, _enctype_table
 
-__all__ = ["encrypt", "decrypt", "cts_encrypt", "cts_decrypt", "random_bytes", "checksum",
-           "derived_keys", "verify_checksum"]
+__all__ = [
+    "AES128",
+    "AES256",
+    "RC4",
+    "checksum",
+    "cts_decrypt",
+    "cts_encrypt",
+    "decrypt",
+    "derived_keys",
+    "encrypt",
+    "hmac_md5",
+    "nt_hash",
+    "random_bytes",
+    "rc4",
+    "string_to_key",
+    "verify_checksum",
+]
+
+AES256 = 18
+AES128 = 17
+RC4 = 23
 
 _CACHE: dict[tuple[int, bytes, int, int], bytes] = {}
 _MAX = 4096
@@ -40,7 +66,7 @@ class _Contexts:
     The result is CBC with a zero IV, as RFC 3962 asks, without per-message set-up.
     """
 
-    __slots__ = ("enc", "enc_x", "dec", "dec_x", "ecb")
+    __slots__ = ("dec", "dec_x", "ecb", "enc", "enc_x")
 
     def __init__(self, key: bytes) -> None:
         aes = algorithms.AES(key)
@@ -82,7 +108,6 @@ def random_bytes(n: int) -> bytes:
         at = 0
     _LOCAL.at = at + n
     return pool[at:at + n]
-
 
 
 def _contexts(key: bytes) -> _Contexts:
@@ -190,3 +215,36 @@ def checksum(key: Key, usage: int, data: bytes, cksumtype: int) -> bytes:
 def verify_checksum(key: Key, usage: int, data: bytes, cksumtype: int, expected: bytes) -> bool:
     """True when ``expected`` is the checksum of ``data`` (constant-time comparison)."""
     return hmaclib.compare_digest(checksum(key, usage, data, cksumtype), expected)
+
+
+# -- long-term keys ------------------------------------------------------------------------
+def nt_hash(password: str) -> bytes:
+    """NTOWFv1: MD4 of the UTF-16LE password (MS-NLMP 3.3.1); also the rc4-hmac key (RFC 4757)."""
+    return bytes(ntlm.compute_nthash(password))
+
+
+def hmac_md5(key: bytes, data: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104), NTLMv2's one-way function (MS-NLMP 3.3.2): one-shot on OpenSSL,
+    no Python hmac object per PDU."""
+    return hmaclib.digest(key, data, "md5")
+
+
+def rc4(key: bytes) -> CipherContext:
+    """An RC4 keystream on OpenSSL (RFC 4757; NTLM sealing, MS-NLMP 3.4.4.2): one context per
+    direction, reused for every PDU (the seal handle carries on across messages)."""
+    return Cipher(ARC4(key), mode=None).encryptor()
+
+
+def string_to_key(etype: int, password: str, salt: bytes) -> Key:
+    """The long-term key of ``etype`` for ``password``: RFC 3962 §4 for AES (PBKDF2-HMAC-SHA1,
+    4096 iterations, then DK(random-to-key(seed), "kerberos")), RFC 4757 for rc4-hmac.
+
+    PBKDF2 runs on ``hashlib`` (PROTOCOL.md §6.10); the result equals impacket's
+    ``string_to_key`` for the same etype, password and salt.
+    """
+    if etype == RC4:
+        return Key(RC4, nt_hash(password))
+    profile = _enctype_table[etype]
+    seed = hashlib.pbkdf2_hmac("sha1", password.encode("utf-8"), salt, 4096, profile.seedsize)
+    key: Key = profile.derive(profile.random_to_key(seed), b"kerberos")
+    return key
