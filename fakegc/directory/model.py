@@ -112,7 +112,6 @@ DERIVED_PROPS = {P.PR_DISPLAY_NAME: "display_name", P.PR_ACCOUNT: "alias",
                  P.PR_EMS_AB_OBJECT_GUID: "guid_le"}
 _NO_LINKS: list[int] = []  # shared by objects without links; never appended to
 
-
 @dataclass(slots=True, eq=False)
 class AbObject:
     """One address-book object."""
@@ -124,8 +123,7 @@ class AbObject:
     display_name: str
     guid_le: bytes  # objectGUID, little-endian (PR_EMS_AB_OBJECT_GUID); a UUID object costs 100 B more
     props: dict[int, Any] = field(default_factory=dict)
-    # most objects have no links: they share one empty list that add_member replaces
-    # before it appends (56 B less per list and object; issue #19's 2 KiB per object)
+    # no links: one shared empty list, replaced by add_member before it appends (issue #19)
     members: list[int] = field(default_factory=lambda: _NO_LINKS)
     member_of: list[int] = field(default_factory=lambda: _NO_LINKS)
     password: str | None = None
@@ -158,9 +156,7 @@ class AbObject:
 
     def prop_tags(self) -> list[int]:
         """The tags :meth:`prop` answers: ``props`` then the derived ones."""
-        tags = list(self.props)
-        tags += [t for t in DERIVED_PROPS if t not in self.props]
-        return tags
+        return list(self.props) + [t for t in DERIVED_PROPS if t not in self.props]
 
     @property
     def smtp(self) -> str | None:
@@ -230,12 +226,10 @@ class Directory:
         return f"{self.site_dn}/cn=Recipients/cn={alias}"
 
     def _recipients_low(self) -> str:
-        """The lowercased DN prefix of :meth:`recipients_dn`."""
-        site = self.site_dn
-        cached = self._recipients_low_of
-        if cached[0] is not site:
-            cached = self._recipients_low_of = (site, f"{site}/cn=Recipients/cn=".lower())
-        return cached[1]
+        """The lowercased DN prefix of :meth:`recipients_dn` (kept per site DN)."""
+        if self._recipients_low_of[0] is not self.site_dn:
+            self._recipients_low_of = (self.site_dn, f"{self.site_dn}/cn=Recipients/cn=".lower())
+        return self._recipients_low_of[1]
 
     def server_dn(self, name: str) -> str:
         """legacyExchangeDN of an Exchange server."""
@@ -286,8 +280,7 @@ class Directory:
         if dn is None:
             dn = self.server_dn(alias) if kind == "server" else self.recipients_dn(alias)
         low = dn.lower()
-        # a recipient's own DN is found through its alias (find_dn), whose duplicates were
-        # refused above; any other DN through by_dn
+        # a recipient's own DN is found through its alias (find_dn); other DNs through by_dn
         canonical = low == recipients_low + key.lower()
         if (low in self.by_dn) if canonical else (self.find_dn(dn) is not None):
             raise ValueError(f"duplicate DN {dn!r}")
@@ -295,9 +288,7 @@ class Directory:
         obj = AbObject(self._new_mid(), kind, alias, dn, display_name, guid_le, dict(props or {}),
                        password=password, in_gal=kind != "server", line=line)
         p = obj.props
-        # PR_DISPLAY_NAME, PR_ACCOUNT and PR_EMS_AB_OBJECT_GUID are the object's own fields
-        # (DERIVED_PROPS): kept out of the dict, a typical user's props stay within 10
-        # entries, the dict's smaller size (~270 B less an object, issue #19)
+        # DERIVED_PROPS stay out of the dict: a user's props fit the smaller dict size
         p.pop(P.PR_DISPLAY_NAME, None)
         if p.get(P.PR_ACCOUNT) == alias:
             del p[P.PR_ACCOUNT]
@@ -317,9 +308,7 @@ class Directory:
         if self._owned is not None:
             self._owned.add(obj.mid)
         self.by_alias[key] = obj.mid
-        if not canonical:
-            # a recipient's own DN is found through its alias (find_dn): no lowercased copy
-            # of 100k DNs (~150 B an object, issue #19)
+        if not canonical:  # no lowercased copy of every recipient's DN (issue #19)
             self.by_dn[low] = obj.mid
         if kind == "server":
             self.servers[alias.lower()] = obj
@@ -332,10 +321,8 @@ class Directory:
             raise ValueError(f"{group.alias} is not a group")
         group, member = self.writable(group), self.writable(member)
         if member.mid not in group.members:
-            if group.members is _NO_LINKS:
-                group.members = []
-            if member.member_of is _NO_LINKS:
-                member.member_of = []
+            group.members = group.members or []  # a fresh list for the shared empty one
+            member.member_of = member.member_of or []
             group.members.append(member.mid)
             member.member_of.append(group.mid)
 
@@ -377,8 +364,7 @@ class Directory:
             return self.objects.get(mid)
         prefix = self._recipients_low()
         if low.startswith(prefix):
-            mid = self.by_alias.get(low[len(prefix):])
-            obj = self.objects.get(mid) if mid is not None else None
+            obj = self.objects.get(self.by_alias.get(low[len(prefix):], 0))  # MId 0: none
             if obj is not None and obj.dn.lower() == low:
                 return obj
         if low.startswith(("/guid=", "/o=nt5/ou=00000000000000000000000000000000/cn=")):
