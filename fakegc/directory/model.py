@@ -11,11 +11,8 @@ directory's life, which is longer).  Properties that depend on the serving GC
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
-import hashlib
 import itertools
 import unicodedata
 import uuid as uuidlib
@@ -24,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakegc.directory import props as P
+from fakegc.directory.build import gc_paused, uuid5_le
 
 __all__ = ["FIRST_MID", "KIND_TYPES", "AbObject", "Container", "Directory", "gc_paused", "sort_key"]
 
@@ -44,37 +42,9 @@ _SWEDISH_TAIL = {"å": "{1", "ä": "{2", "ö": "{3"}  # "{" sorts right after "z
 _GERMAN = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold off Python's cyclic garbage collector while building large structures.
-
-    Building 100k objects allocates millions of containers; each allocation burst triggers
-    a collection that walks everything built so far, which more than doubled the time to
-    load a 100k-user fixture (2.8 s against 1.4 s).  Reference counting still frees
-    everything; the collector resumes (if it was on) when the block ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-_DNS_NAMESPACE = uuidlib.NAMESPACE_DNS.bytes
 #: directory versions are unique across all directories of the process, so a cache keyed by
 #: version can never confuse a changed copy with its pristine source or another copy
 _VERSIONS = itertools.count(1)
-
-
-def uuid5_le(name: str) -> bytes:
-    """``uuid5(NAMESPACE_DNS, name).bytes_le`` (RFC 4122 §4.3) without building UUID objects
-    (a third of the cost of adding an object to a large directory)."""
-    raw = bytearray(hashlib.sha1(_DNS_NAMESPACE + name.encode()).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return bytes(raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:])
 
 
 def sort_key(text: str, locale: int = 0x409) -> str:
@@ -152,11 +122,21 @@ class AbObject:
         if value is not _ABSENT:
             return value
         field_name = DERIVED_PROPS.get(tag)
-        return getattr(self, field_name) if field_name is not None else default
+        if field_name is not None:
+            return getattr(self, field_name)
+        if tag == P.PR_EMS_AB_PROXY_ADDRESSES and self.kind != "server":
+            return self.default_proxies()
+        return default
+
+    def default_proxies(self) -> list[str]:
+        """proxyAddresses when none are given: primary SMTP, and X500 (not for a contact)."""
+        primary = f"SMTP:{self.props.get(P.PR_SMTP_ADDRESS)}"
+        return [primary] if self.kind == "contact" else [primary, f"X500:{self.dn}"]
 
     def prop_tags(self) -> list[int]:
         """The tags :meth:`prop` answers: ``props`` then the derived ones."""
-        return list(self.props) + [t for t in DERIVED_PROPS if t not in self.props]
+        derived = [*DERIVED_PROPS] + ([P.PR_EMS_AB_PROXY_ADDRESSES] if self.kind != "server" else [])
+        return list(self.props) + [t for t in derived if t not in self.props]
 
     @property
     def smtp(self) -> str | None:
@@ -303,7 +283,10 @@ class Directory:
                 x500 = f"X500:{dn}"
                 if x500 not in proxies:
                     proxies.append(x500)
-            p[P.PR_EMS_AB_PROXY_ADDRESSES] = proxies
+            if proxies == obj.default_proxies():  # derived by prop(): ~300 B less an object
+                p.pop(P.PR_EMS_AB_PROXY_ADDRESSES, None)
+            else:
+                p[P.PR_EMS_AB_PROXY_ADDRESSES] = proxies
         self.objects[obj.mid] = obj
         if self._owned is not None:
             self._owned.add(obj.mid)
@@ -427,7 +410,7 @@ class Directory:
                 keys = {obj.alias.casefold(), obj.display_name.casefold()}
                 if obj.smtp:
                     keys.add(obj.smtp.casefold())
-                for proxy in obj.props.get(P.PR_EMS_AB_PROXY_ADDRESSES, []):
+                for proxy in obj.prop(P.PR_EMS_AB_PROXY_ADDRESSES, []):
                     text_ = str(proxy)
                     if text_[:5].lower() == "smtp:":
                         keys.add(text_[5:].casefold())
@@ -487,14 +470,20 @@ class Directory:
         if mine is None:
             raise KeyError(f"MId {obj.mid} is not in this directory")
         if self._owned is None or mine.mid in self._owned:
-            return mine
+            return _stored_proxies(mine)
         clone = AbObject(mine.mid, mine.kind, mine.alias, mine.dn, mine.display_name, mine.guid_le,
                          {k: list(v) if isinstance(v, list) else v for k, v in mine.props.items()},
                          list(mine.members) or _NO_LINKS, list(mine.member_of) or _NO_LINKS,
-                         mine.password, mine.in_gal,
-                         mine.line, mine.fqdn)
+                         mine.password, mine.in_gal, mine.line, mine.fqdn)
         self.objects[mine.mid] = clone
         if mine.kind == "server":
             self.servers[mine.alias.lower()] = clone
         self._owned.add(mine.mid)
-        return clone
+        return _stored_proxies(clone)
+
+
+def _stored_proxies(obj: AbObject) -> AbObject:
+    """``obj`` with its derived proxyAddresses stored (a changed SMTP address keeps them)."""
+    if obj.kind != "server":
+        obj.props.setdefault(P.PR_EMS_AB_PROXY_ADDRESSES, obj.default_proxies())
+    return obj
