@@ -21,6 +21,7 @@ sAMAccountName, displayName, mail, proxyAddresses, legacyExchangeDN, member, …
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -249,7 +250,7 @@ def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, A
                pending_members: list[tuple[Any, list[Any], int]]) -> None:
     """One recipient of a section; a group's members are resolved once all are known."""
     line = entry.get("__line__", 0)
-    unknown = set(entry) - _KNOWN
+    unknown = None if _KNOWN.issuperset(entry) else set(entry) - _KNOWN
     if unknown:
         raise _fail(source, line, f"unknown field(s) {', '.join(sorted(unknown))} in {section}")
     _check_types(entry, source, line, _TEXT_KEYS)
@@ -269,12 +270,18 @@ def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, A
         home_default = next(iter(directory.servers.values()), None)
         server = directory.servers.get(str(entry.get("home_server", "")).lower()) or home_default
         if server is not None:
-            obj.props[P.PR_EMS_AB_HOME_MDB] = sys.intern(f"{server.dn}/cn=Microsoft Private MDB")
+            obj.props[P.PR_EMS_AB_HOME_MDB] = _home_mdb(server.dn)
     if kind == "group":
         members = entry.get("members") or []
         if not isinstance(members, list):
             raise _fail(source, line, "members must be a list")
         pending_members.append((obj, members, line))
+
+
+@functools.lru_cache(maxsize=64)
+def _home_mdb(server_dn: str) -> str:
+    """homeMDB of a mailbox on that server: one string for all its mailboxes."""
+    return f"{server_dn}/cn=Microsoft Private MDB"
 
 
 def _add_members(directory: Directory, pending_members: list[tuple[Any, list[Any], int]],
@@ -322,11 +329,12 @@ def _kind(value: Any) -> str:
 
 
 _LIST_KEYS = frozenset({"proxies", "members", "capacity"})
+_is_text = str.__instancecheck__
 
 
 def _check_types(entry: dict[str, Any], source: str, line: int, text_keys: tuple[str, ...]) -> None:
     """Reject values of the wrong type before anything is built (text, lists of text, counts)."""
-    if _LIST_KEYS.isdisjoint(entry) and all(type(v) is str for v in entry.values()):
+    if _LIST_KEYS.isdisjoint(entry) and all(map(_is_text, entry.values())):
         return  # only text: every check below passes (the common case, 100k times a fixture)
     for key in text_keys:
         value = entry.get(key)

@@ -179,6 +179,7 @@ class Directory:
         #: lowercased DNs of the objects whose DN is not their recipients_dn (see find_dn)
         self.by_dn: dict[str, int] = {}
         self._recipients_low_of: tuple[str | None, str] = (None, "")
+        self._tables_cached = True  # a container's sorted table may be kept (see _invalidate)
         self.by_alias: dict[str, int] = {}
         self.containers: list[Container] = []
         self.by_container_id: dict[int, Container] = {}
@@ -275,18 +276,19 @@ class Directory:
         if kind != "server":
             address = smtp or f"{alias}@{self.dns_domain}"
             p[P.PR_SMTP_ADDRESS] = address
-            proxies = list(p.get(P.PR_EMS_AB_PROXY_ADDRESSES, []))
-            primary = f"SMTP:{address}"
-            if primary not in proxies:
-                proxies.insert(0, primary)
-            if kind != "contact":
-                x500 = f"X500:{dn}"
-                if x500 not in proxies:
-                    proxies.append(x500)
-            if proxies == obj.default_proxies():  # derived by prop(): ~300 B less an object
+            given = p.get(P.PR_EMS_AB_PROXY_ADDRESSES)
+            if given:  # primary SMTP first and X500 last unless listed; else all derived
+                proxies = list(given)
+                default = obj.default_proxies()
+                if default[0] not in proxies:
+                    proxies.insert(0, default[0])
+                if len(default) > 1 and default[1] not in proxies:
+                    proxies.append(default[1])
+                given = None if proxies == default else proxies
+            if given:
+                p[P.PR_EMS_AB_PROXY_ADDRESSES] = given
+            else:  # the default ones are derived by prop() (~300 B less an object)
                 p.pop(P.PR_EMS_AB_PROXY_ADDRESSES, None)
-            else:
-                p[P.PR_EMS_AB_PROXY_ADDRESSES] = proxies
         self.objects[obj.mid] = obj
         if self._owned is not None:
             self._owned.add(obj.mid)
@@ -318,6 +320,9 @@ class Directory:
 
     def _invalidate(self) -> None:
         self.version = next(_VERSIONS)
+        if not self._tables_cached:  # nothing sorted since: 100k adds skip the loop
+            return
+        self._tables_cached = False
         for c in self.containers:
             c._sorted.clear()
             c._index.clear()
@@ -389,6 +394,7 @@ class Directory:
                        if o.in_gal and container.include(o))
         rows = [mid for _, mid in keyed]
         container._sorted[locale] = rows
+        self._tables_cached = True
         container._keys[locale] = [key for key, _ in keyed]
         container._index[locale] = {mid: i for i, mid in enumerate(rows)}
         return rows
