@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test tools serve fuzz bench bench-deps lint docs dist clean
+.PHONY: demo test tools serve fuzz soak bench bench-deps lint docs dist clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,9 @@ fuzz: $(STAMP)
 
 bench-deps:
 	@bash .ci/install-tools.sh bench
+
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 bench: $(STAMP) bench-deps
 	$(BIN)/python benchmarks/run_all.py

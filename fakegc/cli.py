@@ -196,7 +196,8 @@ def _print_endpoints(doc: dict[str, Any]) -> None:
     if doc.get("dns"):
         print(f"  dns        {doc['dns']['fqdn']} {doc['dns']['address']} port={doc['dns']['port']}")
     if doc.get("admin"):
-        print(f"  admin      {doc['admin']}")
+        print(f"  admin      {doc['admin']}  (bearer token: --endpoints-json FILE, or "
+              f"FAKEGC_ADMIN_TOKEN={doc.get('admin_token', '')})")
     users = doc.get("users") or []
     if users:
         shown = ", ".join(f"{u['name']}/{u['password']}" for u in users[:3])

@@ -22,17 +22,26 @@ from typing import Any
 from fakegc.lab import netns
 from fakegc.lab.plan import DEFAULT_NETWORK, LabConfig, LabPlan
 
-__all__ = ["build_parser", "lab_config", "main"]
+__all__ = ["LAB_EPILOG", "build_parser", "lab_config", "main"]
+
+LAB_EPILOG = """examples:
+  fakegc lab -- getST.py -spn exchangeAB/gc01.contoso.test CONTOSO.TEST/alice:'Passw0rd!'
+  fakegc lab -- rpcdump.py gc01.contoso.test        # NSPI is listed on gc01's 135
+  fakegc lab --scenario kb929439 -- getent hosts gc01.contoso.test
+  fakegc lab --net 127.30.0.0/24 --journal lab.jsonl --shell
+  fakegc lab --no-cluster -- pytest --fakegc-lab tests/lab/inner
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``fakegc lab`` argument parser (CMD follows ``--``)."""
     ap = argparse.ArgumentParser(
         prog="fakegc lab", usage="fakegc lab [OPTIONS] -- CMD [ARGS...]  |  fakegc lab --shell",
-        description="Run CMD in a private network namespace where the lab cluster serves: "
-                    "ex01, gc01, gc02, the KDC (dc01) and DNS (ns1) each at its own address "
-                    "on the standard ports, names resolved by the lab DNS. CMD gets "
-                    "FAKEGC_ENDPOINTS and KRB5_CONFIG; the exit status is CMD's.")
+        description="Run CMD in a private network namespace where the lab cluster serves:\n"
+                    "ex01, gc01, gc02, the KDC (dc01) and DNS (ns1) each at its own address\n"
+                    "on the standard ports, names resolved by the lab DNS. CMD gets\n"
+                    "FAKEGC_ENDPOINTS and KRB5_CONFIG; the exit status is CMD's.",
+        epilog=LAB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--net", default=None, help=f"lab network (default {DEFAULT_NETWORK})")
     ap.add_argument("--config", type=Path, help="cluster configuration (TOML, [cluster] and [lab])")
     ap.add_argument("--scenario", help="scenario file or shipped name whose timeline runs")

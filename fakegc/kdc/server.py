@@ -29,6 +29,7 @@ from fakegc.firing import Firing
 from fakegc.journal import Journal
 from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
+from fakegc.sources import default_cap
 
 __all__ = ["Kdc", "KdcRule", "KdcTcpLimits"]
 
@@ -250,7 +251,7 @@ class Kdc:
         self.errors = ErrorLog()  # counters + last summaries, no tracebacks
         self.tcp_limits = KdcTcpLimits()
         self._tcp_conns: set[_Tcp] = set()
-        self.admit: Any = None  # optional per-source admission (fakegc.rpc.limits.SourceCap)
+        self.admit: Any = default_cap().admit  # connections per source (issue #18)
 
     @property
     def clock_offset(self) -> float:

@@ -18,6 +18,7 @@ from fakegc.codes import RpcStatus
 from fakegc.directory.model import Directory
 from fakegc.nspi import codec
 from fakegc.nspi import messages as M
+from fakegc.nspi.codec64 import ENCODERS64
 from fakegc.nspi.host import NspiHost, NspiSession
 from fakegc.nspi.table import Stat
 from fakegc.rpc.registry import AuthInfo, CallContext, Pipeline, RpcFault
@@ -116,6 +117,7 @@ def pipeline(opnum: int, handler: Handler,
     """The registry pipeline of one NSPI opnum around a pure ``handler``."""
     decode = codec.DECODERS[opnum]
     encoder = codec.ENCODERS[opnum]
+    encoder64 = ENCODERS64[opnum]
     needs_stat = any(f.name == "stat" for f in fields(result_cls))
 
     def handle(call: NspiCall) -> Any:
@@ -136,6 +138,6 @@ def pipeline(opnum: int, handler: Handler,
         elif session is not None:
             d = call.gc.directory
             _translate(result, lambda m: to_wire(session, d, m))
-        return encoder(call.request, result, session, call.gc)
+        return (encoder64 if ctx.ndr64 else encoder)(call.request, result, session, call.gc)
 
-    return Pipeline(decode, enter, handle, refuse, encode)
+    return Pipeline(decode, enter, handle, refuse, encode, codec.decoder_in(opnum))

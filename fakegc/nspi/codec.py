@@ -17,17 +17,20 @@ from fakegc.directory.index import row_cache
 from fakegc.nspi import fastcodec as F
 from fakegc.nspi import messages as M
 from fakegc.nspi import ndr as N
+from fakegc.nspi.fastcodec64 import Ndr64Reader
+from fakegc.nspi.fastcodec_be import BigEndianReader
 from fakegc.nspi.host import NspiHost, NspiSession
 from fakegc.nspi.rows import object_row
 from fakegc.nspi.table import Stat
+from fakegc.rpc.registry import CallContext
 from fakegc.wire.ndr import NdrWriter
 
-__all__ = ["DECODERS", "ENCODERS", "cached_rows"]
+__all__ = ["DECODERS", "ENCODERS", "cached_rows", "decoder_in"]
 
 
 # -- row cache ---------------------------------------------------------------------------
 def cached_rows(gc: NspiHost, session: NspiSession, refs: M.RowRefs,
-                code_page: int) -> list[tuple[bytes, bytes]]:
+                code_page: int, ndr64: bool = False) -> list[tuple[bytes, bytes]]:
     """Encoded rows, kept on the directory per view (columns, IDs kind, container, code page,
     GC) for as long as the directory is unchanged (fakegc.directory.index.RowCache).
 
@@ -36,14 +39,15 @@ def cached_rows(gc: NspiHost, session: NspiSession, refs: M.RowRefs,
     d, guid = gc.directory, session.server_guid
     cols = tuple(refs.columns)
     view = row_cache(d).view((cols, guid, refs.ephemeral, refs.container_id, code_page,
-                              session.mid_offset))
+                              session.mid_offset, ndr64))
     get = view.get
     out = []
     for mid in refs.mids:
         blob = get(mid)
         if blob is None:
             blob = view[mid] = N.row_blob(object_row(d, d.get(mid), cols, guid, refs.ephemeral,
-                                                     refs.container_id, session.mid_offset), code_page)
+                                                     refs.container_id, session.mid_offset), code_page,
+                                           ndr64)
         out.append(blob)
     return out
 
@@ -239,6 +243,20 @@ def _decoder(opnum: int) -> Callable[[bytes], Any]:
 
 
 DECODERS: dict[int, Callable[[bytes], Any]] = {opnum: _decoder(opnum) for opnum in F.DECODERS}
+
+
+def decoder_in(opnum: int) -> Callable[[CallContext, bytes], Any]:
+    """The decoder of ``opnum`` for the call's transfer syntax and byte order (MS-RPCE
+    2.2.5, C706 14.2.5; PROTOCOL.md §13)."""
+
+    def decode(ctx: CallContext, stub: bytes) -> Any:
+        if ctx.ndr64:
+            if ctx.big_endian:
+                raise ValueError("big-endian NDR64 is not read")
+            return F.decode(opnum, stub, Ndr64Reader)
+        return F.decode(opnum, stub, BigEndianReader if ctx.big_endian else F.Reader)
+
+    return decode
 
 ENCODERS: dict[int, Callable[[Any, Any, Any, NspiHost], bytes]] = {
     0: encode_bind, 1: encode_unbind, 2: encode_update_stat, 3: encode_query_rows,

@@ -1,14 +1,10 @@
-"""NSPI request stubs decoded exactly as MS-OXNSPI's IDL lays them out (NDR 2.0, little-endian).
+"""NSPI request stubs decoded exactly as MS-OXNSPI's IDL lays them out (PROTOCOL.md §13).
 
-One decoder per served opnum (docs/PROTOCOL.md "NSPI wire layout"): top-level ``[in]``
-reference pointers are inline, ``[unique]`` ones a referent ID then the referent, the
-referents of embedded pointers follow the construct that holds them (arrays: all
-elements first).  Conformance and variance are checked as a strict unmarshaller
-does (gromox ``nsp_ndr.cpp``): ``PropertyTagArray_r`` must carry size cValues+1,
-offset 0 and length cValues; ranges from the IDL bound every count.  Anything
-irregular raises :class:`ValueError` (or :class:`struct.error` when short): the
-engine answers with a stub-data fault.  Bytes after the last parameter are ignored,
-as MIDL-generated stubs ignore them; :func:`trailing` reports how many there were.
+One decoder per served opnum, over a :class:`Reader` (NDR 2.0 little-endian; subclasses
+for big-endian and NDR64).  Conformance, variance and the IDL's ranges are checked as a
+strict unmarshaller does (gromox ``nsp_ndr.cpp``); anything irregular raises ValueError
+(struct.error when short): a stub-data fault.  Bytes after the last parameter are
+ignored as MIDL stubs ignore them; ``request.trailing`` counts them.
 """
 
 from __future__ import annotations
@@ -69,6 +65,17 @@ class Reader:
         self.off = off + 4
         return v
 
+    # NDR64 (fastcodec64) overrides these: referent IDs and conformance, offset and actual
+    # counts of 8 bytes (MS-RPCE 2.2.5.3.3-4); constructs holding pointers aligned to 8.
+    def ptr(self) -> int:
+        return self.u32()
+
+    def conf(self) -> int:
+        return self.u32()
+
+    def a8(self) -> None:
+        pass
+
     def raw(self, n: int) -> bytes:
         if n < 0 or self.off + n > len(self.buf):
             raise ValueError("stub shorter than its counts")
@@ -85,8 +92,7 @@ class Reader:
 
     def u32s(self, n: int) -> list[int]:
         self.off += -self.off & 3
-        data = self.raw(4 * n)
-        return list(struct.unpack(f"<{n}I", data))
+        return list(struct.unpack(f"<{n}I", self.raw(4 * n)))
 
     def handle(self) -> bytes:
         """A context handle: 4-byte attributes + 16-byte UUID (MS-RPCE 2.2.5.2.1)."""
@@ -140,11 +146,12 @@ class Reader:
 
     def strings(self, wide: bool) -> list[Any]:
         """StringsArray_r / WStringsArray_r (MS-OXNSPI 2.2.2.3/2.2.2.4): a conformant struct."""
-        size = self.u32()
+        size = self.conf()
+        self.a8()
         count = self.u32()
         if count > MAX_COUNT or size != count:
             raise ValueError("StringsArray_r conformance does not match Count")
-        refs = self.u32s(count)
+        refs = [self.ptr() for _ in range(count)]
         read = self.wstring if wide else self.string8
         return [read() if ref else None for ref in refs]
 
@@ -155,26 +162,30 @@ _MV_TYPES = (0x1002, 0x1003, 0x1040, 0x101E, 0x101F, 0x1102, 0x1048)
 
 def _value_header(r: Reader) -> tuple[int, Any]:
     """ulPropTag, ulReserved and the union arm's inline part: (tag, header)."""
+    r.a8()
     tag = r.u32()
     r.u32()  # ulReserved
     disc = r.u32()
     if disc != tag & 0xFFFF:
         raise ValueError("PropertyValue_r union discriminant differs from the tag's type")
+    r.a8()  # NDR64: the arm aligned to the largest arm's alignment (MS-RPCE 2.2.5.3.4)
     if disc == 0x0002:
         return tag, r.i16()
     if disc == 0x000B:
         return tag, r.u16()
-    if disc in (0x0003, 0x000A, 0x0001, 0x000D, 0x001E, 0x001F, 0x0048):
-        return tag, r.u32()  # value, error code, lReserved, or a referent ID
+    if disc in (0x0003, 0x000A, 0x0001, 0x000D):
+        return tag, r.u32()  # value, error code or lReserved
+    if disc in (0x001E, 0x001F, 0x0048):
+        return tag, r.ptr()
     if disc == 0x0040:
         low, high = r.u32(), r.u32()
         return tag, low | (high << 32)
     if disc == 0x0102:
         cb = r.count(MAX_BINARY)
-        return tag, (cb, r.u32())
+        return tag, (cb, r.ptr())
     if disc in _MV_TYPES:
         n = r.count()
-        return tag, (n, r.u32())
+        return tag, (n, r.ptr())
     raise ValueError(f"PropertyValue_r: no union arm for type 0x{disc:04X}")
 
 
@@ -194,16 +205,22 @@ def _value_content(r: Reader, tag: int, head: Any) -> Any:
         n, ref = head
         if not ref:
             return None
-        if r.u32() != n:
+        if r.conf() != n:
             raise ValueError("multi-valued array conformance does not match cValues")
         return _mv_items(r, ptype, n)
     return head
 
 
 def _conformant_bytes(r: Reader, cb: int) -> bytes:
-    if r.u32() != cb:
+    if r.conf() != cb:
         raise ValueError("Binary_r conformance does not match cb")
     return r.raw(cb)
+
+
+def _binary_head(r: Reader) -> tuple[int, int]:  # Binary_r inline: cb, lpb's referent ID
+    r.a8()
+    cb = r.count(MAX_BINARY)
+    return cb, r.ptr()
 
 
 def _mv_items(r: Reader, ptype: int, n: int) -> list[Any]:
@@ -214,9 +231,9 @@ def _mv_items(r: Reader, ptype: int, n: int) -> list[Any]:
     if ptype == 0x1040:
         return [r.u32() | (r.u32() << 32) for _ in range(n)]
     if ptype == 0x1102:
-        heads = [(r.count(MAX_BINARY), r.u32()) for _ in range(n)]
+        heads = [_binary_head(r) for _ in range(n)]
         return [_conformant_bytes(r, cb) if ref else None for cb, ref in heads]
-    refs = [r.u32() for _ in range(n)]
+    refs = [r.ptr() for _ in range(n)]
     if ptype == 0x1048:
         return [uuidlib.UUID(bytes_le=r.guid()) if ref else None for ref in refs]
     if ptype == 0x101F:
@@ -232,12 +249,13 @@ def property_value(r: Reader) -> tuple[int, Any]:
 
 def property_row(r: Reader) -> list[tuple[int, Any]]:
     """PropertyRow_r (MS-OXNSPI 2.2.2.6): Reserved, cValues, [size_is(cValues)] lpProps."""
+    r.a8()
     r.u32()  # Reserved
     c_values = r.count(MAX_COUNT)
-    ref = r.u32()
+    ref = r.ptr()
     if not ref:
         return []
-    if r.u32() != c_values:
+    if r.conf() != c_values:
         raise ValueError("PropertyRow_r conformance does not match cValues")
     heads = [_value_header(r) for _ in range(c_values)]
     return [(tag, _value_content(r, tag, head)) for tag, head in heads]
@@ -247,14 +265,19 @@ def property_row(r: Reader) -> list[tuple[int, Any]]:
 def _restriction_header(r: Reader, depth: int) -> tuple[int, tuple[int, ...]]:
     if depth > MAX_DEPTH:
         raise _TooDeep()
+    r.a8()
     rt = r.u32()
+    r.a8()  # NDR64: the union aligned to 8, its discriminant, its arm aligned to 8 (PROTOCOL §13.1)
     if r.u32() != rt:
         raise ValueError("Restriction_r union discriminant differs from rt")
+    r.a8()
     if rt in (0, 1):
-        return rt, (r.count(MAX_COUNT), r.u32())
+        return rt, (r.count(MAX_COUNT), r.ptr())
     if rt in (2, 9):
-        return rt, ((r.u32(),) if rt == 2 else (r.u32(), r.u32()))
-    if rt in (3, 4, 5, 6, 7, 8):
+        return rt, ((r.ptr(),) if rt == 2 else (r.u32(), r.ptr()))
+    if rt in (3, 4):
+        return rt, (r.u32(), r.u32(), r.ptr())
+    if rt in (5, 6, 7, 8):
         return rt, (r.u32(), r.u32(), r.u32())
     raise ValueError(f"Restriction_r: no union arm for rt {rt}")
 
@@ -268,7 +291,7 @@ def _restriction_content(r: Reader, rt: int, head: tuple[int, ...], depth: int) 
         n, ref = head
         subs: list[Any] = []
         if ref:
-            if r.u32() != n:
+            if r.conf() != n:
                 raise ValueError("AndRestriction_r conformance does not match cRes")
             heads = [_restriction_header(r, depth + 1) for _ in range(n)]
             subs = [_restriction_content(r, srt, sh, depth + 1) for srt, sh in heads]
@@ -303,13 +326,16 @@ def restriction(r: Reader) -> Any:
         return M.TOO_COMPLEX
 
 
-def _unique(r: Reader, read: Callable[[Reader], Any]) -> Any:
-    return read(r) if r.u32() else None
+def _unique(r: Reader, read: Callable[[Reader], Any] | str) -> Any:  # str: a Reader method
+    if not r.ptr():
+        return None
+    return getattr(r, read)() if isinstance(read, str) else read(r)
 
 
 def _property_name(r: Reader) -> M.PropName:
     """PropertyName_r (MS-OXNSPI 2.2.2.7): lpguid, ulReserved, lID; then the GUID."""
-    guid_ref = r.u32()
+    r.a8()
+    guid_ref = r.ptr()
     r.u32()
     lid = r.u32()
     return (r.guid() if guid_ref else b"\x00" * 16, lid)
@@ -317,7 +343,7 @@ def _property_name(r: Reader) -> M.PropName:
 
 # -- requests ---------------------------------------------------------------------------------
 def decode_bind(r: Reader) -> M.NspiBind:
-    return M.NspiBind(r.u32(), r.stat(), _unique(r, Reader.guid) is not None)
+    return M.NspiBind(r.u32(), r.stat(), _unique(r, "guid") is not None)
 
 
 def decode_unbind(r: Reader) -> M.NspiUnbind:
@@ -326,44 +352,44 @@ def decode_unbind(r: Reader) -> M.NspiUnbind:
 
 def decode_update_stat(r: Reader) -> M.NspiUpdateStat:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    return M.NspiUpdateStat(handle, stat, _unique(r, Reader.u32) is not None, reserved)
+    return M.NspiUpdateStat(handle, stat, _unique(r, "u32") is not None, reserved)
 
 
 def decode_query_rows(r: Reader) -> M.NspiQueryRows:
     handle, flags, stat = r.handle(), r.u32(), r.stat()
     n = r.count()
     etable = None
-    if r.u32():
-        if r.u32() != n:
+    if r.ptr():
+        if r.conf() != n:
             raise ValueError("lpETable conformance does not match dwETableCount")
         etable = r.u32s(n)
     count = r.u32()
-    return M.NspiQueryRows(handle, flags, stat, etable, count, _unique(r, Reader.tag_array))
+    return M.NspiQueryRows(handle, flags, stat, etable, count, _unique(r, "tag_array"))
 
 
 def decode_seek_entries(r: Reader) -> M.NspiSeekEntries:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
     target = property_value(r)
-    etable = _unique(r, Reader.tag_array)
-    tags = _unique(r, Reader.tag_array)
+    etable = _unique(r, "tag_array")
+    tags = _unique(r, "tag_array")
     return M.NspiSeekEntries(handle, stat, target, etable, tags, reserved)
 
 
 def decode_get_matches(r: Reader) -> M.NspiGetMatches:
     handle, reserved1, stat = r.handle(), r.u32(), r.stat()
-    _unique(r, Reader.tag_array)  # pReserved
+    _unique(r, "tag_array")  # pReserved
     reserved2 = r.u32()
     filt = _unique(r, restriction)
     _unique(r, _property_name)  # lpPropName
     requested = r.u32()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     return M.NspiGetMatches(handle, stat, filt, requested, tags, reserved1, reserved2)
 
 
 def decode_resort_restriction(r: Reader) -> M.NspiResortRestriction:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
     mids = r.tag_array()
-    _unique(r, Reader.tag_array)  # [in, out] ppOutMIds: the inner pointer and its referent
+    _unique(r, "tag_array")  # [in, out] ppOutMIds: the inner pointer and its referent
     return M.NspiResortRestriction(handle, stat, mids, reserved)
 
 
@@ -379,7 +405,7 @@ def decode_get_prop_list(r: Reader) -> M.NspiGetPropList:
 
 def decode_get_props(r: Reader) -> M.NspiGetProps:
     handle, flags, stat = r.handle(), r.u32(), r.stat()  # [in] STAT* pStat: a reference pointer
-    return M.NspiGetProps(handle, flags, stat, _unique(r, Reader.tag_array))
+    return M.NspiGetProps(handle, flags, stat, _unique(r, "tag_array"))
 
 
 def decode_compare_mids(r: Reader) -> M.NspiCompareMIds:
@@ -389,7 +415,7 @@ def decode_compare_mids(r: Reader) -> M.NspiCompareMIds:
 
 def decode_mod_props(r: Reader) -> M.NspiModProps:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     return M.NspiModProps(handle, stat, tags, property_row(r), reserved)
 
 
@@ -400,18 +426,19 @@ def decode_get_special_table(r: Reader) -> M.NspiGetSpecialTable:
 
 def decode_get_template_info(r: Reader) -> M.NspiGetTemplateInfo:
     handle, flags, display_type = r.handle(), r.u32(), r.u32()
-    dn = _unique(r, Reader.string8)
+    dn = _unique(r, "string8")
     return M.NspiGetTemplateInfo(handle, flags, display_type, dn, r.u32(), r.u32())
 
 
 def decode_mod_link_att(r: Reader) -> M.NspiModLinkAtt:
     handle, flags, tag, mid = r.handle(), r.u32(), r.u32(), r.u32()
+    r.a8()
     n = r.count(MAX_COUNT)  # BinaryArray_r.cValues
     entries: list[bytes] = []
-    if r.u32():
-        if r.u32() != n:
+    if r.ptr():
+        if r.conf() != n:
             raise ValueError("BinaryArray_r conformance does not match cValues")
-        heads = [(r.count(MAX_BINARY), r.u32()) for _ in range(n)]
+        heads = [_binary_head(r) for _ in range(n)]
         entries = [_conformant_bytes(r, cb) if ref else b"" for cb, ref in heads]
     return M.NspiModLinkAtt(handle, flags, tag, mid, entries)
 
@@ -423,8 +450,8 @@ def decode_query_columns(r: Reader) -> M.NspiQueryColumns:
 
 def decode_get_names_from_ids(r: Reader) -> M.NspiGetNamesFromIDs:
     handle, reserved = r.handle(), r.u32()
-    guid = _unique(r, Reader.guid)
-    return M.NspiGetNamesFromIDs(handle, guid, _unique(r, Reader.tag_array), reserved)
+    guid = _unique(r, "guid")
+    return M.NspiGetNamesFromIDs(handle, guid, _unique(r, "tag_array"), reserved)
 
 
 def decode_get_ids_from_names(r: Reader) -> M.NspiGetIDsFromNames:
@@ -433,23 +460,23 @@ def decode_get_ids_from_names(r: Reader) -> M.NspiGetIDsFromNames:
     flags = r.u32()
     n = r.count(MAX_COUNT)
     # [in, size_is(cPropNames)] PropertyName_r** pNames: an array of unique pointers
-    if r.u32() != n:
+    if r.conf() != n:
         raise ValueError("pNames conformance does not match cPropNames")
-    refs = [r.u32() for _ in range(n)]
+    refs = [r.ptr() for _ in range(n)]
     names = [_property_name(r) if ref else None for ref in refs]
     return M.NspiGetIDsFromNames(handle, flags, names)
 
 
 def decode_resolve_names(r: Reader) -> M.NspiResolveNames:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     names = [n or b"" for n in r.strings(wide=False)]
     return M.NspiResolveNames(handle, stat, tags, names, reserved)
 
 
 def decode_resolve_names_w(r: Reader) -> M.NspiResolveNamesW:
     handle, reserved, stat = r.handle(), r.u32(), r.stat()
-    tags = _unique(r, Reader.tag_array)
+    tags = _unique(r, "tag_array")
     names = [n or "" for n in r.strings(wide=True)]
     return M.NspiResolveNamesW(handle, stat, tags, names, reserved)
 
@@ -464,10 +491,10 @@ DECODERS: dict[int, Callable[[Reader], Any]] = {
 }
 
 
-def decode(opnum: int, stub: bytes) -> Any:
-    """The request of an IDL-form stub for ``opnum``; ``request.trailing`` counts the
-    bytes after its last parameter (journaled by the boundary as nonconformant)."""
-    r = Reader(stub)
+def decode(opnum: int, stub: bytes, reader: type[Reader] = Reader) -> Any:
+    """The request of ``opnum``'s stub, read by ``reader`` (or a subclass); ``trailing``
+    counts the bytes after its last parameter (journaled by the boundary)."""
+    r = reader(stub)
     request = DECODERS[opnum](r)
     request.trailing = len(stub) - r.off
     return request

@@ -16,7 +16,11 @@ from fakegc.rpc.registry import Interface, Operation
 
 __all__ = ["NSPI"]
 
-NSPI = Interface("nspi", "f5cc5a18-4264-101a-8c59-08002b2f8426", (56, 0), spec="MS-NSPI")
+#: big_endian: requests in either byte order (C706 14.2.5, fakegc.nspi.fastcodec_be);
+#: ndr64: NDR64 requests (fastcodec64) and answers (codec64), offered in binds as a Windows
+#: Server GC does (MS-RPCE 3.3.1.5.6)
+NSPI = Interface("nspi", "f5cc5a18-4264-101a-8c59-08002b2f8426", (56, 0), spec="MS-NSPI",
+                 big_endian=True, ndr64=True, ndr64_transcode=False)
 
 _OPS: list[tuple[int, str, type, type, Handler, str, str]] = [
     (0, "NspiBind", M.NspiBind, M.BindResult, H.bind, "MS-NSPI 3.1.4.1.1",

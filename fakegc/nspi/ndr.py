@@ -17,6 +17,7 @@ from typing import Any
 from fakegc.directory import props as P
 from fakegc.nspi.rows import Missing, encode_8bit
 from fakegc.wire.ndr import NdrWriter
+from fakegc.wire.ndr64 import Ndr64Writer
 
 __all__ = ["STAT_FIELDS", "Row", "row_blob", "write_row", "write_rowset", "write_rowset_blobs",
            "write_stat", "write_tag_array", "write_value"]
@@ -52,9 +53,11 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         tag, ptype, value = (tag & 0xFFFF0000) | P.PT_ERROR, P.PT_ERROR, value.code
     elif ptype in P.RPC_UNSAFE_TYPES:
         tag, ptype, value = (tag & 0xFFFF0000) | P.PT_NULL, P.PT_NULL, 0
+    w.a8()  # NDR64: PropertyValue_r holds pointers
     w.u32(tag)
     w.u32(0)  # ulReserved
     w.u32(ptype)  # union discriminant
+    w.a8()  # NDR64: the arm at the largest arm alignment (MS-RPCE 2.2.5.3.4)
     if ptype in (P.PT_LONG, P.PT_ERROR, P.PT_NULL, P.PT_UNSPECIFIED, P.PT_OBJECT):
         w.u32(int(value) if ptype != P.PT_OBJECT else 0)
     elif ptype in (P.PT_SHORT, P.PT_BOOLEAN):
@@ -80,7 +83,7 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         w.u32(len(items))
 
         def longs(w: NdrWriter) -> None:
-            w.u32(len(items))
+            w.conf(len(items))
             for v in items:
                 w.u32(v)
         w.pointer(longs)
@@ -90,7 +93,7 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         wide = ptype == P.PT_MV_UNICODE
 
         def strings(w: NdrWriter) -> None:
-            w.u32(len(texts))
+            w.conf(len(texts))
             for text in texts:
                 if wide:
                     w.pointer(_wstring(text))
@@ -102,8 +105,9 @@ def _value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
         w.u32(len(blobs))
 
         def binaries(w: NdrWriter) -> None:
-            w.u32(len(blobs))
+            w.conf(len(blobs))
             for blob in blobs:
+                w.a8()  # NDR64: Binary_r holds a pointer
                 w.u32(len(blob))
                 w.pointer(_bytes(blob))
         w.pointer(binaries)
@@ -117,21 +121,25 @@ def write_value(w: NdrWriter, tag: int, value: Any, code_page: int) -> None:
     w.construct(lambda w: _value(w, tag, value, code_page))
 
 
-def row_blob(row: Row, code_page: int) -> tuple[bytes, bytes]:
+def row_blob(row: Row, code_page: int, ndr64: bool = False) -> tuple[bytes, bytes]:
     """(inline 12 bytes, deferred part padded to 4) of one PropertyRow_r, for caching.
 
     Unique-pointer referent ids need only be non-zero, so a row encoded once can
     be spliced into any row set; the deferred part is padded to 4, which is what
-    NDR does anyway before the next 4-aligned item.
+    NDR does anyway before the next 4-aligned item.  ``ndr64``: inline 16 bytes
+    (an 8-byte referent ID), the deferred part written in NDR64 (padded to 4 as well:
+    whoever splices pads to 8 between rows, PROTOCOL.md §13.1).
     """
-    w = NdrWriter()
-    w.u32(len(row))
+    w = Ndr64Writer() if ndr64 else NdrWriter()
+    w.conf(len(row))
 
     def _props() -> None:
         for tag, value in row:
             _value(w, tag, value, code_page)
     w.construct(lambda w: _props())
     w.align(4)
+    if ndr64:
+        return struct.pack("<IIQ", 0, len(row), 0x00020000), w.getvalue()
     return struct.pack("<III", 0, len(row), 0x00020000), w.getvalue()
 
 
@@ -149,11 +157,12 @@ def write_rowset_blobs(w: NdrWriter, blobs: Sequence[tuple[bytes, bytes]] | None
 
 def _row_inline(w: NdrWriter, row: Row, code_page: int) -> None:
     """PropertyRow_r inline: Reserved, cValues, lpProps (deferred)."""
+    w.a8()  # NDR64: PropertyRow_r holds a pointer
     w.u32(0)
     w.u32(len(row))
 
     def props(w: NdrWriter) -> None:
-        w.u32(len(row))
+        w.conf(len(row))
         for tag, value in row:
             _value(w, tag, value, code_page)
     w.pointer(props)
@@ -162,7 +171,7 @@ def _row_inline(w: NdrWriter, row: Row, code_page: int) -> None:
 def write_row(w: NdrWriter, row: Row | None, code_page: int) -> None:
     """A top-level ``PropertyRow_r*`` (NULL when ``row`` is None)."""
     if row is None:
-        w.u32(0)
+        w.top_pointer(None)
         return
     w.top_pointer(lambda w: _row_inline(w, row, code_page))
 
@@ -170,11 +179,12 @@ def write_row(w: NdrWriter, row: Row | None, code_page: int) -> None:
 def write_rowset(w: NdrWriter, rows: Sequence[Row] | None, code_page: int) -> None:
     """A top-level ``PropertyRowSet_r*`` (NULL when ``rows`` is None)."""
     if rows is None:
-        w.u32(0)
+        w.top_pointer(None)
         return
 
     def rowset(w: NdrWriter) -> None:
-        w.u32(len(rows))  # conformance of aRow, hoisted
+        w.conf(len(rows))  # conformance of aRow, hoisted
+        w.a8()
         w.u32(len(rows))  # cRows
         for row in rows:
             _row_inline(w, row, code_page)
@@ -184,14 +194,14 @@ def write_rowset(w: NdrWriter, rows: Sequence[Row] | None, code_page: int) -> No
 def write_tag_array(w: NdrWriter, tags: Sequence[int] | None) -> None:
     """A top-level ``PropertyTagArray_r*`` (size_is cValues+1, length_is cValues)."""
     if tags is None:
-        w.u32(0)
+        w.top_pointer(None)
         return
 
     def array(w: NdrWriter) -> None:
-        w.u32(len(tags) + 1)
+        w.conf(len(tags) + 1)
         w.u32(len(tags))
-        w.u32(0)
-        w.u32(len(tags))
+        w.conf(0)
+        w.conf(len(tags))
         for tag in tags:
             w.u32(tag)
     w.top_pointer(array)

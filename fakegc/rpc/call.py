@@ -43,6 +43,7 @@ class CallEnv(Protocol):
     journal: Journal
     limits: RpcLimits
     allow_anonymous: bool
+    unauth_buffered: dict[str, int]  # bytes unauthenticated calls hold, per source address
     injector: Callable[[CallContext], Action | None] | None
     stats: list[int]
 
@@ -76,6 +77,11 @@ class _Pending:
     size: int = 0
     auth_ctx: AuthCtx | None = None
     big_endian: bool = False
+    authed: bool = False  # counted against the authenticated budget
+
+
+def _source(peer: Any) -> str:
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
 
 
 def _u32(data: bytes, off: int) -> int:
@@ -89,12 +95,69 @@ class Calls:
         self.link = link
         self.pending: dict[int, _Pending] = {}
         self.in_flight = 0
+        self.buffered = 0  # bytes held by every call being reassembled (issue #18)
+        self.refused: dict[int, None] = {}  # call_ids refused at their first fragment (bounded)
 
     def orphaned(self, call_id: int) -> None:
         """rpc_orphaned (C706 §12.6.4.7): forget a call being reassembled."""
-        if self.pending.pop(call_id, None) is not None:
+        pend = self.pending.pop(call_id, None)
+        if pend is not None:
             self.in_flight -= 1
+            self._release(pend, pend.size)
         self.link.record("orphaned", call_id=call_id)
+
+    def drop_all(self) -> None:
+        """The connection is gone: release what its calls held."""
+        for pend in self.pending.values():
+            self._release(pend, pend.size)
+        self.pending.clear()
+
+    # -- memory across all calls in flight (issue #18 item 1) -------------------------
+    def _budget(self, pend: _Pending, n: int) -> str | None:
+        """Account ``n`` more bytes for ``pend``; why not, when over a budget."""
+        limits = self.link.env.limits
+        cap = limits.max_buffered if pend.authed else limits.max_unauth_buffered
+        if self.buffered + n > cap:
+            return f"calls in flight would hold over {cap} bytes"
+        if not pend.authed:
+            per_source = self.link.env.unauth_buffered
+            source = _source(getattr(self.link, "peer", None))
+            if per_source.get(source, 0) + n > limits.max_unauth_per_source:
+                return f"unauthenticated calls from {source} would hold over " \
+                       f"{limits.max_unauth_per_source} bytes"
+            per_source[source] = per_source.get(source, 0) + n
+        self.buffered += n
+        return None
+
+    def _release(self, pend: _Pending, n: int) -> None:
+        self.buffered -= n
+        if not pend.authed and n:
+            per_source = self.link.env.unauth_buffered
+            source = _source(getattr(self.link, "peer", None))
+            left = per_source.get(source, 0) - n
+            if left > 0:
+                per_source[source] = left
+            else:
+                per_source.pop(source, None)
+
+    def _refuse(self, call_id: int) -> None:
+        self.refused[call_id] = None
+        if len(self.refused) > 256:
+            del self.refused[next(iter(self.refused))]
+
+    def _security_callback(self, ctx_id: int, auth_ctx: AuthCtx | None) -> str | None:
+        """At a request's first fragment, as Windows' interface security callback runs:
+        why the caller may not call this interface, or None.  Windows filters unauthenticated
+        calls before the callback unless RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH is set, and a
+        refused call gets RPC_S_ACCESS_DENIED (rpcdce.h RPC_IF_CALLBACK_FN)."""
+        link = self.link
+        pres = link.assoc.contexts.get(ctx_id)
+        if pres is None or link.env.allow_anonymous or getattr(pres.interface, "anonymous_ok",
+                                                                False):
+            return None
+        if self._auth_info(auth_ctx or link.assoc.main_auth) is None:
+            return f"{pres.interface.name} requires authentication"
+        return None
 
     def fault(self, call_id: int, ctx_id: int, status: int, why: str, close: bool = False,
               did_not_execute: bool = True, op: str | None = None) -> None:
@@ -170,34 +233,53 @@ class Calls:
     def _first(self, call_id: int, req: P.RequestPdu, body: bytes,
                auth_ctx: AuthCtx | None, big_endian: bool) -> None:
         limits = self.link.env.limits
+        denied = self._security_callback(req.ctx_id, auth_ctx)
+        if denied is not None:  # refused before anything is buffered for it
+            self._refuse(call_id)
+            return self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_access_denied, denied)
         if req.alloc_hint > limits.max_request:
+            self._refuse(call_id)
             return self.fault(call_id, req.ctx_id, RpcStatus.nca_s_fault_remote_no_memory,
                               f"alloc_hint {req.alloc_hint} over the limit")
         if self.in_flight >= limits.max_calls_in_flight:
+            self._refuse(call_id)
             return self.fault(call_id, req.ctx_id, RpcStatus.rpc_s_server_too_busy,
                               "too many calls in flight")
-        self.pending[call_id] = _Pending(call_id, req.ctx_id, req.opnum, [body], len(body),
-                                         auth_ctx, big_endian)
+        pend = _Pending(call_id, req.ctx_id, req.opnum, [body], len(body), auth_ctx, big_endian,
+                        self._auth_info(auth_ctx or self.link.assoc.main_auth) is not None)
+        over = self._budget(pend, len(body))
+        if over is not None:
+            self._refuse(call_id)
+            return self.fault(call_id, req.ctx_id, RpcStatus.nca_s_fault_remote_no_memory, over)
+        self.pending[call_id] = pend
         self.in_flight += 1
 
     def _more(self, call_id: int, body: bytes, auth_ctx: AuthCtx | None, last: bool) -> None:
         pend = self.pending.get(call_id)
+        if pend is None and call_id in self.refused:
+            if last:  # the rest of a refused call: dropped unjournaled (a flood costs nothing)
+                del self.refused[call_id]
+            return
         if pend is None:
             # A fragment of a call we faulted or never saw: drop it (C706 §12.6.3).
             self.link.record("protocol_error", call_id=call_id,
                              error="continuation fragment without a first fragment")
             return
-        pend.chunks.append(body)
-        pend.size += len(body)
         max_request = self.link.env.limits.max_request
-        if pend.size > max_request:
+        over = (f"request over {max_request} bytes" if pend.size + len(body) > max_request
+                else self._budget(pend, len(body)))
+        if over is not None:
             del self.pending[call_id]
             self.in_flight -= 1
-            return self.fault(call_id, pend.ctx_id, RpcStatus.nca_s_fault_remote_no_memory,
-                              f"request over {max_request} bytes")
+            self._release(pend, pend.size)
+            self._refuse(call_id)
+            return self.fault(call_id, pend.ctx_id, RpcStatus.nca_s_fault_remote_no_memory, over)
+        pend.chunks.append(body)
+        pend.size += len(body)
         if last:
             del self.pending[call_id]
             self.in_flight -= 1
+            self._release(pend, pend.size)
             self.execute(call_id, pend.ctx_id, pend.opnum, b"".join(pend.chunks), auth_ctx,
                          pend.big_endian)
 

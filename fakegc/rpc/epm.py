@@ -293,8 +293,10 @@ def ept_lookup_handle_free(ctx: CallContext, stub: bytes) -> bytes:
 def ept_insert(ctx: CallContext, stub: bytes) -> bytes:
     """Refused to a remote caller: error_status_t rpc_s_access_denied (5).
 
-    Only local servers register endpoints; Samba's srv_epmapper.c ``_epm_Insert``
-    likewise refuses every caller that is not a privileged local (ncalrpc) one.
+    Only local servers register endpoints.  Oracle caveat: Samba's srv_epmapper.c
+    ``_epm_Insert`` also refuses every caller that is not a privileged local (ncalrpc)
+    one, but with the fault nca_s_op_rng_error, not this status; the status 5 follows
+    what a Windows endpoint mapper is reported to answer, with no capture to cite yet.
     """
     _reader(ctx, stub).u32()  # num_ents: the request is read, never applied
     ctx.notes["status"] = RpcStatus.rpc_s_access_denied

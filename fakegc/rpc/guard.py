@@ -1,4 +1,4 @@
-"""Hostile-input guards for the RPC engine (issue #18): what counts as a stub decode failure.
+"""Stub decode failures in the RPC engine (issue #18).
 
 MS-RPCE 3.1.1.5.5 / C706 appendix E: a stub the server cannot unmarshal is answered
 with the fault ``nca_s_fault_ndr`` (0x000006F7, rpc_x_bad_stub_data), not an internal
@@ -30,3 +30,4 @@ def is_decode_failure(exc: BaseException) -> bool:
             innermost = code.co_name
         tb = tb.tb_next
     return innermost is not None and innermost.startswith(_DECODERS)
+

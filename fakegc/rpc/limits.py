@@ -26,5 +26,8 @@ class RpcLimits:
     max_request: int = 4 * 1024 * 1024  # reassembled request stub
     max_connections: int = 20_000
     max_calls_in_flight: int = 64  # per connection: reassembling + delayed + dropped
-    idle_timeout: float = 900.0  # seconds without a PDU before the server closes
+    idle_timeout: float = 900.0  # seconds without a complete PDU before the server closes
+    max_buffered: int = 8 * 1024 * 1024  # per connection: every call being reassembled
+    max_unauth_buffered: int = 1024 * 1024  # the same, before a security context completes
+    max_unauth_per_source: int = 16 * 1024 * 1024  # unauthenticated, per source address
     features: int = FEATURE_KEEP_CONNECTION_ON_ORPHAN  # bind-time features we grant

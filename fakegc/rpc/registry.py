@@ -81,9 +81,12 @@ class Pipeline(Generic[Req, Bound, Res]):
     handle: Callable[[Bound], Res]
     refuse: Callable[[Bound, int], Res]
     encode: Callable[[CallContext, Bound, Res], bytes]
+    #: ``decode`` for interfaces whose stubs depend on the call (ctx.big_endian, ctx.ndr64)
+    decode_in: Callable[[CallContext, bytes], Req] | None = None
 
     def __call__(self, ctx: CallContext, stub: bytes) -> bytes:
-        bound = self.enter(ctx, self.decode(stub))
+        request = self.decode(stub) if self.decode_in is None else self.decode_in(ctx, stub)
+        bound = self.enter(ctx, request)
         forced = ctx.forced_status
         result = self.handle(bound) if forced is None else self.refuse(bound, forced)
         status = getattr(result, "status", None)

@@ -38,6 +38,7 @@ from fakegc.rpc.limits import (
     RpcLimits,
 )
 from fakegc.rpc.registry import AssociationGroup, CallContext, Interface
+from fakegc.sources import SourceCap, default_cap
 from fakegc.wire import drep
 from fakegc.wire import pdu as P
 
@@ -63,6 +64,8 @@ class _Connection(asyncio.Protocol):
         self.peer: Any = None
         self.last_seen = 0.0
         self.generation = server._generation
+        self.virtual = False
+        self.release: Callable[[], None] | None = None
 
     @property
     def env(self) -> RpcServer:
@@ -90,6 +93,12 @@ class _Connection(asyncio.Protocol):
             self.record("protocol_error", error="max_connections")
             self.abort()
             return
+        if srv.source_cap is not None and not self.virtual:
+            self.release = srv.source_cap.admit(self.peer)
+            if self.release is None:  # issue #18: one source cannot take every slot
+                self.record("protocol_error", error="per-source connection cap")
+                self.abort()
+                return
         if srv.on_connect is not None:
             action = srv.on_connect(self.id, self.peer)
             if action is not None and action.kind in ("refuse", "reset"):
@@ -100,6 +109,10 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         srv = self.server
         srv._connections.discard(self)
+        self.calls.drop_all()
+        if self.release is not None:
+            self.release()
+            self.release = None
         group = self.assoc.group
         if group is not None:
             group.connections -= 1
@@ -138,7 +151,6 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        self.last_seen = self.server._loop_time()
         buf = self.buf
         buf += data
         while len(buf) >= 16 and not self.closed:
@@ -153,6 +165,7 @@ class _Connection(asyncio.Protocol):
                 return
             raw = bytes(buf[:frag_len])
             del buf[:frag_len]
+            self.last_seen = self.server._loop_time()  # complete PDUs only: a trickle idles
             self.server.stats[2] += 1
             # C706 §12.6.3.1 "receiver makes it right": big-endian PDUs are parsed in
             # little-endian form; the stub keeps the sender's order (see fakegc.wire.drep).
@@ -244,6 +257,8 @@ class RpcServer:
         self.on_connect: Callable[[int, Any], Action | None] | None = None
         self.admission: Callable[[int, P.BindPdu], int | None] | None = None
         self.errors = ErrorLog()  # counters + last summaries, no tracebacks
+        self.source_cap: SourceCap | None = default_cap()
+        self.unauth_buffered: dict[str, int] = {}
         self._journal_calls = journal_calls
         #: rpc_mgmt_inq_stats counters (C706 Q.2.3; RPC_STATS_VECTOR in the Windows RPC
         #: reference): calls received, calls initiated (a server that never calls out
@@ -302,6 +317,7 @@ class RpcServer:
         ``connection_lost(None)`` when the outer connection ends.
         """
         conn = _Connection(self)
+        conn.virtual = True  # its outer connection was admitted by the proxy's listener
         conn.connection_made(transport)
         return conn
 

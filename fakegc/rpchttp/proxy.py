@@ -33,6 +33,7 @@ from fakegc.errorlog import ErrorLog
 from fakegc.journal import Journal
 from fakegc.rpc.auth.base import AuthError
 from fakegc.rpc.auth.ntlm import NtlmProvider
+from fakegc.sources import SourceCap, default_cap
 from fakegc.wire.http import HttpError, HttpLimits, content_length, read_body, read_head
 
 __all__ = ["RpcHttpProxy", "self_signed_cert"]
@@ -172,6 +173,7 @@ class RpcHttpProxy:
         self.actor = f"{name}-rpchttp"
         self.basic = basic
         self.limits = limits or HttpLimits(max_header=MAX_HEADER)
+        self.source_cap: SourceCap | None = default_cap()
         self._server: asyncio.base_events.Server | None = None
         self._virtual: dict[bytes, _Virtual] = {}
         self._writers: set[asyncio.StreamWriter] = set()
@@ -226,7 +228,12 @@ class RpcHttpProxy:
         if task is not None:
             self._tasks.add(task)
         self._record("connect", conn, peer=str(peer))
+        release = self.source_cap.admit(peer) if self.source_cap is not None else None
         try:
+            if self.source_cap is not None and release is None:  # issue #18: per source
+                self._record("protocol_error", conn, error="per-source connection cap")
+                writer.transport.abort()
+                return
             await self._serve(conn, reader, writer, peer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
@@ -239,6 +246,8 @@ class RpcHttpProxy:
             self.errors.append(exc)
             self._record("protocol_error", conn, error=repr(exc))
         finally:
+            if release is not None:
+                release()
             self._writers.discard(writer)
             if task is not None:
                 self._tasks.discard(task)

@@ -96,6 +96,7 @@ class Cluster(ClusterEvents):
             self.lab = LabNetwork(self)  # fills config.hosts and config.ports
         self.kdc = Kdc(self.db, self.journal, self.addr("kdc"), self.config.ports.get("kdc", 0),
                        self.config.ports.get("kdc", 0), self.config.clock_offset)
+        self.kdc.tcp_limits = self.config.kdc_tcp
         self.rules: list[FaultRule] = []
         self._rule_ids = 0
         self.state = ClusterState.HEALTHY

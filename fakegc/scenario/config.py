@@ -8,6 +8,7 @@ Below both the cluster and the scenario files, so neither imports the other.
 from __future__ import annotations
 
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fakegc.codes import KrbError
 from fakegc.journal import Journal
+from fakegc.kdc.server import KdcTcpLimits
 from fakegc.rpc.server import RpcLimits
-from fakegc.scenario.configcheck import check_table, read_toml, where
+from fakegc.scenario.configcheck import check_table, nested, read_toml, where
 from fakegc.scenario.events import EVENTS  # the vocabulary, defined once there
 
 if TYPE_CHECKING:
@@ -69,7 +71,8 @@ class ClusterConfig:
     pinned_gc: str | None = None
     ports: dict[str, int] = field(default_factory=dict)  # "gc01.nspi" → port, "kdc" → port
     server_guids: dict[str, str] = field(default_factory=dict)
-    limits: RpcLimits = field(default_factory=RpcLimits)
+    limits: RpcLimits = field(default_factory=RpcLimits)  # [cluster.limits]
+    kdc_tcp: KdcTcpLimits = field(default_factory=KdcTcpLimits)  # [cluster.kdc_tcp]
     clock_offset: float = 0.0
     # actor name -> the etypes its service accounts support (AD's msDS-SupportedEncryptionTypes),
     # e.g. {"gc02": [23]} for an rc4-hmac-only GC account; default aes256, aes128, rc4
@@ -81,11 +84,15 @@ class ClusterConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>", text: str = "") -> ClusterConfig:
         """Build from a ``[cluster]`` table; unknown keys and wrong types name file:line: key."""
-        check_table(cls, data, source, text, skip=("limits", "lab"))
+        check_table(cls, data, source, text, skip=("lab",))
         cfg = cls()
+        hints = typing.get_type_hints(cls)
         for key, value in data.items():
             if key in ("directory_path", "journal_path") and value is not None:
                 value = Path(value)
+            inner = nested(hints[key])
+            if inner is not None:  # [cluster.limits], [cluster.kdc_tcp]
+                value = inner(**value)
             setattr(cfg, key, value)
         if not cfg.gcs:
             raise ValueError(f"{source}: [cluster] gcs must name at least one GC")

@@ -8,6 +8,7 @@ field added there is checked without touching this module.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 import types
@@ -15,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "check_table", "describe", "key_line", "read_toml", "value_ok"]
+__all__ = ["ConfigError", "check_table", "describe", "key_line", "nested", "read_toml", "value_ok"]
 
 MAX_PORT = 65535
 
@@ -94,15 +95,29 @@ def value_ok(value: Any, hint: Any) -> bool:
     return True  # a type this checker does not know: leave it to the consumer
 
 
+def nested(hint: Any) -> type | None:
+    """The dataclass a key's value is built from (``limits``: RpcLimits), or None."""
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
 def check_table(cls: type, data: Any, source: str, text: str = "",
-                skip: tuple[str, ...] = ()) -> None:
-    """Check every key of ``data`` against ``cls``'s annotations; raise :class:`ConfigError`."""
+                skip: tuple[str, ...] = (), table: str = "cluster") -> None:
+    """Check every key of ``data`` against ``cls``'s annotations; raise :class:`ConfigError`.
+
+    A key whose type is a dataclass (``[cluster.limits]``) is a table checked the same way.
+    """
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}:1: [cluster] must be a table")
+        raise ConfigError(f"{source}:1: [{table}] must be a table")
     hints = typing.get_type_hints(cls)
     for key, value in data.items():
         if key not in hints or key in skip:
-            raise ConfigError(f"{where(source, text, key)}: {key}: unknown [cluster] key")
+            raise ConfigError(f"{where(source, text, key)}: {key}: unknown [{table}] key")
+        inner = nested(hints[key])
+        if inner is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where(source, text, key)}: {key}: must be a table")
+            check_table(inner, value, source, text, table=f"{table}.{key}")
+            continue
         if not value_ok(value, hints[key]):
             raise ConfigError(f"{where(source, text, key)}: {key}: must be {describe(hints[key])}, "
                               f"not {type(value).__name__} {str(value)[:40]!r}")

@@ -54,6 +54,13 @@ class NdrWriter:
     def raw(self, data: bytes) -> None:
         self.buf += data
 
+    def conf(self, v: int) -> None:
+        """A conformance, offset or actual count (4 bytes; NDR64: 8, MS-RPCE 2.2.5.3.4)."""
+        self.u32(v)
+
+    def a8(self) -> None:
+        """Alignment of a construct holding pointers: none in NDR 2.0 (NDR64: 8)."""
+
     def ref(self) -> int:
         """A fresh non-zero referent id."""
         self._ref += 4

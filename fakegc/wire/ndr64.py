@@ -27,6 +27,14 @@ class Ndr64Writer(NdrWriter):
         self.align(8)
         self.buf += _U64.pack(v)
 
+    def conf(self, v: int) -> None:
+        """A conformance, offset or actual count: 8 bytes, 8-aligned (MS-RPCE 2.2.5.3.4)."""
+        self.u64(v)
+
+    def a8(self) -> None:
+        """Structures holding pointers and unions with 8-aligned arms align to 8."""
+        self.align(8)
+
     def pointer(self, write: Deferred | None) -> None:
         """An embedded unique pointer: 8-byte id now, referent deferred (NULL if None)."""
         if write is None:

@@ -1,4 +1,4 @@
-"""A small NDR 2.0 (little-endian) interpreter driven by an IDL type table (C706 chapter 14).
+"""A small NDR 2.0 interpreter driven by an IDL type table (C706 chapter 14).
 
 Independent of impacket and of fakegc's codecs: the test oracle for the NSPI wire.
 Types are built from :class:`Prim`, :class:`Bytes`, :class:`Struct`, :class:`Ptr`,
@@ -15,6 +15,10 @@ The rules implemented (C706 14.3):
   referent ID followed at once by the referent; pointers embedded in a construct
   (structure or array) carry a referent ID, and their referents follow that construct
   in order, each followed by its own referents.
+Byte order (C706 14.2.5, drep): the encoder writes little- or big-endian integers
+(``order`` "<" or ">"); in big-endian a ``wchar_t`` string is UTF-16BE and the
+integer fields of a structure written as :class:`Bytes` (``ints``: a context handle
+is {long; GUID {long; short; short; byte[8]}}) are swapped too; byte arrays never are.
 The decoder checks what a strict unmarshaller checks: sizes and lengths equal to
 their ``size_is``/``length_is`` expressions, offset 0, the discriminant equal to
 ``switch_is``, strings ending in NUL.
@@ -45,6 +49,8 @@ class Bytes:
 
     n: int
     align: int = 1
+    #: sizes of the leading integer fields of the structure these bytes stand for
+    ints: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,23 +98,35 @@ class Struct:
         return last if isinstance(last, Array) and last.size is not None else None
 
 
-U32, I32, U16, I16 = Prim("I"), Prim("i"), Prim("H"), Prim("h")
+U32, I32, U16, I16, U64 = Prim("I"), Prim("i"), Prim("H"), Prim("h"), Prim("Q")
 
 
-def align_of(t: Any) -> int:
+def align_of(t: Any, ndr64: bool = False) -> int:
+    """NDR alignment of ``t``; in NDR64 pointers and array counts are 8 (MS-RPCE 2.2.5.3)."""
+    wide = 8 if ndr64 else 4
     if isinstance(t, Prim):
         return t.size
     if isinstance(t, Bytes):
         return t.align
-    if isinstance(t, (Ptr, Count)):
+    if isinstance(t, Count):
         return 4
+    if isinstance(t, Ptr):
+        return wide
     if isinstance(t, Array):
-        return max(4 if t.size or t.length else 1, align_of(t.elem))
+        return max(wide if t.size or t.length else 1, align_of(t.elem, ndr64))
     if isinstance(t, Union):
-        return max([4, *(align_of(a) for a in t.arms.values())])
+        return max([4, *(align_of(a, ndr64) for a in t.arms.values())])
     if isinstance(t, Struct):
-        return max(align_of(f) for _, f in t.fields)
+        return max(align_of(f, ndr64) for _, f in t.fields)
     raise TypeError(t)
+
+
+def arm_align(t: Union, ndr64: bool) -> int:
+    """NDR64 aligns a union (before its discriminant) to its largest alignment and the arm
+    after the discriminant to the largest alignment of all arms (MS-RPCE 2.2.4.5 says
+    ms_union does this in NDR 2.0 and is ignored in NDR64, whose union rule is this one;
+    impacket's NDRUNION writes NDR64 so); NDR 2.0 aligns the arm to its own alignment."""
+    return max(align_of(a, True) for a in t.arms.values()) if ndr64 else 1
 
 
 # -- encoder ------------------------------------------------------------------------------
@@ -117,13 +135,29 @@ class Encoder:
     buf: bytearray = field(default_factory=bytearray)
     pending: list[tuple[Any, Any, dict[str, Any]]] = field(default_factory=list)
     next_ref: int = 0x00020000
+    order: str = "<"  # ">": big-endian (drep 0x00)
+    ndr64: bool = False  # MS-RPCE 2.2.5: 8-byte referent IDs and array counts
 
     def align(self, n: int) -> None:
         self.buf += b"\x00" * (-len(self.buf) % n)
 
+    def wide(self, v: int) -> None:
+        """A referent ID, conformance, offset or actual count (NDR64: 8 bytes)."""
+        self.prim(U64 if self.ndr64 else U32, v)
+
     def prim(self, t: Prim, v: int) -> None:
         self.align(t.size)
-        self.buf += struct.pack("<" + t.fmt, v)
+        self.buf += struct.pack(self.order + t.fmt, v)
+
+    def fixed(self, t: Bytes, v: bytes) -> bytes:
+        """``v`` (given little-endian) with its integer fields in the stub's order."""
+        if self.order == "<":
+            return v
+        out, off = bytearray(), 0
+        for size in t.ints:
+            out += v[off:off + size][::-1]
+            off += size
+        return bytes(out + v[off:])
 
     def ref_id(self) -> int:
         self.next_ref += 4
@@ -133,7 +167,7 @@ class Encoder:
         """A top-level parameter."""
         if isinstance(t, Ptr):
             if t.kind == "unique":
-                self.prim(U32, 0 if v is None else self.ref_id())
+                self.wide(0 if v is None else self.ref_id())
                 if v is None:
                     return
             self.construct(t.target, v, ctx)
@@ -143,21 +177,22 @@ class Encoder:
     def construct(self, t: Any, v: Any, ctx: dict[str, Any]) -> None:
         saved, self.pending = self.pending, []
         if isinstance(t, Ptr):  # a pointer to a pointer: the inner one is written here
-            self.prim(U32, 0 if v is None else self.ref_id())
+            self.wide(0 if v is None else self.ref_id())
             if v is not None:
                 self.pending.append((t.target, v, ctx))
         elif isinstance(t, Struct) and t.conformant is not None:
-            self.prim(U32, t.conformant.size(complete(t, v)))  # hoisted conformance
+            self.wide(t.conformant.size(complete(t, v)))  # hoisted conformance
             self.inline(t, v, ctx)
         elif isinstance(t, Array):
             if t.size is not None:
-                self.prim(U32, t.size(ctx))
+                self.wide(t.size(ctx))
             self.array_body(t, v, ctx)
         elif isinstance(t, String):
-            data = (v.encode("utf-16le") if t.width == 2 else v) + b"\x00" * t.width
+            wide = "utf-16le" if self.order == "<" else "utf-16be"
+            data = (v.encode(wide) if t.width == 2 else v) + b"\x00" * t.width
             n = len(data) // t.width
             for x in (n, 0, n):
-                self.prim(U32, x)
+                self.wide(x)
             self.buf += data
         else:
             self.inline(t, v, ctx)
@@ -167,8 +202,8 @@ class Encoder:
 
     def array_body(self, t: Array, v: list[Any], ctx: dict[str, Any]) -> None:
         if t.length is not None:
-            self.prim(U32, 0)
-            self.prim(U32, t.length(ctx))
+            self.wide(0)
+            self.wide(t.length(ctx))
         for item in v:
             self.inline(t.elem, item, ctx)
 
@@ -178,17 +213,17 @@ class Encoder:
         elif isinstance(t, Bytes):
             self.align(t.align)
             assert len(v) == t.n
-            self.buf += v
+            self.buf += self.fixed(t, v)
         elif isinstance(t, Count):
             self.prim(U32, t.expr(ctx))
         elif isinstance(t, Ptr):
             if t.kind == "ref":
                 raise TypeError("embedded reference pointers are not used by this IDL")
-            self.prim(U32, 0 if v is None else self.ref_id())
+            self.wide(0 if v is None else self.ref_id())
             if v is not None:
                 self.pending.append((t.target, v, ctx))
         elif isinstance(t, Struct):
-            self.align(align_of(t))
+            self.align(align_of(t, self.ndr64))
             v = complete(t, v)
             for name, ft in t.fields:
                 if ft is t.conformant:
@@ -197,7 +232,9 @@ class Encoder:
                     self.inline(ft, v.get(name), v)
         elif isinstance(t, Union):
             disc = t.switch(ctx)
+            self.align(align_of(t, self.ndr64))
             self.prim(U32, disc)
+            self.align(arm_align(t, self.ndr64))
             self.inline(t.arms[disc], v, ctx)
         else:
             raise TypeError(f"cannot inline {t!r}")
@@ -212,9 +249,11 @@ def complete(t: Struct, v: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def encode_params(params: list[tuple[str, Any]], values: dict[str, Any]) -> bytes:
-    """The stub of a call's parameters, in order (:class:`Count` parameters computed)."""
-    e = Encoder()
+def encode_params(params: list[tuple[str, Any]], values: dict[str, Any],
+                  order: str = "<", ndr64: bool = False) -> bytes:
+    """The stub of a call's parameters, in order (:class:`Count` parameters computed);
+    ``order`` ">" writes big-endian NDR (C706 14.2.5), ``ndr64`` NDR64 (MS-RPCE 2.2.5)."""
+    e = Encoder(order=order, ndr64=ndr64)
     values = dict(values)
     for name, t in params:
         if isinstance(t, Count):
@@ -234,6 +273,11 @@ class Decoder:
     buf: bytes
     off: int = 0
     pending: list[tuple[Any, Callable[[Any], None], dict[str, Any]]] = field(default_factory=list)
+    ndr64: bool = False
+
+    def wide(self) -> int:
+        """A referent ID, conformance, offset or actual count (NDR64: 8 bytes)."""
+        return self.prim(U64 if self.ndr64 else U32)
 
     def align(self, n: int) -> None:
         self.off += -self.off % n
@@ -255,7 +299,7 @@ class Decoder:
 
     def param(self, t: Any, ctx: dict[str, Any]) -> Any:
         if isinstance(t, Ptr):
-            if t.kind == "unique" and not self.prim(U32):
+            if t.kind == "unique" and not self.wide():
                 return None
             return self.construct(t.target, ctx)
         return self.construct(t, ctx)
@@ -265,20 +309,20 @@ class Decoder:
         out: Any
         if isinstance(t, Ptr):
             box: list[Any] = [None]
-            if self.prim(U32):
+            if self.wide():
                 self.pending.append((t.target, lambda v: box.__setitem__(0, v), ctx))
             self.flush(saved)
             return box[0]
         if isinstance(t, Struct) and t.conformant is not None:
-            size = self.prim(U32)
+            size = self.wide()
             out = self.inline(t, ctx, hoisted=size)
         elif isinstance(t, Array):
-            size = self.prim(U32) if t.size is not None else None
+            size = self.wide() if t.size is not None else None
             if t.size is not None and size != t.size(ctx):
                 raise StubError("array size differs from its size_is")
             out = self.array_body(t, ctx, size)
         elif isinstance(t, String):
-            size, offset, length = self.prim(U32), self.prim(U32), self.prim(U32)
+            size, offset, length = self.wide(), self.wide(), self.wide()
             if offset != 0 or length > size or length == 0:
                 raise StubError("irregular [string]")
             data = self.raw(length * t.width)
@@ -298,7 +342,7 @@ class Decoder:
     def array_body(self, t: Array, ctx: dict[str, Any], size: int | None) -> list[Any]:
         n = size if size is not None else 0
         if t.length is not None:
-            offset, length = self.prim(U32), self.prim(U32)
+            offset, length = self.wide(), self.wide()
             if offset != 0 or length != t.length(ctx) or (size is not None and length > size):
                 raise StubError("array offset/length differ from length_is")
             n = length
@@ -319,14 +363,14 @@ class Decoder:
         if isinstance(t, Count):
             return self.prim(U32)
         if isinstance(t, Ptr):
-            if not self.prim(U32):
+            if not self.wide():
                 return None
             assert slot is not None
             container, key = slot
             self.pending.append((t.target, lambda v: container.__setitem__(key, v), ctx))
             return _PENDING
         if isinstance(t, Struct):
-            self.align(align_of(t))
+            self.align(align_of(t, self.ndr64))
             out: dict[str, Any] = {}
             for name, ft in t.fields:
                 if ft is t.conformant:
@@ -337,7 +381,9 @@ class Decoder:
                     out[name] = self.inline(ft, out, slot=(out, name))
             return out
         if isinstance(t, Union):
+            self.align(align_of(t, self.ndr64))
             disc = self.prim(U32)
+            self.align(arm_align(t, self.ndr64))
             if disc != t.switch(ctx):
                 raise StubError("union discriminant differs from switch_is")
             if disc not in t.arms:
@@ -349,9 +395,10 @@ class Decoder:
 _PENDING = object()
 
 
-def decode_params(params: list[tuple[str, Any]], stub: bytes) -> tuple[dict[str, Any], int]:
-    """(values by name, bytes left over) of a call's parameters."""
-    d = Decoder(stub)
+def decode_params(params: list[tuple[str, Any]], stub: bytes,
+                  ndr64: bool = False) -> tuple[dict[str, Any], int]:
+    """(values by name, bytes left over) of a call's parameters (``ndr64``: MS-RPCE 2.2.5)."""
+    d = Decoder(stub, ndr64=ndr64)
     values: dict[str, Any] = {}
     for name, t in params:
         values[name] = d.param(t, values)

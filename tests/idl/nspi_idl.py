@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.idl.ndr import I16, I32, U16, U32, Array, Bytes, Count, Ptr, String, Struct, Union
 
-HANDLE = Bytes(20, align=4)  # NSPI_HANDLE: a context handle (MS-RPCE 2.2.5.2.1)
+HANDLE = Bytes(20, align=4, ints=(4, 4, 2, 2))  # NSPI_HANDLE: a context handle (C706 14.3.11)
 LONG = I32
 
 

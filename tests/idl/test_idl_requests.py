@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakegc.nspi import fastcodec
+from fakegc.nspi.fastcodec64 import Ndr64Reader
+from fakegc.nspi.fastcodec_be import BigEndianReader
 from tests.idl import nspi_idl as I
 from tests.idl.ndr import decode_params, encode_params
 from tests.idl.values import params_for, request_message
@@ -50,3 +52,32 @@ def test_a_truncated_request_is_refused_never_misread(opnum, data):
             raise ValueError("prefix of padding")
         raise AssertionError(f"decoded a truncated stub: {got}")
     assert not isinstance(err.value, AssertionError)
+
+
+@pytest.mark.parametrize("opnum", OPNUMS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_big_endian_requests_decode_to_the_same_values(opnum, data):
+    _, ins, _ = I.METHODS[opnum]
+    params = data.draw(params_for(opnum))
+    little, big = encode_params(ins, params), encode_params(ins, params, order=">")
+    # C706 14.2.5 (drep 0x00): the same call marshalled big-endian, by the IDL oracle
+    got = fastcodec.decode(opnum, big, BigEndianReader)
+    back, _ = decode_params(ins, little)
+    assert got == request_message(opnum, back) == fastcodec.decode(opnum, little)
+    assert got.trailing == 0
+
+
+@pytest.mark.parametrize("opnum", OPNUMS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_ndr64_requests_decode_to_the_same_values(opnum, data):
+    _, ins, _ = I.METHODS[opnum]
+    params = data.draw(params_for(opnum))
+    little, wide = encode_params(ins, params), encode_params(ins, params, ndr64=True)
+    # MS-RPCE 2.2.5: the same call in NDR64, marshalled by the IDL oracle
+    back, left = decode_params(ins, wide, ndr64=True)
+    assert left == 0
+    got = fastcodec.decode(opnum, wide, Ndr64Reader)
+    assert got == request_message(opnum, back) == fastcodec.decode(opnum, little)
+    assert got.trailing == 0

@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -99,7 +100,9 @@ def test_dnt_lookup_with_default_arguments_lists_entries(pc):
     proc = subprocess.Popen([sys.executable, str(EXCHANGER), "CONTOSO/alice:Passw0rd!@127.0.0.1",
                              "nspi", "dnt-lookup"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    lines, deadline = [], time.monotonic() + 100
+    lines: list[str] = []
+    guard = threading.Timer(300, proc.kill)  # a hang ends the walk (then the asserts below fail)
+    guard.start()
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -107,8 +110,8 @@ def test_dnt_lookup_with_default_arguments_lists_entries(pc):
             # "# MIds a-b:" announces MIds a down to b: stop at the first chunk wholly below
             if line.startswith("# MIds ") and int(line[7:].split("-")[0]) < min(offsets):
                 break
-            assert time.monotonic() < deadline, "dnt-lookup too slow"
     finally:
+        guard.cancel()
         proc.kill()
         proc.wait()
     out = "".join(lines)

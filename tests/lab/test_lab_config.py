@@ -78,3 +78,28 @@ def test_loopback_mode_unchanged():
     assert "dns" not in doc and "lab" not in doc
     assert {a["address"] for a in doc["actors"].values()} == {"127.0.0.1"}
     assert doc["kdc"]["tcp"] != 88
+
+
+def test_lab_help_has_examples_that_parse():
+    """`fakegc lab --help` ends with examples (issue #21 item 6, as for every other command);
+    each is a command line `fakegc lab` accepts: its own options parse and it runs a command
+    (after `--`) or --shell. The first is issue #16's example, as typed."""
+    import shlex
+    import subprocess
+    import sys
+
+    from fakegc import cli_lab
+
+    done = subprocess.run([sys.executable, "-m", "fakegc.cli", "lab", "--help"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "usage: fakegc lab" in done.stdout
+    lines = [ln for ln in done.stdout.split("examples:", 1)[1].splitlines()
+             if ln.strip().startswith("fakegc lab")]
+    assert len(lines) >= 3
+    assert ("fakegc lab -- getST.py -spn exchangeAB/gc01.contoso.test "
+            "CONTOSO.TEST/alice:'Passw0rd!'") in [ln.strip() for ln in lines]
+    for line in lines:
+        argv = shlex.split(line, comments=True)[2:]
+        own, cmd = cli_lab._split(argv)
+        args = cli_lab.build_parser().parse_args(own)
+        assert cmd or args.shell, line

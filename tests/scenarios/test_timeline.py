@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 
 import pytest
 from impacket.dcerpc.v5 import nspi, oxabref, transport
@@ -130,10 +129,8 @@ def test_delay_rule(ct):
     ep = ct.endpoints()
     ct.add_rule(kind="delay", actor="gc01", op="NspiBind", delay=0.3)
     d = dce(ep["actors"]["gc01"]["nspi"], nspi.MSRPC_UUID_NSPI)
-    started = time.monotonic()
     assert nspi.hNspiBind(d)["ErrorCode"] == 0
-    ct.journal.expect("rule", action="delay", op="NspiBind")
-    assert time.monotonic() - started >= 0  # the delay's length is a benchmark matter
+    ct.journal.expect("rule", action="delay", op="NspiBind")  # its length: a benchmark matter
 
 
 def test_referral_pinning_and_fqdn(ct):

@@ -159,3 +159,22 @@ def test_scenario_unknown_actor_fails_at_run_scenario() -> None:
     with pytest.raises(ScenarioError, match=r"s.toml:7: gc: "):
         parse_scenario("[scenario]\nname='x'\n[cluster]\ngcs=['gc01']\n[[step]]\nevent='gc_down'\n"
                        "gc='gc02'\nat=0\n", "s.toml")
+
+
+def test_limits_tables_are_typed(tmp_path: Path) -> None:
+    from fakegc.scenario.cluster import ClusterConfig
+    from fakegc.scenario.configcheck import ConfigError
+
+    good = tmp_path / "good.toml"
+    good.write_text("[cluster]\n[cluster.limits]\nidle_timeout = 5\n[cluster.kdc_tcp]\n"
+                    "read_timeout = 2.5\n")
+    cfg = ClusterConfig.load(good)
+    assert cfg.limits.idle_timeout == 5 and cfg.kdc_tcp.read_timeout == 2.5
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[cluster]\n[cluster.limits]\nidle_timeout = 'soon'\n")
+    with pytest.raises(ConfigError, match=r"bad.toml:3: idle_timeout: must be a number"):
+        ClusterConfig.load(bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[cluster]\n[cluster.kdc_tcp]\nidle = 1\n")
+    with pytest.raises(ConfigError, match=r"typo.toml:3: idle: unknown \[cluster.kdc_tcp\] key"):
+        ClusterConfig.load(typo)

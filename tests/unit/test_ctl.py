@@ -121,3 +121,26 @@ def test_ctl_does_not_load_the_cluster_stack():
              "fakegc.rpc.server", "fakegc.directory.model", "fakegc.kdc.server"}
     assert not heavy & loaded, sorted(heavy & loaded)
     assert "fakegc.scenario.ctl" in loaded  # it did get as far as checking the command
+
+
+def test_readable_answers_and_json_for_anything_unexpected():
+    """What `ctl` prints for each action's answer (the admin server's JSON shapes); an answer of
+    an unexpected shape is printed as JSON rather than misread."""
+    from fakegc.cli_ctl import render
+
+    state = {"state": "DOWN", "referral": "gc01", "pinned": None, "kdc_clock_offset": 0.0,
+             "gcs": {"gc02": {"state": "up", "server_guid": "g2"},
+                     "gc01": {"state": "down", "server_guid": "g1"}}}
+    lines = render("state", state, []).splitlines()
+    assert lines[0] == "state DOWN  referral gc01  pinned -  kdc clock offset 0.0s"
+    assert [ln.split()[0] for ln in lines[1:]] == ["gc01", "gc02"]
+    assert render("fire", {"connections_cut": 2}, ["gc_down"]) == "fired gc_down: connections_cut=2"
+    assert render("fire", {}, ["reset"]) == "fired reset"
+    assert render("journal", [], []) == "(no entries)"
+    assert render("rules", [{"id": 3, "kind": "refuse", "actor": "gc02", "op": "*"}], []) == \
+        "#3 kind=refuse actor=gc02"
+    assert render("add-rule", {"id": 4}, []) == "rule #4 added"
+    assert render("remove-rule", None, ["4"]) == "rule #4 removed"
+    assert render("reset", {"state": "HEALTHY"}, []) == "reset: HEALTHY"
+    assert json.loads(render("state", ["not", "a", "dict"], [])) == ["not", "a", "dict"]
+    assert json.loads(render("endpoints", {"a": 1}, [])) == {"a": 1}

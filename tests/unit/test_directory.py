@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 
@@ -89,11 +88,8 @@ def test_generated_yaml_and_json_agree():
 
 
 def test_large_directory_generates_and_loads():
-    started = time.perf_counter()
-    d = generate(20_000)
-    elapsed = time.perf_counter() - started
+    d = generate(20_000)  # its timing is reported by benchmarks/bench_nspi.py, not asserted
     assert len([o for o in d if o.kind == "user"]) == 20_000
-    assert elapsed >= 0  # timing is reported by benchmarks/bench_nspi.py, not asserted
 
 
 LDIF = """dn: CN=Alice Wonder,OU=Staff,DC=contoso,DC=test

@@ -146,3 +146,19 @@ def test_container_config_serves_on_its_fixed_ports():
         assert ep["actors"]["gc01"]["nspi"] == 6004 and ep["actors"]["ex01"]["rfr"] == 6002
         assert ep["kdc"]["tcp"] == 1088 and ep["admin"] == "http://127.0.0.1:8080"
         assert request(ep["admin"], "GET", "/state", token=ep["admin_token"])["state"] == "HEALTHY"
+
+
+def test_dockerfile_exposes_exactly_the_ports_its_cluster_serves():
+    """The image's EXPOSE lists what docker/cluster.toml makes the container listen on (issue
+    #21 item 7: it once exposed 88 while the KDC listened on 1088): every fixed TCP port, the
+    KDC on TCP and UDP (RFC 4120 §7.2.1-2: Kerberos on both) and the control plane."""
+    import tomllib
+
+    text = (DOCKER / "Dockerfile").read_text().replace("\\\n", " ")
+    exposed = {item if "/" in item else f"{item}/tcp"
+               for line in text.splitlines() if line.startswith("EXPOSE")
+               for item in line.split()[1:]}
+    cluster = tomllib.loads((DOCKER / "cluster.toml").read_text())["cluster"]
+    served = {f"{port}/tcp" for port in cluster["ports"].values()}
+    served |= {f"{cluster['ports']['kdc']}/udp", f"{cluster['admin_port']}/tcp"}
+    assert exposed == served

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from impacket.krb5.asn1 import AS_REP, ETYPE_INFO2, KRB_ERROR, METHOD_DATA, TGS_REP, EncTGSRepPart
@@ -117,13 +116,12 @@ def test_fact7_krb_error_fields_and_echoed_sname(core):
 def test_fact10_keys_derive_fast_with_hashlib(core):
     db = PrincipalDb(REALM)
     users = [db.add_user(f"u{i}", f"pw{i}") for i in range(200)]
-    started = time.perf_counter()
     keys = [db.key(u, 18) for u in users[:20]]
     assert all(len(k.contents) == 32 for k in keys)
     # same value as RFC 3962 string-to-key through impacket's own (slow) path
     ref = _enctype_table[18].string_to_key("pw0", f"{REALM}u0".encode(), None)
     assert keys[0].contents == ref.contents
-    assert time.perf_counter() - started >= 0  # speed itself: benchmarks/bench_start.py
+    # speed itself is measured by benchmarks/bench_start.py, never asserted here
     assert hashlib.pbkdf2_hmac  # the fast path in use
 
 

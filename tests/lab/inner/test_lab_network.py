@@ -202,7 +202,8 @@ def test_gc_down_can_keep_its_records(fake_gc_cluster):
 def test_kb929439_cell_resolves_gc02_before_rebinding(fake_gc_cluster):
     """The emulated provider resolves every host through the lab DNS: after the referral names
     gc02 (MS-OXABREF RfrGetNewDSA), the journal shows the A lookup of gc02 before NSPI binds
-    there (DESIGN: a Windows client resolves the name, then ept_map on 135)."""
+    there (PROTOCOL.md §12: a Windows client resolves the name, then ept_map on 135 of that address,
+    MS-RPCE 2.1.1.1)."""
     from fakegc import kbdemo
     from fakegc.scenario.model import load_scenario
 
