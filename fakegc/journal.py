@@ -180,6 +180,12 @@ class Journal:
 
     def record(self, actor: str, kind: str, conn: int | None = None, **fields: Any) -> Entry | None:
         """Append one entry and notify listeners; returns it (None if filtered)."""
+        return self.record_fields(actor, kind, conn, fields)
+
+    def record_fields(self, actor: str, kind: str, conn: int | None,
+                      fields: dict[str, Any]) -> Entry | None:
+        """:meth:`record` with the fields as a dict the entry keeps (hot paths: no keyword
+        packing; the caller must not change the dict afterwards)."""
         kinds = self.enabled_kinds
         if kinds is not None and kind not in kinds:
             return None
