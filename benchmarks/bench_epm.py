@@ -62,7 +62,8 @@ def main() -> None:
                                       args.connections, args.window, args.seconds))
     proc.terminate()
     print(f"fakegc ept_map: {res['rate']:.0f} calls/s ({res['calls']} calls in {res['seconds']:.2f}s, "
-          f"{args.connections} connections x {args.window} in flight, faults={res['faults']})")
+          f"{args.connections} connections x {args.window} in flight, faults={res['faults']}, "
+          f"other statuses={res['bad_status']}; only status-0 answers counted)")
 
 
 if __name__ == "__main__":

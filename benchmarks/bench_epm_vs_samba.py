@@ -105,8 +105,8 @@ def measure(port: int, args: argparse.Namespace) -> tuple[float, float]:
     finally:
         loop.close()
     cpu = session_cpu(sid) - before
-    if res["faults"]:
-        print(f"  ({res['faults']} faults from port {port})")
+    if res["faults"] or res["bad_status"]:
+        print(f"  ({res['faults']} faults, {res['bad_status']} other statuses from port {port}; not in the rate)")
     calls = max(float(res["calls"]), 1.0)
     return float(res["rate"]), cpu * 1e6 / calls
 

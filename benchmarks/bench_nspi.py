@@ -1,11 +1,15 @@
 """NSPI calls/s: NspiQueryRows (50 rows x 8 properties), NspiResolveNamesW, NspiBind (issues #3, #8).
 
-    .venv/bin/python benchmarks/bench_nspi.py [-c 8] [-w 8] [-t 3]
+    .venv/bin/python benchmarks/bench_nspi.py [-c 8] [-w 8] [-t 3] [-r 3]
 
 The GC runs in a child process pinned to CPU 1 (anonymous allowed so the load
 generator needs no NTLM; the call journal off, as in a load test); the generator
 on CPU 0 shares one association group so every connection can use one NSPI
-context handle (MS-RPCE 3.3.1.5.6).
+context handle (MS-RPCE 3.3.1.5.6).  The requests are MS-OXNSPI's IDL form
+(benchmarks/nspi_requests.py); one call of each is answered and read before timing, and
+only answers with status 0 count: faults or other statuses are printed and make the script
+exit non-zero.  The three calls run in ``-r`` interleaved rounds (A-B-C, C-B-A, ...);
+median [range] printed.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import argparse
 import multiprocessing as mp
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fakegc.testing.rawrpc import RawRpc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _serve(q: "mp.Queue[int]") -> None:
+def _serve(q: mp.Queue[int]) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     from fakegc.directory import loader
@@ -37,48 +45,25 @@ def _serve(q: "mp.Queue[int]") -> None:
 
 
 def stubs(handle: bytes) -> dict[str, bytes]:
-    from impacket.dcerpc.v5 import nspi
-    from impacket.dcerpc.v5.dtypes import DWORD
+    """The three requests in MS-OXNSPI's IDL form (benchmarks/nspi_requests.py)."""
+    from benchmarks.nspi_requests import stubs as idl_stubs
 
-    def tags(req, values):  # type: ignore[no-untyped-def]
-        for v in values:
-            d = DWORD()
-            d["Data"] = v
-            req["pPropTags"]["aulPropTag"].append(d)
-        req["pPropTags"]["cValues"] = len(values)
-        # PropertyTagArray_r: size_is(cValues + 1) (MS-OXNSPI 2.2.2.2), as the IDL's stubs send it
-        req.fields["pPropTags"].fields["Data"].fields["aulPropTag"].fields["MaximumCount"] = \
-            len(values) + 1
+    return idl_stubs(handle)
 
-    def ctx(raw: bytes):  # type: ignore[no-untyped-def]
-        h = nspi.handle_t()
-        h.fromString(raw)  # handle_t(data) would zero the UUID in its constructor
-        return h
 
-    eight = [0x3001001F, 0x39FE001F, 0x3003001F, 0x3A17001F, 0x3A18001F, 0x3A08001F, 0x0FFE0003, 0x39000003]
-    q = nspi.NspiQueryRows()
-    q["hRpc"] = ctx(handle)
-    q["dwFlags"] = 0
-    q["pStat"]["CodePage"] = 1252
-    q["pStat"]["SortLocale"] = 0x409
-    q["lpETable"] = nspi.NULL
-    q["Count"] = 50
-    tags(q, eight)
-    r = nspi.NspiResolveNamesW()
-    r["hRpc"] = ctx(handle)
-    r["pStat"]["CodePage"] = 1252
-    tags(r, [0x3001001F, 0x39FE001F])
-    r["paStr"]["Count"] = 1
-    from impacket.dcerpc.v5.dtypes import LPWSTR
+def _answer(rpc: RawRpc, opnum: int, stub: bytes) -> tuple[int, bytes]:
+    """One call on ``rpc``: (PDU type of the last fragment, the reassembled answer stub)."""
+    from fakegc.wire import pdu as P
 
-    name = LPWSTR()
-    name["Data"] = "alice\x00"
-    r["paStr"]["Strings"].append(name)
-    b = nspi.NspiBind()
-    b["dwFlags"] = 0x20
-    b["pStat"]["CodePage"] = 1252
-    b["pServerGuid"] = b"\x00" * 16
-    return {"NspiQueryRows 50x8": q.getData(), "NspiResolveNamesW": r.getData(), "NspiBind": b.getData()}
+    rpc.send(rpc.request_pdu(2, 0, opnum, stub))
+    body = b""
+    while True:
+        reply = rpc.recv()
+        if reply.ptype != P.PTYPE.RESPONSE:
+            return reply.ptype, b""
+        body += reply.stub
+        if reply.header.flags & P.PFC.LAST_FRAG:
+            return reply.ptype, body
 
 
 def main() -> None:
@@ -86,6 +71,7 @@ def main() -> None:
     ap.add_argument("-c", "--connections", type=int, default=8)
     ap.add_argument("-w", "--window", type=int, default=8)
     ap.add_argument("-t", "--seconds", type=float, default=3.0)
+    ap.add_argument("-r", "--rounds", type=int, default=3)
     args = ap.parse_args()
     q: mp.Queue[int] = mp.Queue()
     proc = mp.Process(target=_serve, args=(q,), daemon=True)
@@ -94,27 +80,47 @@ def main() -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
     from benchmarks.loadgen import run_group
+    from benchmarks.nspi_requests import OPNUMS, answer_status
     from fakegc.nspi import NSPI
     from fakegc.runner import new_event_loop
     from fakegc.testing.rawrpc import RawRpc
 
     setup = RawRpc("127.0.0.1", port)
     group = setup.bind(NSPI.syntax).bind_ack().assoc_group
-    reply = setup.call(0, stubs(b"\x00" * 20)["NspiBind"])
-    stub = reply.stub
+    ptype, stub = _answer(setup, 0, stubs(b"\x00" * 20)["NspiBind"])
+    if answer_status(stub) != 0:
+        sys.exit(f"NspiBind was not answered with status 0 (PDU type {ptype}); nothing to measure")
     handle = stub[-24:-4]  # pServerGuid pointer+guid, then the 20-byte handle, then the status
-    loop = new_event_loop()
-    from benchmarks.stats import load
-
-    print(f"NSPI calls/s, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each; "
-          f"{load()}")
+    # one call of each, reassembled and read: an answer with status 0 and, for QueryRows, rows
     for name, request in stubs(handle).items():
-        opnum = {"NspiQueryRows 50x8": 3, "NspiResolveNamesW": 20, "NspiBind": 0}[name]
-        res = loop.run_until_complete(run_group("127.0.0.1", port, NSPI.syntax, opnum, request,
+        ptype, stub = _answer(setup, OPNUMS[name], request)
+        if answer_status(stub) != 0:
+            sys.exit(f"{name}: answered PDU type {ptype}, status {answer_status(stub):#x}; not measured")
+        print(f"  checked: {name} answers status 0 with a {len(stub)}-byte stub")
+    loop = new_event_loop()
+    from benchmarks.stats import interleaved, load, spread
+
+    print(f"NSPI calls/s, {args.connections} connections x {args.window} in flight, {args.seconds:.0f}s each, "
+          f"median [range] of {args.rounds} interleaved rounds; {load()}; only answers with status 0 count")
+    requests = stubs(handle)
+    rates: dict[str, list[float]] = {name: [] for name in requests}
+    answered = {name: 0 for name in requests}
+    failed = {name: 0 for name in requests}
+    for _r, name in interleaved(list(requests), args.rounds):
+        res = loop.run_until_complete(run_group("127.0.0.1", port, NSPI.syntax, OPNUMS[name], requests[name],
                                                 args.connections, args.window, args.seconds, group))
-        print(f"  {name:<22}{res['rate']:>10.0f} calls/s  (faults {res['faults']}, target >= 10000)")
+        rates[name].append(res["rate"])
+        answered[name] += int(res["calls"])
+        failed[name] += int(res["faults"] + res["bad_status"])
+    for name in requests:
+        flag = "" if not failed[name] else f"  <<< {failed[name]} CALLS FAULTED OR ANSWERED ANOTHER STATUS"
+        print(f"  {name:<22}{spread(rates[name]):>22} calls/s  ({answered[name]} answered with status 0, "
+              f"{failed[name]} faulted or other status; target >= 10000){flag}")
+    wrong = sum(failed.values())
     setup.close()
     proc.terminate()
+    if wrong:
+        sys.exit(f"{wrong} calls faulted or answered another status: these figures are not answers")
 
 
 if __name__ == "__main__":

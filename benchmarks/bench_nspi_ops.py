@@ -20,7 +20,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=3000, help="calls per operation")
     args = ap.parse_args()
-    from benchmarks.bench_nspi import stubs
+    from benchmarks.nspi_requests import answer_status, stubs
     from fakegc.directory import loader
     from fakegc.nspi import NSPI, StaticGc
     from fakegc.rpc.registry import AssociationGroup, CallContext
@@ -37,7 +37,9 @@ def main() -> None:
     for name, opnum in (("NspiQueryRows 50x8", 3), ("NspiResolveNamesW", 20), ("NspiBind", 0)):
         stub = stubs(handle)[name]
         op = NSPI.operations[opnum]
-        op.call(ctx(opnum), stub)
+        answer = op.call(ctx(opnum), stub)
+        if answer_status(answer) != 0:  # the IDL's closing return value (MS-OXNSPI section 6)
+            sys.exit(f"{name}: answered status {answer_status(answer):#x}; not measured")
         start = time.perf_counter()
         for _ in range(args.n):
             op.call(ctx(opnum), stub)

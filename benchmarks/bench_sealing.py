@@ -7,7 +7,8 @@ test).  The client is impacket's DCERPC over ncacn_ip_tcp with NTLM at the chose
 (``-c`` threads, one connection and one call in flight each) on CPU 0; impacket seals and
 signs in Python, so the client saturates first.  The figure that judges the server is its own
 CPU time per call (utime + stime of the server process from /proc, divided by the calls it
-answered): ``1 / cpu per call`` is the rate one core of server sustains.  Levels run in
+answered with status 0; a fault or another status is counted apart and makes the script
+exit non-zero): ``1 / cpu per call`` is the rate one core of server sustains.  Levels run in
 interleaved rounds (CONNECT, PRIVACY, PRIVACY, CONNECT, ...); median and range printed.
 """
 
@@ -50,10 +51,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _client(port: int, level: int, seconds: float, counts: list[int], start: threading.Barrier) -> None:
+def _client(port: int, level: int, seconds: float, counts: list[int], start: threading.Barrier,
+            wrong: list[int]) -> None:
     from impacket.dcerpc.v5 import nspi, transport
 
-    from benchmarks.bench_nspi import stubs
+    from benchmarks.nspi_requests import answer_status, stubs
 
     t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{port}]")
     t.set_credentials("alice", "Passw0rd!", "CONTOSO")
@@ -72,15 +74,23 @@ def _client(port: int, level: int, seconds: float, counts: list[int], start: thr
 
     raw = Raw()
     dce.call(3, raw)
-    dce.recv()
+    first = dce.recv()
     start.wait()
-    n = 0
+    n = bad = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         dce.call(3, raw)
-        dce.recv()
-        n += 1
+        try:
+            answer = dce.recv()  # impacket raises on a fault PDU
+        except Exception:  # noqa: BLE001 - a fault is counted, not measured
+            bad += 1
+            continue
+        if answer_status(answer) == 0 and len(answer) == len(first):
+            n += 1  # the IDL's return value 0 (MS-OXNSPI section 6) and the same 50 rows
+        else:
+            bad += 1
     counts.append(n)
+    wrong.append(bad + (answer_status(first) != 0))
     dce.disconnect()
 
 
@@ -105,11 +115,13 @@ def main() -> None:
     levels = {"PKT_CONNECT": RPC_C_AUTHN_LEVEL_CONNECT, "PKT_PRIVACY": RPC_C_AUTHN_LEVEL_PKT_PRIVACY}
     rates: dict[str, list[float]] = {name: [] for name in levels}
     capacity: dict[str, list[float]] = {name: [] for name in levels}
+    failed: dict[str, int] = {name: 0 for name in levels}
     try:
         for _r, name in interleaved(list(levels), args.rounds):
             counts: list[int] = []
+            wrong: list[int] = []
             barrier = threading.Barrier(args.connections + 1)
-            threads = [threading.Thread(target=_client, args=(port, levels[name], args.seconds, counts, barrier))
+            threads = [threading.Thread(target=_client, args=(port, levels[name], args.seconds, counts, barrier, wrong))
                        for _ in range(args.connections)]
             for t in threads:
                 t.start()
@@ -119,6 +131,7 @@ def main() -> None:
                 t.join()
             cpu1, t1 = _cpu_seconds(pid), time.perf_counter()
             calls = sum(counts)
+            failed[name] += sum(wrong) + args.connections - len(wrong)  # a thread that died
             rates[name].append(calls / (t1 - t0))
             capacity[name].append(calls / (cpu1 - cpu0) if cpu1 > cpu0 else float("nan"))
     finally:
@@ -131,6 +144,9 @@ def main() -> None:
               f"{1e6 / med(capacity[name]):>6.0f} us/call = {spread(capacity[name]):>18} calls per CPU-second")
     ratio = med(capacity["PKT_PRIVACY"]) / med(capacity["PKT_CONNECT"])
     print(f"  server capacity PRIVACY / CONNECT: {ratio:.2f} (target >= 0.5)")
+    print(f"  calls counted: answers with status 0 and 50 rows; faulted or other: {failed}")
+    if any(failed.values()):
+        sys.exit(f"<<< calls faulted or answered another status: {failed}; these figures are not answers")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _serve(q: mp.Queue[tuple[int, int, str]]) -> None:
+def _serve(q: mp.Queue[tuple[int, int, str, str | None]]) -> None:
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     _raise_nofile()
@@ -38,7 +38,7 @@ def _serve(q: mp.Queue[tuple[int, int, str]]) -> None:
     cluster.journal.enabled_kinds = frozenset({"state", "event"})
     for server in cluster.all_servers():
         server._journal_calls = False
-    q.put((cluster.gcs["gc01"].nspi.port, os.getpid(), cluster.admin.url))
+    q.put((cluster.gcs["gc01"].nspi.port, os.getpid(), cluster.admin.url, cluster.admin.token))
     loop.run_forever()
 
 
@@ -84,7 +84,7 @@ def main() -> None:
         args.n = _most_sessions(nofile)
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
-    from benchmarks.bench_nspi import stubs
+    from benchmarks.nspi_requests import stubs
     from fakegc.nspi import NSPI
     from fakegc.scenario.ctl import request
     from fakegc.testing.rawrpc import RawRpc
@@ -92,10 +92,19 @@ def main() -> None:
     q: mp.Queue = mp.Queue()
     proc = mp.Process(target=_serve, args=(q,), daemon=True)
     proc.start()
-    port, pid, admin = q.get(timeout=60)
+    port, pid, admin, token = q.get(timeout=60)
     base_rss = _rss_mib(pid)
     bind = RawRpc.bind_pdu([(0, NSPI.syntax, [(__import__("uuid").UUID("8a885d04-1ceb-11c9-9fe8-08002b104860"), 2, 0)])])
     nspibind = RawRpc.request_pdu(2, 0, 0, stubs(b"\x00" * 20)["NspiBind"])
+    from benchmarks.bench_nspi import _answer
+    from benchmarks.nspi_requests import answer_status
+
+    with RawRpc("127.0.0.1", port) as probe:  # each session's NspiBind must be answered, not refused
+        probe.bind(NSPI.syntax)
+        ptype, answer = _answer(probe, 0, stubs(b"\x00" * 20)["NspiBind"])
+        if answer_status(answer) != 0:
+            proc.terminate()
+            sys.exit(f"<<< NspiBind answered PDU type {ptype} status {answer_status(answer):#x}: sessions not bound")
     socks = []
     started = time.perf_counter()
     for i in range(args.n):
@@ -122,7 +131,8 @@ def main() -> None:
             pass
         sel.register(s, selectors.EVENT_READ)
     t0 = time.perf_counter()
-    request(admin, "POST", "/fire", {"event": "shutdown_begin", "gc": "gc01"}, timeout=60)
+    request(admin, "POST", "/fire", {"event": "shutdown_begin", "gc": "gc01"}, timeout=60,
+            token=token)
     remaining = len(socks)
     last = t0
     while remaining and time.perf_counter() - t0 < 30:
@@ -141,8 +151,8 @@ def main() -> None:
           f"opened in {opened:.1f}s; {load()}")
     print(f"  server RSS: {rss:.0f} MiB ({base_rss:.0f} MiB before; "
           f"{(rss - base_rss) * 1024 / args.n:.1f} KiB per session; target < 1024 MiB total)")
-    journal = request(admin, "GET", "/journal?kind=state&limit=50")
-    events = request(admin, "GET", "/journal?kind=event&limit=50")
+    journal = request(admin, "GET", "/journal?kind=state&limit=50", token=token)
+    events = request(admin, "GET", "/journal?kind=event&limit=50", token=token)
     fired = next(e for e in events if e.get("event") == "shutdown_begin")
     cuts = [e for e in journal if e.get("state") == "connections_cut" and e["seq"] > fired["seq"]]
     server_ms = (max(e["t"] for e in cuts) - fired["t"]) * 1000 if cuts else float("nan")

@@ -2,7 +2,11 @@
 
 Used by the benchmark scripts against fakegc and against the peers (Samba's
 endpoint mapper) so both face the same client.  Requests are pre-encoded; the
-generator only counts complete response PDUs, so its own cost stays low.
+generator reads only PDU headers and, on a call's last fragment, the return value that
+closes the stub (the IDL's status, MS-RPCE 2.2.2.3 / MS-OXNSPI section 6), so its own cost
+stays low.  Only answers with the expected status count towards the rate; fault PDUs and
+answers with another status are counted apart (``faults``, ``bad_status``) and the scripts
+print them.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from fakegc.wire import pdu as P
 
 
 class _Client(asyncio.Protocol):
-    def __init__(self, request: bytes, window: int, done: asyncio.Future[None]) -> None:
+    def __init__(self, request: bytes, window: int, done: asyncio.Future[None], expect: int | None = 0) -> None:
         self.request = request
         self.window = window
         self.buf = bytearray()
-        self.count = 0
+        self.count = 0  # answers with the expected status
         self.faults = 0
+        self.bad_status = 0
+        self.expect = expect
         self.transport: asyncio.Transport | None = None
         self.bound = False
         self.done = done
@@ -42,6 +48,9 @@ class _Client(asyncio.Protocol):
                 break
             ptype = buf[2]
             last = buf[3] & P.PFC.LAST_FRAG
+            auth = buf[10] | (buf[11] << 8)
+            end = n - (auth + 8 + buf[n - auth - 6] if auth else 0)  # before auth pad + sec_trailer
+            status = int.from_bytes(buf[end - 4:end], "little") if end >= 28 else -1
             del buf[:n]
             if not self.bound:
                 self.bound = True
@@ -51,7 +60,10 @@ class _Client(asyncio.Protocol):
                 continue  # a call completes with its last fragment
             if ptype == P.PTYPE.FAULT:
                 self.faults += 1
-            self.count += 1
+            elif ptype != P.PTYPE.RESPONSE or (self.expect is not None and status != self.expect):
+                self.bad_status += 1
+            else:
+                self.count += 1
             if not self.stop:
                 sent += 1
         if sent and self.transport is not None:
@@ -63,13 +75,17 @@ class _Client(asyncio.Protocol):
 
 
 async def run(host: str, port: int, abstract: tuple, opnum: int, stub: bytes, connections: int,
-              window: int, seconds: float) -> dict[str, float]:
-    """Drive the load and return {'calls', 'seconds', 'rate', 'faults'}."""
-    return await run_group(host, port, abstract, opnum, stub, connections, window, seconds, 0)
+              window: int, seconds: float, expect: int | None = 0) -> dict[str, float]:
+    """Drive the load and return {'calls', 'seconds', 'rate', 'faults', 'bad_status'}.
+
+    ``calls`` and ``rate`` count only answers whose closing status is ``expect`` (None:
+    any response PDU); faults and other statuses seen in the timed window are counted apart.
+    """
+    return await run_group(host, port, abstract, opnum, stub, connections, window, seconds, 0, expect)
 
 
 async def run_group(host: str, port: int, abstract: tuple, opnum: int, stub: bytes, connections: int,
-                    window: int, seconds: float, group: int) -> dict[str, float]:
+                    window: int, seconds: float, group: int, expect: int | None = 0) -> dict[str, float]:
     """:func:`run` with every connection joining association group ``group``."""
     loop = asyncio.get_running_loop()
     request = RawRpc.request_pdu(7, 0, opnum, stub)
@@ -77,20 +93,23 @@ async def run_group(host: str, port: int, abstract: tuple, opnum: int, stub: byt
     clients = []
     for _ in range(connections):
         done: asyncio.Future[None] = loop.create_future()
-        _t, proto = await loop.create_connection(lambda d=done: _Client(request, window, d), host, port)
+        _t, proto = await loop.create_connection(lambda d=done: _Client(request, window, d, expect), host, port)
         proto.transport.write(bind)  # type: ignore[union-attr]
         clients.append(proto)
     await asyncio.sleep(0.2)  # warm-up
     start_counts = sum(c.count for c in clients)
+    start_bad = sum(c.faults + c.bad_status for c in clients)
+    start_faults = sum(c.faults for c in clients)
     t0 = time.perf_counter()
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - t0
     calls = sum(c.count for c in clients) - start_counts
+    faults = sum(c.faults for c in clients) - start_faults
+    bad = sum(c.faults + c.bad_status for c in clients) - start_bad - faults
     for c in clients:
         c.stop = True
         c.transport.close()  # type: ignore[union-attr]
-    return {"calls": calls, "seconds": elapsed, "rate": calls / elapsed,
-            "faults": sum(c.faults for c in clients)}
+    return {"calls": calls, "seconds": elapsed, "rate": calls / elapsed, "faults": faults, "bad_status": bad}
 
 
 def ept_map_stub(iface: tuple, transfer: tuple = NDR20) -> bytes:
