@@ -11,11 +11,8 @@ directory's life, which is longer).  Properties that depend on the serving GC
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
-import hashlib
 import itertools
 import unicodedata
 import uuid as uuidlib
@@ -24,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakegc.directory import props as P
+from fakegc.directory.build import gc_paused, uuid5_le
 
 __all__ = ["FIRST_MID", "KIND_TYPES", "AbObject", "Container", "Directory", "gc_paused", "sort_key"]
 
@@ -44,37 +42,9 @@ _SWEDISH_TAIL = {"å": "{1", "ä": "{2", "ö": "{3"}  # "{" sorts right after "z
 _GERMAN = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold off Python's cyclic garbage collector while building large structures.
-
-    Building 100k objects allocates millions of containers; each allocation burst triggers
-    a collection that walks everything built so far, which more than doubled the time to
-    load a 100k-user fixture (2.8 s against 1.4 s).  Reference counting still frees
-    everything; the collector resumes (if it was on) when the block ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-_DNS_NAMESPACE = uuidlib.NAMESPACE_DNS.bytes
 #: directory versions are unique across all directories of the process, so a cache keyed by
 #: version can never confuse a changed copy with its pristine source or another copy
 _VERSIONS = itertools.count(1)
-
-
-def uuid5_le(name: str) -> bytes:
-    """``uuid5(NAMESPACE_DNS, name).bytes_le`` (RFC 4122 §4.3) without building UUID objects
-    (a third of the cost of adding an object to a large directory)."""
-    raw = bytearray(hashlib.sha1(_DNS_NAMESPACE + name.encode()).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return bytes(raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:])
 
 
 def sort_key(text: str, locale: int = 0x409) -> str:
@@ -106,6 +76,12 @@ def sort_key_slow(text: str, locale: int = 0x409) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_ABSENT: Any = object()
+#: properties every object answers from its own fields unless ``props`` overrides them
+DERIVED_PROPS = {P.PR_DISPLAY_NAME: "display_name", P.PR_ACCOUNT: "alias",
+                 P.PR_EMS_AB_OBJECT_GUID: "guid_le"}
+_NO_LINKS: list[int] = []  # shared by objects without links; never appended to
+
 @dataclass(slots=True, eq=False)
 class AbObject:
     """One address-book object."""
@@ -117,8 +93,9 @@ class AbObject:
     display_name: str
     guid_le: bytes  # objectGUID, little-endian (PR_EMS_AB_OBJECT_GUID); a UUID object costs 100 B more
     props: dict[int, Any] = field(default_factory=dict)
-    members: list[int] = field(default_factory=list)
-    member_of: list[int] = field(default_factory=list)
+    # no links: one shared empty list, replaced by add_member before it appends (issue #19)
+    members: list[int] = field(default_factory=lambda: _NO_LINKS)
+    member_of: list[int] = field(default_factory=lambda: _NO_LINKS)
     password: str | None = None
     in_gal: bool = True
     line: int = 0
@@ -138,6 +115,28 @@ class AbObject:
     def object_type(self) -> int:
         """PR_OBJECT_TYPE."""
         return KIND_TYPES[self.kind][1]
+
+    def prop(self, tag: int, default: Any = None) -> Any:
+        """A property by canonical tag: ``props``, else the fields :data:`DERIVED_PROPS` name."""
+        value = self.props.get(tag, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        field_name = DERIVED_PROPS.get(tag)
+        if field_name is not None:
+            return getattr(self, field_name)
+        if tag == P.PR_EMS_AB_PROXY_ADDRESSES and self.kind != "server":
+            return self.default_proxies()
+        return default
+
+    def default_proxies(self) -> list[str]:
+        """proxyAddresses when none are given: primary SMTP, and X500 (not for a contact)."""
+        primary = f"SMTP:{self.props.get(P.PR_SMTP_ADDRESS)}"
+        return [primary] if self.kind == "contact" else [primary, f"X500:{self.dn}"]
+
+    def prop_tags(self) -> list[int]:
+        """The tags :meth:`prop` answers: ``props`` then the derived ones."""
+        derived = [*DERIVED_PROPS] + ([P.PR_EMS_AB_PROXY_ADDRESSES] if self.kind != "server" else [])
+        return list(self.props) + [t for t in derived if t not in self.props]
 
     @property
     def smtp(self) -> str | None:
@@ -177,7 +176,10 @@ class Directory:
         self.site_dn = (f"/o={organization}/ou=Exchange Administrative Group "
                         "(FYDIBOHF23SPDLT)")
         self.objects: dict[int, AbObject] = {}
+        #: lowercased DNs of the objects whose DN is not their recipients_dn (see find_dn)
         self.by_dn: dict[str, int] = {}
+        self._recipients_low_of: tuple[str | None, str] = (None, "")
+        self._tables_cached = True  # a container's sorted table may be kept (see _invalidate)
         self.by_alias: dict[str, int] = {}
         self.containers: list[Container] = []
         self.by_container_id: dict[int, Container] = {}
@@ -203,6 +205,12 @@ class Directory:
     def recipients_dn(self, alias: str) -> str:
         """legacyExchangeDN of a recipient (PROTOCOL.md §11)."""
         return f"{self.site_dn}/cn=Recipients/cn={alias}"
+
+    def _recipients_low(self) -> str:
+        """The lowercased DN prefix of :meth:`recipients_dn` (kept per site DN)."""
+        if self._recipients_low_of[0] is not self.site_dn:
+            self._recipients_low_of = (self.site_dn, f"{self.site_dn}/cn=Recipients/cn=".lower())
+        return self._recipients_low_of[1]
 
     def server_dn(self, name: str) -> str:
         """legacyExchangeDN of an Exchange server."""
@@ -249,34 +257,44 @@ class Directory:
             key = alias  # one string object for both (memory: a 100k-user GC keeps 100k of them)
         if key in self.by_alias:
             raise ValueError(f"duplicate alias {alias!r}")
+        recipients_low = self._recipients_low()
         if dn is None:
             dn = self.server_dn(alias) if kind == "server" else self.recipients_dn(alias)
-        if dn.lower() in self.by_dn:
+        low = dn.lower()
+        # a recipient's own DN is found through its alias (find_dn); other DNs through by_dn
+        canonical = low == recipients_low + key.lower()
+        if (low in self.by_dn) if canonical else (self.find_dn(dn) is not None):
             raise ValueError(f"duplicate DN {dn!r}")
         guid_le = object_guid.bytes_le if object_guid else uuid5_le(f"{alias}.{self.dns_domain}")
         obj = AbObject(self._new_mid(), kind, alias, dn, display_name, guid_le, dict(props or {}),
                        password=password, in_gal=kind != "server", line=line)
         p = obj.props
-        p[P.PR_DISPLAY_NAME] = display_name
-        p.setdefault(P.PR_ACCOUNT, alias)
+        # DERIVED_PROPS stay out of the dict: a user's props fit the smaller dict size
+        p.pop(P.PR_DISPLAY_NAME, None)
+        if p.get(P.PR_ACCOUNT) == alias:
+            del p[P.PR_ACCOUNT]
         if kind != "server":
             address = smtp or f"{alias}@{self.dns_domain}"
             p[P.PR_SMTP_ADDRESS] = address
-            proxies = list(p.get(P.PR_EMS_AB_PROXY_ADDRESSES, []))
-            primary = f"SMTP:{address}"
-            if primary not in proxies:
-                proxies.insert(0, primary)
-            if kind != "contact":
-                x500 = f"X500:{dn}"
-                if x500 not in proxies:
-                    proxies.append(x500)
-            p[P.PR_EMS_AB_PROXY_ADDRESSES] = proxies
-        p[P.PR_EMS_AB_OBJECT_GUID] = obj.guid_le
+            given = p.get(P.PR_EMS_AB_PROXY_ADDRESSES)
+            if given:  # primary SMTP first and X500 last unless listed; else all derived
+                proxies = list(given)
+                default = obj.default_proxies()
+                if default[0] not in proxies:
+                    proxies.insert(0, default[0])
+                if len(default) > 1 and default[1] not in proxies:
+                    proxies.append(default[1])
+                given = None if proxies == default else proxies
+            if given:
+                p[P.PR_EMS_AB_PROXY_ADDRESSES] = given
+            else:  # the default ones are derived by prop() (~300 B less an object)
+                p.pop(P.PR_EMS_AB_PROXY_ADDRESSES, None)
         self.objects[obj.mid] = obj
         if self._owned is not None:
             self._owned.add(obj.mid)
         self.by_alias[key] = obj.mid
-        self.by_dn[dn.lower()] = obj.mid
+        if not canonical:  # no lowercased copy of every recipient's DN (issue #19)
+            self.by_dn[low] = obj.mid
         if kind == "server":
             self.servers[alias.lower()] = obj
         self._invalidate()
@@ -288,6 +306,8 @@ class Directory:
             raise ValueError(f"{group.alias} is not a group")
         group, member = self.writable(group), self.writable(member)
         if member.mid not in group.members:
+            group.members = group.members or []  # a fresh list for the shared empty one
+            member.member_of = member.member_of or []
             group.members.append(member.mid)
             member.member_of.append(group.mid)
 
@@ -300,6 +320,9 @@ class Directory:
 
     def _invalidate(self) -> None:
         self.version = next(_VERSIONS)
+        if not self._tables_cached:  # nothing sorted since: 100k adds skip the loop
+            return
+        self._tables_cached = False
         for c in self.containers:
             c._sorted.clear()
             c._index.clear()
@@ -327,6 +350,11 @@ class Directory:
         mid = self.by_dn.get(low)
         if mid is not None:
             return self.objects.get(mid)
+        prefix = self._recipients_low()
+        if low.startswith(prefix):
+            obj = self.objects.get(self.by_alias.get(low[len(prefix):], 0))  # MId 0: none
+            if obj is not None and obj.dn.lower() == low:
+                return obj
         if low.startswith(("/guid=", "/o=nt5/ou=00000000000000000000000000000000/cn=")):
             raw = low.rsplit("=", 1)[1]
             try:
@@ -366,6 +394,7 @@ class Directory:
                        if o.in_gal and container.include(o))
         rows = [mid for _, mid in keyed]
         container._sorted[locale] = rows
+        self._tables_cached = True
         container._keys[locale] = [key for key, _ in keyed]
         container._index[locale] = {mid: i for i, mid in enumerate(rows)}
         return rows
@@ -387,7 +416,7 @@ class Directory:
                 keys = {obj.alias.casefold(), obj.display_name.casefold()}
                 if obj.smtp:
                     keys.add(obj.smtp.casefold())
-                for proxy in obj.props.get(P.PR_EMS_AB_PROXY_ADDRESSES, []):
+                for proxy in obj.prop(P.PR_EMS_AB_PROXY_ADDRESSES, []):
                     text_ = str(proxy)
                     if text_[:5].lower() == "smtp:":
                         keys.add(text_[5:].casefold())
@@ -447,13 +476,20 @@ class Directory:
         if mine is None:
             raise KeyError(f"MId {obj.mid} is not in this directory")
         if self._owned is None or mine.mid in self._owned:
-            return mine
+            return _stored_proxies(mine)
         clone = AbObject(mine.mid, mine.kind, mine.alias, mine.dn, mine.display_name, mine.guid_le,
                          {k: list(v) if isinstance(v, list) else v for k, v in mine.props.items()},
-                         list(mine.members), list(mine.member_of), mine.password, mine.in_gal,
-                         mine.line, mine.fqdn)
+                         list(mine.members) or _NO_LINKS, list(mine.member_of) or _NO_LINKS,
+                         mine.password, mine.in_gal, mine.line, mine.fqdn)
         self.objects[mine.mid] = clone
         if mine.kind == "server":
             self.servers[mine.alias.lower()] = clone
         self._owned.add(mine.mid)
-        return clone
+        return _stored_proxies(clone)
+
+
+def _stored_proxies(obj: AbObject) -> AbObject:
+    """``obj`` with its derived proxyAddresses stored (a changed SMTP address keeps them)."""
+    if obj.kind != "server":
+        obj.props.setdefault(P.PR_EMS_AB_PROXY_ADDRESSES, obj.default_proxies())
+    return obj

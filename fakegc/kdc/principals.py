@@ -11,6 +11,7 @@ name components (``CONTOSO.TESTalice``); rc4-hmac has none (§6.3).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from impacket.krb5.crypto import Key
@@ -58,6 +59,10 @@ class PrincipalDb:
         # (AD KDCs accept both, PROTOCOL.md §12); compared upper-case
         self.realm_names = frozenset({self.realm, netbios_domain.upper()})
         self._principals: dict[str, Principal] = {}
+        #: users made on first lookup from an account source (see :meth:`add_users_from`)
+        self._account: Callable[[str], tuple[str, str] | None] | None = None
+        self._accounts: Callable[[], Iterable[tuple[str, str]]] | None = None
+        self._removed: set[str] = set()
         self.add_service(f"krbtgt/{self.realm}")
 
     # -- building ----------------------------------------------------------------
@@ -67,6 +72,17 @@ class PrincipalDb:
                       etypes=ETYPES if etypes is ETYPES else _checked(etypes))
         self._principals[name.lower()] = p  # == p.name.lower(): the components joined back
         return p
+
+    def add_users_from(self, account: Callable[[str], tuple[str, str] | None],
+                       accounts: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Users from an account source, each made a principal the first time it is looked
+        up, as :meth:`add_user` would (a 100k-user directory starts without 100k principals).
+
+        ``account(name)`` answers (account name as stored, password) for a case-insensitive
+        name, or None; ``accounts()`` lists them all (for :meth:`names`).  The source must
+        not change afterwards (the cluster passes its parsed, never written, directory).
+        """
+        self._account, self._accounts = account, accounts
 
     def add_service(self, spn: str, password: str | None = None,
                     etypes: tuple[int, ...] = ETYPES) -> Principal:
@@ -86,6 +102,7 @@ class PrincipalDb:
     def remove(self, name: str) -> None:
         """Forget a principal."""
         self._principals.pop(name.lower(), None)
+        self._removed.add(name.lower())
 
     # -- lookups -----------------------------------------------------------------
     def is_local(self, realm: str) -> bool:
@@ -98,7 +115,12 @@ class PrincipalDb:
         ``krbtgt/<NetBIOS domain>`` is the realm's own krbtgt (the alias of :meth:`is_local`).
         """
         base = name.split("@", 1)[0]
-        hit = self._principals.get(base.lower())
+        low = base.lower()
+        hit = self._principals.get(low)
+        if hit is None and self._account is not None and low not in self._removed:
+            found = self._account(base)
+            if found is not None and found[0].lower() == low:
+                hit = self.add_user(found[0], found[1])
         if hit is None and base[:7].lower() == "krbtgt/" and self.is_local(base[7:]):
             hit = self._principals.get(f"krbtgt/{self.realm}".lower())
         return hit
@@ -108,7 +130,11 @@ class PrincipalDb:
 
     def names(self) -> list[str]:
         """Every principal name."""
-        return [p.name for p in self._principals.values()]
+        out = [p.name for p in self._principals.values()]
+        if self._accounts is not None:
+            out += [user for user, _ in self._accounts()
+                    if user.lower() not in self._principals and user.lower() not in self._removed]
+        return out
 
     def salt(self, p: Principal) -> bytes:
         """RFC 4120 default salt: realm + components (PROTOCOL.md §6.3)."""

@@ -121,8 +121,7 @@ def object_value(d: Directory, obj: AbObject, tag: int, server_guid: uuidlib.UUI
         return obj.alias
     if base == P.PR_EMS_AB_MEMBER:
         return MISSING  # an object-valued property: read through a table, not a row
-    value = obj.props.get(base, MISSING)
-    return value
+    return obj.prop(base, MISSING)
 
 
 def all_tags(obj: AbObject) -> list[int]:
@@ -131,7 +130,7 @@ def all_tags(obj: AbObject) -> list[int]:
             P.PR_SEARCH_KEY, P.PR_ADDRTYPE, P.PR_EMAIL_ADDRESS, P.PR_OBJECT_TYPE,
             P.PR_DISPLAY_TYPE, P.PR_TRANSMITABLE_DISPLAY_NAME,
             P.PR_EMS_AB_DISPLAY_NAME_PRINTABLE]
-    for tag in obj.props:
+    for tag in obj.prop_tags():
         if isinstance(tag, int) and tag not in tags:
             tags.append(tag)
     if obj.kind == "group":

@@ -32,6 +32,7 @@ __all__ = ["CallEnv", "Calls", "Link"]
 
 _LE_DREP = b"\x10\x00\x00\x00"  # HEADER2 carries the request's own drep (MS-RPCE 2.2.2.13.3)
 _BE_DREP = b"\x00\x00\x00\x00"
+_ONE_FRAG = struct.Struct("<BBBB4sHHIIHBB")  # common header + response header (C706 §12.6.4.10)
 
 
 class CallEnv(Protocol):
@@ -305,11 +306,12 @@ class Calls:
         op = iface.operations.get(opnum)
         main = auth_ctx or assoc.main_auth
         auth_info = self._auth_info(main)
-        if env.journal_calls:
-            link.record("request", call_id=call_id, interface=iface.name, opnum=opnum,
-                        op=op.name if op else None, ctx_id=ctx_id, size=len(stub),
-                        auth_level=main.level if main else LEVEL_NONE,
-                        user=auth_info.principal if auth_info else None)
+        if env.journal_calls:  # a dict straight to the journal: the hot path (issue #19)
+            env.journal.record_fields(env.name, "request", link.id, {
+                "call_id": call_id, "interface": iface.name, "opnum": opnum,
+                "op": op.name if op else None, "ctx_id": ctx_id, "size": len(stub),
+                "auth_level": main.level if main else LEVEL_NONE,
+                "user": auth_info.principal if auth_info else None})
         if op is None:
             return self.fault(call_id, ctx_id, RpcStatus.nca_s_op_rng_error,
                               f"{iface.name} has no opnum {opnum}")
@@ -415,9 +417,13 @@ class Calls:
                 link.internal_error(exc)
                 return self.fault(ctx.call_id, ctx.ctx_id, RpcStatus.rpc_x_bad_stub_data,
                                   f"no NDR64 encoding: {exc!r}", did_not_execute=False, op=op.name)
-        if link.env.journal_calls:
-            link.record("response", call_id=ctx.call_id, interface=ctx.interface.name,
-                        opnum=ctx.opnum, op=op.name, size=len(out), **ctx.notes)
+        env = link.env
+        if env.journal_calls:
+            fields = {"call_id": ctx.call_id, "interface": ctx.interface.name,
+                      "opnum": ctx.opnum, "op": op.name, "size": len(out)}
+            if ctx.notes:
+                fields.update(ctx.notes)
+            env.journal.record_fields(env.name, "response", link.id, fields)
         self.send_response(ctx.call_id, ctx.ctx_id, out, main)
 
     def send_response(self, call_id: int, ctx_id: int, stub: bytes,
@@ -442,9 +448,9 @@ def plain_response(stub: bytes, call_id: int, ctx_id: int, max_xmit: int) -> byt
     """Unprotected response fragments of ``stub`` (C706 §12.6.4.10)."""
     total = len(stub)
     room = max(max_xmit - 24, 8)
-    if total <= room:
-        return (P.pack_header(P.PTYPE.RESPONSE, 3, 24 + total, 0, call_id)
-                + P.pack_response_header(total, ctx_id) + stub)
+    if total <= room:  # one fragment: header and response header in one pack (hot path)
+        return _ONE_FRAG.pack(5, 0, P.PTYPE.RESPONSE, 3, _LE_DREP, 24 + total, 0, call_id,
+                              total, ctx_id, 0, 0) + stub
     out = []
     off = 0
     while True:

@@ -14,6 +14,7 @@ import socket
 import struct
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from typing import overload
 
 from impacket.dcerpc.v5 import epm as _epm
 
@@ -52,9 +53,19 @@ class Registration:
 
 @dataclass
 class EndpointMap:
-    """The registrations an endpoint mapper answers from (one per host/actor)."""
+    """The registrations an endpoint mapper answers from (one per host/actor).
+
+    ept_map answers are kept per request stub (PROTOCOL.md §7): an answer is a
+    function of the stub and the registrations, so a repeated request (a client
+    asking for the same interface again) is one dict lookup.  The memo is emptied
+    when the registrations change and holds at most :data:`MEMO_MAX` stubs of at most
+    :data:`MEMO_STUB_MAX` bytes, so hostile clients only churn it.
+    """
 
     registrations: list[Registration] = field(default_factory=list)
+    _memo: dict[bytes, tuple[bytes, str, int, int]] = field(default_factory=dict, repr=False,
+                                                             compare=False)
+    _memo_of: tuple[int, int] = field(default=(0, -1), repr=False, compare=False)
 
     def register(self, iface: Interface, host: str, port: int, annotation: str = "") -> None:
         """Publish ``iface`` at ``host:port``."""
@@ -68,6 +79,18 @@ class EndpointMap:
     def find(self, iface_uuid: uuidlib.UUID, major: int) -> list[Registration]:
         """Registrations of an interface (any minor version)."""
         return [r for r in self.registrations if r.uuid == iface_uuid and r.major == major]
+
+    def memo(self) -> dict[bytes, tuple[bytes, str, int, int]]:
+        """The ept_map answers kept for the current registrations."""
+        regs = self.registrations
+        if self._memo_of != (id(regs), len(regs)):
+            self._memo = {}
+            self._memo_of = (id(regs), len(regs))
+        return self._memo
+
+
+MEMO_MAX = 256
+MEMO_STUB_MAX = 512
 
 
 def _floor(lhs: bytes, rhs: bytes) -> bytes:
@@ -130,11 +153,17 @@ def _reader(ctx: CallContext, stub: bytes) -> NdrReader:
     return NdrReader(stub, ndr64=ctx.ndr64, big_endian=ctx.big_endian)
 
 
-def _endpoint_map(ctx: CallContext) -> EndpointMap:
+@overload
+def _endpoint_map(ctx: CallContext) -> EndpointMap: ...
+@overload
+def _endpoint_map(ctx: CallContext, required: bool) -> EndpointMap | None: ...
+def _endpoint_map(ctx: CallContext, required: bool = True) -> EndpointMap | None:
     emap = getattr(ctx.server, "endpoint_map", None)
     if emap is None:
         emap = getattr(ctx.actor, "endpoint_map", None)
     if not isinstance(emap, EndpointMap):
+        if not required:
+            return None
         raise RpcFault(RpcStatus.rpc_fault_cant_perform, "no endpoint map on this server")
     return emap
 
@@ -142,7 +171,35 @@ def _endpoint_map(ctx: CallContext) -> EndpointMap:
 @EPM.operation(3, "ept_map", request=_epm.ept_map, response=_epm.ept_mapResponse,
                spec="C706 O.2.7")
 def ept_map(ctx: CallContext, stub: bytes) -> bytes:
-    """Map an interface tower to the tower of its endpoint."""
+    """Map an interface tower to the tower of its endpoint.
+
+    NDR 2.0 little-endian answers come from the endpoint map's memo when the same
+    stub was answered before (see :class:`EndpointMap`); the memo is filled by
+    :func:`_ept_map`, the decoder every other request goes through.
+    """
+    emap = _endpoint_map(ctx, required=False)
+    if emap is None or ctx.ndr64 or ctx.big_endian or len(stub) > MEMO_STUB_MAX:
+        out, iface, status, count = _ept_map(ctx, stub, emap)
+    else:
+        memo = emap.memo()
+        hit = memo.get(stub)
+        if hit is None:
+            hit = _ept_map(ctx, stub, emap)
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            memo[bytes(stub)] = hit
+        out, iface, status, count = hit
+    notes = ctx.notes
+    if iface:
+        notes["interface_uuid"] = iface
+    notes["status"] = status
+    notes["towers"] = count
+    return out
+
+
+def _ept_map(ctx: CallContext, stub: bytes,
+             emap: EndpointMap | None) -> tuple[bytes, str, int, int]:
+    """(response stub, interface uuid or "", status, towers) for an ept_map request."""
     r = _reader(ctx, stub)
     if r.pointer():
         r.uuid()  # object
@@ -151,19 +208,20 @@ def ept_map(ctx: CallContext, stub: bytes) -> bytes:
     max_towers = r.u32()
     status = 0
     towers: list[bytes] = []
+    iface_text = ""
     if not tower:
         status = EPT_S_NOT_REGISTERED
     else:
         iface, major, minor, _transfer = parse_tower(tower)
-        towers = [r.tower for r in _endpoint_map(ctx).find(iface, major) if r.minor >= minor]
+        emap = emap or _endpoint_map(ctx)
+        towers = [r.tower for r in emap.find(iface, major) if r.minor >= minor]
         towers = towers[:max_towers] if max_towers else []
         if not towers:
             status = EPT_S_NOT_REGISTERED
-        ctx.notes["interface_uuid"] = str(iface)
-    ctx.notes["status"] = status
-    ctx.notes["towers"] = len(towers)
-    return NULL_HANDLE + struct.pack("<I", len(towers)) + _towers_blob(towers, max_towers) \
+        iface_text = str(iface)
+    out = NULL_HANDLE + struct.pack("<I", len(towers)) + _towers_blob(towers, max_towers) \
         + struct.pack("<I", status)
+    return out, iface_text, status, len(towers)
 
 
 def _annotation(text: str) -> bytes:

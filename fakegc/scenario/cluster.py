@@ -76,8 +76,7 @@ class Cluster(ClusterEvents):
         self._pristine = loader.load_default(self.config.directory_path)  # parsed once a process
         self.directory = self._pristine.copy()
         self.db = PrincipalDb(self.config.realm, self.config.netbios)
-        for user, password in self.directory.accounts():
-            self.db.add_user(user, password)
+        self.db.add_users_from(self._account, self._pristine.accounts)  # on first lookup
         self.gcs: dict[str, GcActor] = {name: GcActor(self, name) for name in self.config.gcs}
         self.exchange = ExchangeActor(self, self.config.exchange)
         unknown = set(self.config.service_etypes) - set(self.gcs) - {self.exchange.name}
@@ -228,6 +227,13 @@ class Cluster(ClusterEvents):
         if gc is not None and port == 6004:
             return gc.nspi
         return None
+
+    def _account(self, name: str) -> tuple[str, str] | None:
+        """(alias, password) of a user of the directory as loaded, for the principal db."""
+        obj = self._pristine.find_alias(name)
+        if obj is None or obj.password is None:
+            return None
+        return obj.alias, obj.password
 
     def gc(self, name: str | None = None) -> GcActor:
         """A GC by name (default: the referral's current one)."""
