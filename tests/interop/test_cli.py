@@ -56,7 +56,14 @@ def test_serve_publishes_endpoints_and_ctl_drives_it(tmp_path):
             pass
         assert "scenario state previous=SHUTTING_DOWN state=DOWN gc=gc01" in line
         follower.send_signal(signal.SIGINT)
-        assert follower.wait(30) == 0 and "Traceback" not in follower.stderr.read()
+        try:
+            code = follower.wait(30)
+        except subprocess.TimeoutExpired:  # say why before failing: signal masks and state
+            status = Path(f"/proc/{follower.pid}/status").read_text()
+            follower.kill()
+            pytest.fail("ctl journal --follow ignored SIGINT for 30 s:\n" + "\n".join(
+                ln for ln in status.splitlines() if ln.startswith(("State", "Sig", "Shd", "Threads"))))
+        assert code == 0 and "Traceback" not in follower.stderr.read()
         follower.stdout.close()
         follower.stderr.close()
         reset = subprocess.run(ctl + ["reset", "--json"], capture_output=True, text=True, timeout=30)
