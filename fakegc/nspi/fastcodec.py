@@ -19,13 +19,6 @@ from fakegc.nspi.table import Stat
 
 __all__ = ["DECODERS", "MAX_BINARY", "MAX_COUNT", "MAX_DEPTH", "Reader", "decode"]
 
-_U16 = struct.Struct("<H")
-_I16 = struct.Struct("<h")
-_U32 = struct.Struct("<I")
-_STAT = struct.Struct("<9I")
-_3U32 = struct.Struct("<3I")
-_4U32 = struct.Struct("<4I")
-
 #: [range(0,100000)] on the IDL's counts; PropertyTagArray_r allows 100001
 MAX_COUNT = 100_000
 #: Binary_r.cb is [range(0,2097152)]
@@ -35,9 +28,12 @@ MAX_DEPTH = 16
 
 
 class Reader:
-    """A bounded NDR 2.0 little-endian reader over one request stub."""
+    """A bounded NDR 2.0 little-endian reader over one stub (byte order: the class's structs)."""
 
     __slots__ = ("buf", "off")
+    _U16, _I16, _U32 = struct.Struct("<H"), struct.Struct("<h"), struct.Struct("<I")
+    _STAT, _3U32, _4U32 = struct.Struct("<9I"), struct.Struct("<3I"), struct.Struct("<4I")
+    _ORDER, _WIDE = "<", "utf-16le"
 
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
@@ -48,20 +44,20 @@ class Reader:
 
     def u16(self) -> int:
         self.align(2)
-        (v,) = _U16.unpack_from(self.buf, self.off)
+        (v,) = self._U16.unpack_from(self.buf, self.off)
         self.off += 2
         return int(v)
 
     def i16(self) -> int:
         self.align(2)
-        (v,) = _I16.unpack_from(self.buf, self.off)
+        (v,) = self._I16.unpack_from(self.buf, self.off)
         self.off += 2
         return int(v)
 
     def u32(self) -> int:
         off = self.off
         off += -off & 3
-        v: int = _U32.unpack_from(self.buf, off)[0]
+        v: int = self._U32.unpack_from(self.buf, off)[0]
         self.off = off + 4
         return v
 
@@ -92,7 +88,7 @@ class Reader:
 
     def u32s(self, n: int) -> list[int]:
         self.off += -self.off & 3
-        return list(struct.unpack(f"<{n}I", self.raw(4 * n)))
+        return list(struct.unpack(f"{self._ORDER}{n}I", self.raw(4 * n)))
 
     def handle(self) -> bytes:
         """A context handle: 4-byte attributes + 16-byte UUID (MS-RPCE 2.2.5.2.1)."""
@@ -101,9 +97,8 @@ class Reader:
 
     def stat(self) -> Stat:
         """STAT (MS-OXNSPI 2.2.8): nine 32-bit fields, Delta signed."""
-        off = self.off
-        off += -off & 3
-        v = _STAT.unpack_from(self.buf, off)
+        off = self.off + (-self.off & 3)
+        v = self._STAT.unpack_from(self.buf, off)
         self.off = off + 36
         delta = v[3] - (1 << 32) if v[3] >= 0x80000000 else v[3]
         return Stat(v[0], v[1], v[2], delta, v[4], v[5], v[6], v[7], v[8])
@@ -112,12 +107,20 @@ class Reader:
         """FlatUID_r: 16 bytes."""
         return self.raw(16)
 
+    # NDR64 overrides both heads (its conformance and variance counts are 8 bytes)
+    def _tag_array_head(self) -> tuple[int, int, int, int]:  # size, cValues, offset, length
+        off = self.off + (-self.off & 3)
+        head, self.off = self._4U32.unpack_from(self.buf, off), off + 16
+        return head
+
+    def _cv_head(self) -> tuple[int, int, int]:  # [string]: size, offset, length
+        off = self.off + (-self.off & 3)
+        head, self.off = self._3U32.unpack_from(self.buf, off), off + 12
+        return head
+
     def tag_array(self) -> list[int]:
         """PropertyTagArray_r (MS-OXNSPI 2.2.2.2): size_is(cValues+1), length_is(cValues)."""
-        off = self.off
-        off += -off & 3
-        size, c_values, offset, length = _4U32.unpack_from(self.buf, off)
-        self.off = off + 16
+        size, c_values, offset, length = self._tag_array_head()
         if c_values > MAX_COUNT + 1 or size != c_values + 1 or offset != 0 or length != c_values:
             raise ValueError("PropertyTagArray_r conformance/variance does not match cValues")
         if 4 * length > len(self.buf) - self.off:
@@ -125,10 +128,7 @@ class Reader:
         return self.u32s(length)
 
     def _cv(self, width: int) -> bytes:
-        off = self.off
-        off += -off & 3
-        size, offset, length = _3U32.unpack_from(self.buf, off)
-        self.off = off + 12
+        size, offset, length = self._cv_head()
         if offset != 0 or length > size or length == 0:
             raise ValueError("irregular [string] conformance/variance")
         data = self.raw(width * length)
@@ -142,7 +142,7 @@ class Reader:
 
     def wstring(self) -> str:
         """A [string] wchar_t* referent."""
-        return self._cv(2).decode("utf-16le", "surrogatepass")
+        return self._cv(2).decode(self._WIDE, "surrogatepass")
 
     def strings(self, wide: bool) -> list[Any]:
         """StringsArray_r / WStringsArray_r (MS-OXNSPI 2.2.2.3/2.2.2.4): a conformant struct."""

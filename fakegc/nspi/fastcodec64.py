@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from fakegc.nspi.fastcodec import MAX_COUNT, Reader
+from fakegc.nspi.fastcodec import Reader
 
 __all__ = ["Ndr64Reader"]
 
@@ -42,22 +42,10 @@ class Ndr64Reader(Reader):
     def a8(self) -> None:
         self.align(8)
 
-    def tag_array(self) -> list[int]:
-        """PropertyTagArray_r (MS-OXNSPI 2.2.2.2): size_is(cValues+1), length_is(cValues)."""
-        size = self.u64()
-        c_values = self.u32()
-        offset, length = self.u64(), self.u64()
-        if c_values > MAX_COUNT + 1 or size != c_values + 1 or offset != 0 or length != c_values:
-            raise ValueError("PropertyTagArray_r conformance/variance does not match cValues")
-        if 4 * length > len(self.buf) - self.off:
-            raise ValueError("PropertyTagArray_r longer than the stub")
-        return self.u32s(length)
+    def _tag_array_head(self) -> tuple[int, int, int, int]:
+        """PropertyTagArray_r's head: 8-byte size, offset and length around cValues."""
+        return self.u64(), self.u32(), self.u64(), self.u64()
 
-    def _cv(self, width: int) -> bytes:
-        size, offset, length = self.u64(), self.u64(), self.u64()
-        if offset != 0 or length > size or length == 0:
-            raise ValueError("irregular [string] conformance/variance")
-        data = self.raw(width * length)
-        if data[-width:] != b"\x00" * width:
-            raise ValueError("[string] without its terminating NUL")
-        return data[:-width]
+    def _cv_head(self) -> tuple[int, int, int]:
+        """A [string]'s conformance, offset and actual count: 8 bytes each."""
+        return self.u64(), self.u64(), self.u64()
