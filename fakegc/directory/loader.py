@@ -37,7 +37,7 @@ from fakegc.directory.errors import FixtureError
 from fakegc.directory.errors import fail as _fail
 from fakegc.directory.ldif import load_ldif_text
 from fakegc.directory.model import Directory, gc_paused
-from fakegc.resources import shipped
+from fakegc.resources import read_text, shipped
 
 __all__ = ["DEFAULT_PATH", "FixtureError", "load", "load_default", "load_json_text", "load_ldif_text", "load_yaml_text"]
 
@@ -359,15 +359,7 @@ def _check_types(entry: dict[str, Any], source: str, line: int, text_keys: tuple
 def load(path: str | os.PathLike[str]) -> Directory:
     """Load a fixture by extension (.yaml/.yml or .ldif/.ldf)."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise FixtureError(f"{p}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise FixtureError(f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    text = read_text(p, FixtureError)
     if p.suffix.lower() in (".ldif", ".ldf"):
         return load_ldif_text(text, str(p))
     if p.suffix.lower() == ".json":

@@ -16,6 +16,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from fakegc.resources import read_text
+
 __all__ = ["ConfigError", "check_table", "describe", "key_line", "nested", "read_toml", "value_ok"]
 
 MAX_PORT = 65535
@@ -41,15 +43,7 @@ def where(source: str, text: str, key: str) -> str:
 def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
     """Parse a TOML file; bad bytes or syntax are a :class:`ConfigError` naming the line."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    text = read_text(p, ConfigError)
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
