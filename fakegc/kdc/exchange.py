@@ -46,11 +46,8 @@ from fakegc.kdc.layouts import read_ap_req, read_authenticator
 from fakegc.kdc.messages import (
     clock_now,
     epoch_of,
-    krb_error,
-    krb_error_pyasn1,
     ktime_of,
     peek,
-    peek_pyasn1,
     raw_req_body,
     reread,
 )
@@ -58,18 +55,7 @@ from fakegc.kdc.pac import authorization_data, build_pac
 from fakegc.kdc.principals import ETYPES, Principal, PrincipalDb
 from fakegc.kdc.replay import ReplayCache
 
-__all__ = [
-    "KdcCore",
-    "Outcome",
-    "Request",
-    "epoch_of",
-    "krb_error",
-    "krb_error_pyasn1",
-    "ktime_of",
-    "peek",
-    "peek_pyasn1",
-    "raw_req_body",
-]
+__all__ = ["KdcCore", "Outcome"]
 
 PA_TGS_REQ = 1
 PA_ENC_TIMESTAMP = 2

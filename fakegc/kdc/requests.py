@@ -31,7 +31,7 @@ from impacket.krb5.types import KerberosTime, Principal, Ticket
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type.univ import noValue
 
-from fakegc.kdc.exchange import raw_req_body
+from fakegc.kdc.messages import raw_req_body
 
 __all__ = ["ap_req", "as_req", "open_as_rep", "tgs_req"]
 

@@ -27,7 +27,9 @@ from fakegc.codes import KrbError
 from fakegc.errorlog import ErrorLog
 from fakegc.firing import Firing
 from fakegc.journal import Journal
-from fakegc.kdc.exchange import KdcCore, Outcome, Request, krb_error, peek
+from fakegc.kdc.derread import Request
+from fakegc.kdc.exchange import KdcCore, Outcome
+from fakegc.kdc.messages import krb_error, peek
 from fakegc.kdc.principals import ETYPES, PrincipalDb
 from fakegc.sources import default_cap
 

@@ -45,8 +45,8 @@ from pyasn1.type.univ import noValue
 from fakegc.kdc import fastder, requests
 from fakegc.kdc.apread import read_enc_data, read_enc_ticket_part, read_pa_enc_ts, read_ticket
 from fakegc.kdc.derread import NT_PRINCIPAL, NT_SRV_INST, DerError
-from fakegc.kdc.exchange import peek, raw_req_body
 from fakegc.kdc.layouts import read_ap_req, read_authenticator, read_kdc_req
+from fakegc.kdc.messages import peek, raw_req_body
 from fakegc.kdc.requests import as_req, tgs_req
 from fakegc.testing.strategies import as_requests
 

@@ -10,7 +10,8 @@ from impacket.krb5.crypto import Key, _enctype_table
 from pyasn1.codec.der import decoder
 
 from fakegc.kdc import requests as R
-from fakegc.kdc.exchange import KdcCore, raw_req_body
+from fakegc.kdc.exchange import KdcCore
+from fakegc.kdc.messages import raw_req_body
 from fakegc.kdc.principals import PrincipalDb
 
 REALM = "CONTOSO.TEST"

@@ -15,8 +15,8 @@ from pyasn1.type.univ import noValue
 
 from fakegc.kdc import messages
 from fakegc.kdc.derread import DerError, Request, parse_kdc_req
-from fakegc.kdc.exchange import krb_error, krb_error_pyasn1, peek, peek_pyasn1
 from fakegc.kdc.layouts import LayoutCache, read_kdc_req
+from fakegc.kdc.messages import krb_error, krb_error_pyasn1, peek, peek_pyasn1
 from fakegc.testing.strategies import as_requests
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.$_", min_size=1, max_size=30)

@@ -10,7 +10,7 @@ from impacket.krb5.asn1 import KRB_ERROR
 from pyasn1.codec.der import decoder
 
 from fakegc.client.kerberos import get_tgt
-from fakegc.kdc.exchange import raw_req_body
+from fakegc.kdc.messages import raw_req_body
 
 
 def udp(kdc, data):
