@@ -89,10 +89,17 @@ def test_per_source_cap_keeps_room_for_others(make_server, bg_loop):
         s.connect(("127.0.0.1", server.port))
         held.append(s)
     try:
+        def refused() -> int:
+            return sum(e.get("error") == "per-source connection cap"
+                       for e in server.journal.entries("protocol_error"))
+
+        # wait until the server has seen all 12 (8 kept, 4 refused): the accepts race the check
         deadline = time.monotonic() + 10
-        while bg_loop.call(lambda: server.connection_count) > 8 and time.monotonic() < deadline:
+        while (refused() < 4 or bg_loop.call(lambda: server.connection_count) != 8) \
+                and time.monotonic() < deadline:
             time.sleep(0.01)
         assert bg_loop.call(lambda: server.connection_count) == 8
+        assert refused() == 4
         with RawRpc("127.0.0.1", server.port) as rpc:  # another source still gets in
             assert rpc.bind(syntax(EPM.uuid, 3)).ptype == P.PTYPE.BIND_ACK
     finally:
