@@ -195,10 +195,11 @@ def _build_unpaused(doc: Any, source: str) -> Directory:
         entries = doc.get(section) or []
         if not isinstance(entries, list):
             raise _fail(source, None, f"{section} must be a list")
-        for entry in entries:
+        for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise _fail(source, None, f"each entry of {section} must be a mapping")
             _add_entry(directory, section, kind, entry, source, pending_members)
+            entries[i] = None  # free the parsed entry now: the peak is one copy, not two (#19)
     _add_members(directory, pending_members, source)
     directory.add_default_lists()
     _add_address_lists(directory, doc, source)
