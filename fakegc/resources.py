@@ -16,7 +16,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["read_text", "shipped"]
+__all__ = ["decode_text", "read_bytes", "read_text", "shipped"]
 
 
 def shipped(*parts: str) -> Path:
@@ -31,14 +31,23 @@ def shipped(*parts: str) -> Path:
     return root.joinpath(*parts)
 
 
-def read_text(path: Path, error: Callable[[str], Exception]) -> str:
-    """``path`` as UTF-8 text; unreadable or not UTF-8 raises ``error("file[:line]: why")``."""
+def read_bytes(path: Path, error: Callable[[str], Exception]) -> bytes:
+    """``path``'s bytes; unreadable raises ``error("file: cannot read: why")``."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def decode_text(data: bytes, path: Path | str, error: Callable[[str], Exception]) -> str:
+    """``data`` as UTF-8 text; not UTF-8 raises ``error("file:line: not UTF-8 text ...")``."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise error(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
+
+def read_text(path: Path, error: Callable[[str], Exception]) -> str:
+    """``path`` as UTF-8 text; unreadable or not UTF-8 raises ``error("file[:line]: why")``."""
+    return decode_text(read_bytes(path, error), path, error)

@@ -12,9 +12,7 @@ directory's life, which is longer).  Properties that depend on the serving GC
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
-import unicodedata
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,8 +20,10 @@ from typing import Any
 
 from fakegc.directory import props as P
 from fakegc.directory.build import gc_paused, uuid5_le
+from fakegc.directory.collation import sort_key, sort_key_slow
 
-__all__ = ["FIRST_MID", "KIND_TYPES", "AbObject", "Container", "Directory", "gc_paused", "sort_key"]
+__all__ = ["FIRST_MID", "KIND_TYPES", "AbObject", "Container", "Directory", "gc_paused", "sort_key",
+           "sort_key_slow"]
 
 FIRST_MID = 0x10  # 0..15 are reserved positioning / resolution MIds (MS-NSPI 2.2.8, 2.2.9)
 
@@ -38,49 +38,17 @@ KIND_TYPES: dict[str, tuple[int, int]] = {
     "server": (P.DT_AGENT, P.MAPI_MAILUSER),
 }
 
-_SWEDISH_TAIL = {"å": "{1", "ä": "{2", "ö": "{3"}  # "{" sorts right after "z"
-_GERMAN = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
-
-
 #: directory versions are unique across all directories of the process, so a cache keyed by
 #: version can never confuse a changed copy with its pristine source or another copy
 _VERSIONS = itertools.count(1)
-
-
-def sort_key(text: str, locale: int = 0x409) -> str:
-    """A collation key honouring the NSPI SortLocale (MS-NSPI 2.2.1.4).
-
-    Default: accent- and case-insensitive.  German (0x407) sorts umlauts as their
-    two-letter spellings (phone-book order); Swedish/Finnish (0x41D, 0x40B) sort
-    å, ä, ö after z.  ASCII text needs only lower-casing (every locale rule above is about
-    non-ASCII letters, and NFKD leaves ASCII alone); other text is cached.
-    """
-    if text.isascii():
-        return text.lower()
-    return _sort_key_cached(text, locale)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _sort_key_cached(text: str, locale: int) -> str:
-    return sort_key_slow(text, locale)
-
-
-def sort_key_slow(text: str, locale: int = 0x409) -> str:
-    """:func:`sort_key` without the fast paths (the reference its property test uses)."""
-    low = text.casefold()
-    if locale in (0x41D, 0x40B):
-        low = "".join(_SWEDISH_TAIL.get(c, c) for c in low)
-    elif locale == 0x407:
-        low = "".join(_GERMAN.get(c, c) for c in low)
-    decomposed = unicodedata.normalize("NFKD", low)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
 
 _ABSENT: Any = object()
 #: properties every object answers from its own fields unless ``props`` overrides them
 DERIVED_PROPS = {P.PR_DISPLAY_NAME: "display_name", P.PR_ACCOUNT: "alias",
                  P.PR_EMS_AB_OBJECT_GUID: "guid_le"}
 _NO_LINKS: list[int] = []  # shared by objects without links; never appended to
+_PR_DISPLAY_NAME, _PR_ACCOUNT, _PR_SMTP_ADDRESS = P.PR_DISPLAY_NAME, P.PR_ACCOUNT, P.PR_SMTP_ADDRESS
+_PR_PROXIES = P.PR_EMS_AB_PROXY_ADDRESSES
 
 @dataclass(slots=True, eq=False)
 class AbObject:
@@ -91,7 +59,9 @@ class AbObject:
     alias: str
     dn: str
     display_name: str
-    guid_le: bytes  # objectGUID, little-endian (PR_EMS_AB_OBJECT_GUID); a UUID object costs 100 B more
+    #: objectGUID little-endian (PR_EMS_AB_OBJECT_GUID), or, until first read, the DNS domain
+    #: it derives from (see :attr:`guid_le`): a 1M-user load skips 1M SHA-1s and 1M bytes objects
+    guid_src: bytes | str
     props: dict[int, Any] = field(default_factory=dict)
     # no links: one shared empty list, replaced by add_member before it appends (issue #19)
     members: list[int] = field(default_factory=lambda: _NO_LINKS)
@@ -100,6 +70,16 @@ class AbObject:
     in_gal: bool = True
     line: int = 0
     fqdn: str | None = None
+
+    @property
+    def guid_le(self) -> bytes:
+        """objectGUID, little-endian: the one given, else ``uuid5(NAMESPACE_DNS, alias.domain)``
+        (RFC 4122 §4.3), derived on first read and kept."""
+        src = self.guid_src
+        if isinstance(src, bytes):
+            return src
+        le = self.guid_src = uuid5_le(f"{self.alias}.{src}")
+        return le
 
     @property
     def object_guid(self) -> uuidlib.UUID:
@@ -248,57 +228,76 @@ class Directory:
 
     def add(self, kind: str, alias: str, display_name: str, *, props: dict[int, Any] | None = None,
             password: str | None = None, smtp: str | None = None, dn: str | None = None,
-            object_guid: uuidlib.UUID | None = None, line: int = 0) -> AbObject:
-        """Add an object; returns it.  Duplicate aliases or DNs raise ValueError."""
+            object_guid: uuidlib.UUID | None = None, line: int = 0,
+            adopt_props: bool = False) -> AbObject:
+        """Add an object; returns it.  Duplicate aliases or DNs raise ValueError.  With
+        ``adopt_props`` the object keeps ``props`` itself (the caller's fresh dict), not a copy."""
         if kind not in KIND_TYPES:
             raise ValueError(f"unknown object kind {kind!r}")
         key = alias.lower()
         if key == alias:
             key = alias  # one string object for both (memory: a 100k-user GC keeps 100k of them)
-        if key in self.by_alias:
+        by_alias = self.by_alias
+        if key in by_alias:
             raise ValueError(f"duplicate alias {alias!r}")
-        recipients_low = self._recipients_low()
+        # (helpers inlined below: this runs once per object of a 1M-user load, issue #19)
+        site_dn, recipients_low = self._recipients_low_of
+        if site_dn is not self.site_dn:
+            recipients_low = self._recipients_low()
+        server = kind == "server"
         if dn is None:
-            dn = self.server_dn(alias) if kind == "server" else self.recipients_dn(alias)
+            dn = self.server_dn(alias) if server else f"{self.site_dn}/cn=Recipients/cn={alias}"
         low = dn.lower()
         # a recipient's own DN is found through its alias (find_dn); other DNs through by_dn
         canonical = low == recipients_low + key.lower()
         if (low in self.by_dn) if canonical else (self.find_dn(dn) is not None):
             raise ValueError(f"duplicate DN {dn!r}")
-        guid_le = object_guid.bytes_le if object_guid else uuid5_le(f"{alias}.{self.dns_domain}")
-        obj = AbObject(self._new_mid(), kind, alias, dn, display_name, guid_le, dict(props or {}),
-                       password=password, in_gal=kind != "server", line=line)
-        p = obj.props
+        guid_src = object_guid.bytes_le if object_guid else self.dns_domain  # derived on first read
+        mid = self._next_mid
+        self._next_mid = mid + 1
+        p = props if adopt_props and props is not None else dict(props or {})
+        obj = AbObject(mid, kind, alias, dn, display_name, guid_src, p, _NO_LINKS, _NO_LINKS,
+                       password, not server, line)
         # DERIVED_PROPS stay out of the dict: a user's props fit the smaller dict size
-        p.pop(P.PR_DISPLAY_NAME, None)
-        if p.get(P.PR_ACCOUNT) == alias:
-            del p[P.PR_ACCOUNT]
-        if kind != "server":
-            address = smtp or f"{alias}@{self.dns_domain}"
-            p[P.PR_SMTP_ADDRESS] = address
-            given = p.get(P.PR_EMS_AB_PROXY_ADDRESSES)
-            if given:  # primary SMTP first and X500 last unless listed; else all derived
-                proxies = list(given)
-                default = obj.default_proxies()
-                if default[0] not in proxies:
-                    proxies.insert(0, default[0])
-                if len(default) > 1 and default[1] not in proxies:
-                    proxies.append(default[1])
-                given = None if proxies == default else proxies
-            if given:
-                p[P.PR_EMS_AB_PROXY_ADDRESSES] = given
-            else:  # the default ones are derived by prop() (~300 B less an object)
-                p.pop(P.PR_EMS_AB_PROXY_ADDRESSES, None)
-        self.objects[obj.mid] = obj
+        if _PR_DISPLAY_NAME in p:
+            del p[_PR_DISPLAY_NAME]
+        if _PR_ACCOUNT in p and p[_PR_ACCOUNT] == alias:
+            del p[_PR_ACCOUNT]
+        if not server:
+            p[_PR_SMTP_ADDRESS] = smtp or f"{alias}@{self.dns_domain}"
+            if _PR_PROXIES in p:
+                self._keep_given_proxies(obj)
+        self.objects[mid] = obj
         if self._owned is not None:
-            self._owned.add(obj.mid)
-        self.by_alias[key] = obj.mid
+            self._owned.add(mid)
+        by_alias[key] = mid
         if not canonical:  # no lowercased copy of every recipient's DN (issue #19)
-            self.by_dn[low] = obj.mid
-        if kind == "server":
+            self.by_dn[low] = mid
+        if server:
             self.servers[alias.lower()] = obj
-        self._invalidate()
+        self.version = next(_VERSIONS)
+        if self._tables_cached:
+            self._invalidate()
         return obj
+
+    @staticmethod
+    def _keep_given_proxies(obj: AbObject) -> None:
+        """Given proxyAddresses: primary SMTP first and X500 last unless listed; dropped (then
+        derived by :meth:`AbObject.prop`, ~300 B less an object) when they equal the default."""
+        p = obj.props
+        given = p.get(_PR_PROXIES)
+        if given:
+            proxies = list(given)
+            default = obj.default_proxies()
+            if default[0] not in proxies:
+                proxies.insert(0, default[0])
+            if len(default) > 1 and default[1] not in proxies:
+                proxies.append(default[1])
+            given = None if proxies == default else proxies
+        if given:
+            p[_PR_PROXIES] = given
+        else:
+            del p[_PR_PROXIES]
 
     def add_member(self, group: AbObject, member: AbObject) -> None:
         """Make ``member`` a member of ``group`` (PR_EMS_AB_MEMBER)."""
@@ -477,7 +476,7 @@ class Directory:
             raise KeyError(f"MId {obj.mid} is not in this directory")
         if self._owned is None or mine.mid in self._owned:
             return _stored_proxies(mine)
-        clone = AbObject(mine.mid, mine.kind, mine.alias, mine.dn, mine.display_name, mine.guid_le,
+        clone = AbObject(mine.mid, mine.kind, mine.alias, mine.dn, mine.display_name, mine.guid_src,
                          {k: list(v) if isinstance(v, list) else v for k, v in mine.props.items()},
                          list(mine.members) or _NO_LINKS, list(mine.member_of) or _NO_LINKS,
                          mine.password, mine.in_gal, mine.line, mine.fqdn)
