@@ -21,7 +21,6 @@ sAMAccountName, displayName, mail, proxyAddresses, legacyExchangeDN, member, …
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -34,6 +33,7 @@ import msgspec
 import yaml
 
 from fakegc.directory import props as P
+from fakegc.directory import typed
 from fakegc.directory.errors import FixtureError
 from fakegc.directory.errors import fail as _fail
 from fakegc.directory.ldif import load_ldif_text
@@ -76,13 +76,7 @@ _INT_DIGITS = 4300  # CPython's int/str conversion limit (sys.get_int_max_str_di
 _TEXT_KEYS = ("alias", "display_name", "password", "smtp", "dn", "home_server", "guid")
 
 
-_USER_FIELDS = {
-    "title": P.PR_TITLE, "department": P.PR_DEPARTMENT_NAME, "phone": P.PR_BUSINESS_TELEPHONE_NUMBER,
-    "mobile": P.PR_MOBILE_TELEPHONE_NUMBER, "office": P.PR_OFFICE_LOCATION,
-    "company": P.PR_COMPANY_NAME, "given_name": P.PR_GIVEN_NAME, "surname": P.PR_SURNAME,
-    "street": P.PR_STREET_ADDRESS, "city": P.PR_LOCALITY, "country": P.PR_COUNTRY,
-    "comment": P.PR_COMMENT,
-}
+_USER_FIELDS = typed.USER_FIELDS
 _KNOWN = set(_USER_FIELDS) | {"alias", "display_name", "password", "smtp", "proxies", "members",
                               "home_server", "guid", "capacity", "dn", "__line__"}
 _SECTIONS = {"users": "user", "groups": "group", "contacts": "contact", "rooms": "room",
@@ -168,6 +162,13 @@ def load_json_text(text: str | bytes, source: str = "<json>") -> Directory:
     tests/unit/test_loader_fastpaths.py).  When the document does not validate it is parsed
     again as YAML (JSON is YAML) so the error can name the line.
     """
+    try:  # the common case: entries typed and checked by the decoder (directory/typed.py)
+        with gc_paused():
+            doc = typed.decode(text)
+        if not _too_deep(doc):
+            return _build(doc, source)
+    except (typed.Fallback, FixtureError):
+        pass  # the general path below builds it, or names what is wrong
     try:
         with gc_paused():
             doc = msgspec.json.decode(text)
@@ -222,6 +223,13 @@ def _build_unpaused(doc: Any, source: str) -> Directory:
         first = next(iter(directory.servers.values()), None)
         default_home = _home_mdb(first.dn) if first is not None else None
         for i, entry in enumerate(entries):
+            if type(entry) is typed.Entry:
+                obj = typed.add_entry(directory, kind, entry, default_home)
+                if kind == "group":
+                    members = entry.members
+                    pending_members.append((obj, [] if members is msgspec.UNSET else members, 0))
+                entries[i] = None
+                continue
             if not isinstance(entry, dict):
                 raise _fail(source, None, f"each entry of {section} must be a mapping")
             _add_entry(directory, section, kind, entry, source, pending_members, default_home)
@@ -318,10 +326,7 @@ _USER_FIELD_ITEMS = tuple(_USER_FIELDS.items())
 _intern = sys.intern
 
 
-@functools.lru_cache(maxsize=64)
-def _home_mdb(server_dn: str) -> str:
-    """homeMDB of a mailbox on that server: one string for all its mailboxes."""
-    return f"{server_dn}/cn=Microsoft Private MDB"
+_home_mdb = typed.home_mdb
 
 
 def _add_members(directory: Directory, pending_members: list[tuple[Any, list[Any], int]],
