@@ -167,8 +167,6 @@ class Directory:
         self.source: str = "<memory>"
         self.version = next(_VERSIONS)
         self._next_mid = FIRST_MID
-        self._exact_index: dict[str, list[AbObject]] | None = None
-        self._exact_version = -1
         #: derived structures (fakegc.directory.index), each rebuilt when ``version`` moves on
         self.indexes: dict[str, Any] = {}
         #: MIds of objects this directory may change in place; None: no copy shares them
@@ -389,12 +387,26 @@ class Directory:
         return rows
 
     def _sort(self, container: Container, locale: int) -> list[int]:
-        keyed = sorted((sort_key(o.display_name, locale), o.mid) for o in self.objects.values()
-                       if o.in_gal and container.include(o))
-        rows = [mid for _, mid in keyed]
+        gal = self.gal
+        if container is not gal:  # a subsequence of the GAL's order (sorted by key, then MId)
+            gal_rows, gal_keys = self.table(gal, locale), gal._keys[locale]
+            objects, include = self.objects, container.include
+            picked = [i for i, mid in enumerate(gal_rows) if include(objects[mid])]
+            rows, keys = [gal_rows[i] for i in picked], [gal_keys[i] for i in picked]
+        else:
+            members = [o for o in self.objects.values() if o.in_gal]  # MId order
+            memo: dict[str, str] = {}
+            all_keys = []
+            for o in members:
+                key = memo.get(o.display_name)
+                if key is None:
+                    key = memo[o.display_name] = sort_key(o.display_name, locale)
+                all_keys.append(key)
+            order = sorted(range(len(members)), key=all_keys.__getitem__)  # stable: ties by MId
+            rows, keys = [members[i].mid for i in order], [all_keys[i] for i in order]
         container._sorted[locale] = rows
         self._tables_cached = True
-        container._keys[locale] = [key for key, _ in keyed]
+        container._keys[locale] = keys
         container._index[locale] = {mid: i for i, mid in enumerate(rows)}
         return rows
 
@@ -402,27 +414,6 @@ class Directory:
         """Row index of ``mid`` in the container's table, or None."""
         self.table(container, locale)
         return container._index[locale].get(mid)
-
-    def exact(self, text: str) -> list[AbObject]:
-        """GAL objects whose alias, SMTP address, proxy address or display name equals ``text``
-        (case-insensitive), from an index rebuilt when the directory changes."""
-        index = self._exact_index
-        if index is None or self._exact_version != self.version:
-            index = {}
-            for obj in self.objects.values():
-                if not obj.in_gal:
-                    continue
-                keys = {obj.alias.casefold(), obj.display_name.casefold()}
-                if obj.smtp:
-                    keys.add(obj.smtp.casefold())
-                for proxy in obj.prop(P.PR_EMS_AB_PROXY_ADDRESSES, []):
-                    text_ = str(proxy)
-                    if text_[:5].lower() == "smtp:":
-                        keys.add(text_[5:].casefold())
-                for key in keys:
-                    index.setdefault(key, []).append(obj)
-            self._exact_index, self._exact_version = index, self.version
-        return list(index.get(text.casefold(), []))
 
     def accounts(self) -> Iterable[tuple[str, str]]:
         """(sAMAccountName, password) of every object that can log on."""

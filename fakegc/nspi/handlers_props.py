@@ -12,7 +12,7 @@ from typing import Any
 
 from fakegc.codes import NspiStatus as S
 from fakegc.directory import props as P
-from fakegc.directory.index import anr_mids
+from fakegc.directory.index import anr_mids, exact
 from fakegc.directory.model import Directory
 from fakegc.nspi import messages as M
 from fakegc.nspi.handlers import CP_WINUNICODE, MAX_TAGS, code_page_ok, fEphID
@@ -279,10 +279,10 @@ def resolve(d: Directory, name: str) -> int:
     obj = d.find_dn(text)
     if obj is not None and obj.in_gal:
         return obj.mid
-    exact = d.exact(low)
-    if len(exact) == 1:
-        return exact[0].mid
-    if len(exact) > 1:
+    same = exact(d, low)  # the exact-match index (fakegc.directory.index)
+    if len(same) == 1:
+        return same[0].mid
+    if len(same) > 1:
         return MID_AMBIGUOUS
     partial = anr_mids(d, text)  # the ANR index (fakegc.directory.index), not a scan
     if len(partial) == 1:

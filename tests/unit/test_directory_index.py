@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakegc.directory import props as P
-from fakegc.directory.index import AnrIndex, anr_mids, seek
+from fakegc.directory.index import AnrIndex, anr_mids, exact, seek
 from fakegc.directory.model import Directory, sort_key, sort_key_slow
 from fakegc.nspi.restrictions import anr_match
 
@@ -128,3 +128,69 @@ def test_row_cache_keeps_views_until_the_directory_changes() -> None:
     assert ("cols", 1) not in row_cache(d)._views  # only whole views fall out, LRU first
     d.touch()
     assert row_cache(d).view(("other", 39)) == {}  # a new version starts empty
+
+
+def _exact_scan(d: Directory, text: str) -> list:
+    """The scan ``Directory.exact`` ran before its index (every GAL object, MId order)."""
+    want = text.casefold()
+    out = []
+    for obj in d:
+        if not obj.in_gal:
+            continue
+        keys = {obj.alias.casefold(), obj.display_name.casefold()}
+        if obj.smtp:
+            keys.add(obj.smtp.casefold())
+        for proxy in obj.prop(P.PR_EMS_AB_PROXY_ADDRESSES, []):
+            if str(proxy)[:5].lower() == "smtp:":
+                keys.add(str(proxy)[5:].casefold())
+        if want in keys:
+            out.append(obj)
+    return out
+
+
+ALIAS_ALPHABET = "abAB.ßİΣσςüÜ-"
+
+
+@given(st.lists(st.tuples(st.text(alphabet=ALIAS_ALPHABET, min_size=1, max_size=5), word,
+                          st.sampled_from(["none", "own", "upper", "other", "proxy"])), max_size=20),
+       st.sets(st.integers(0, 19)), st.lists(word, max_size=4), st.sampled_from(["contoso.test", "Straße.TEST"]))
+@settings(max_examples=200, deadline=None)
+def test_exact_index_agrees_with_the_scan(people, hidden, extra, domain) -> None:
+    d = Directory(dns_domain=domain)
+    d.add("server", "ex01", "ex01")
+    for i, (alias, display, smtp_kind) in enumerate(people):
+        smtp = {"own": f"{alias}@{domain}", "upper": f"{alias}@{domain}".upper(),
+                "other": f"{alias}@elsewhere.test"}.get(smtp_kind)
+        props = {P.PR_EMS_AB_PROXY_ADDRESSES: [f"smtp:{alias}.p@x.test", "X400:c=x"]} if smtp_kind == "proxy" else None
+        try:
+            obj = d.add("contact" if i % 4 == 3 else "user", alias, display or alias, props=props, smtp=smtp)
+        except ValueError:
+            continue  # a duplicate alias
+        obj.in_gal = i not in hidden
+    if people and people[0][0] in d.by_alias:  # a written object keeps its proxies stored
+        first = d.find_alias(people[0][0])
+        assert first is not None
+        d.writable(first).props[P.PR_SMTP_ADDRESS] = "changed@x.test"
+    d.touch()
+    needles = list(extra) + ["ex01", "changed@x.test"]
+    for alias, display, _ in people:
+        needles += [alias, alias.upper(), display, f"{alias}@{domain}", f"{alias}@{domain}".casefold(),
+                    f"{alias}.p@x.test", f"{alias}@elsewhere.test"]
+    for text in needles:
+        # oracle: the scan over every GAL object that the index replaced
+        assert exact(d, text) == _exact_scan(d, text), text
+
+
+@given(st.lists(person, max_size=25), st.sets(st.integers(0, 24)))
+@settings(max_examples=100, deadline=None)
+def test_container_tables_are_the_sorted_scan(people, hidden) -> None:
+    d = _directory(people, hidden)
+    d.add_container("Only contacts", lambda o: o.kind == "contact")
+    for locale in LOCALES:
+        for c in reversed(d.containers):  # a container before the GAL: it sorts the GAL first
+            # oracle: MS-NSPI 2.2.1.4 -- rows by the locale's collation key, then MId, of the
+            # GAL objects the container includes (the sort the table ran before)
+            want = [m for _, m in sorted((sort_key_slow(o.display_name, locale), o.mid)
+                                         for o in d if o.in_gal and c.include(o))]
+            assert d.table(c, locale) == want
+            assert c._keys[locale] == [sort_key_slow(d.objects[m].display_name, locale) for m in want]
