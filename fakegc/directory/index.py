@@ -24,6 +24,7 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 from fakegc.directory import props as P
+from fakegc.directory.build import freeze_if_large
 from fakegc.directory.model import AbObject, Container, Directory, gc_paused, sort_key
 
 __all__ = ["AnrIndex", "ExactIndex", "RowCache", "anr_index", "anr_mids", "exact", "exact_index", "row_cache", "seek"]
@@ -141,6 +142,7 @@ def anr_index(d: Directory) -> AnrIndex:
         with gc_paused():
             index = AnrIndex(d.objects.values(), d.version)
         d.indexes["anr"] = index
+        freeze_if_large(len(d))
     return index
 
 
@@ -223,6 +225,7 @@ def exact_index(d: Directory) -> ExactIndex:
         with gc_paused():
             index = ExactIndex(d)
         d.indexes["exact"] = index
+        freeze_if_large(len(d))
     return index
 
 

@@ -34,6 +34,7 @@ import yaml
 
 from fakegc.directory import props as P
 from fakegc.directory import typed
+from fakegc.directory.build import freeze_if_large
 from fakegc.directory.errors import FixtureError
 from fakegc.directory.errors import fail as _fail
 from fakegc.directory.ldif import load_ldif_text
@@ -408,11 +409,15 @@ def load(path: str | os.PathLike[str]) -> Directory:
     """Load a fixture by extension (.yaml/.yml or .ldif/.ldf)."""
     p = Path(path)
     if p.suffix.lower() == ".json":
-        return load_json_text(read_bytes(p, FixtureError), str(p))  # UTF-8 checked by the parser
-    text = read_text(p, FixtureError)
-    if p.suffix.lower() in (".ldif", ".ldf"):
-        return load_ldif_text(text, str(p))
-    return load_yaml_text(text, str(p))
+        directory = load_json_text(read_bytes(p, FixtureError), str(p))  # UTF-8 checked by the parser
+    else:
+        text = read_text(p, FixtureError)
+        if p.suffix.lower() in (".ldif", ".ldf"):
+            directory = load_ldif_text(text, str(p))
+        else:
+            directory = load_yaml_text(text, str(p))
+    freeze_if_large(len(directory))
+    return directory
 
 
 _DEFAULT_CACHE: dict[tuple[str, float, int], Directory] = {}

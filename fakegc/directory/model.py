@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakegc.directory import props as P
-from fakegc.directory.build import gc_paused, uuid5_le
+from fakegc.directory.build import gc_paused, guid_index, uuid5_le
 from fakegc.directory.collation import sort_key, sort_key_slow
 
 __all__ = ["FIRST_MID", "KIND_TYPES", "AbObject", "Container", "Directory", "gc_paused", "sort_key",
@@ -358,8 +358,8 @@ class Directory:
                 guid = uuidlib.UUID(bytes_le=bytes.fromhex(raw))
             except ValueError:
                 return None
-            le = guid.bytes_le
-            return next((o for o in self.objects.values() if o.guid_le == le), None)
+            mid = guid_index(self.objects.values(), self.indexes, self.version).get(guid.bytes_le)
+            return self.objects.get(mid) if mid is not None else None
         return None
 
     def find_alias(self, alias: str) -> AbObject | None:

@@ -184,3 +184,18 @@ def test_deep_recipient_entry_names_its_line(where: str) -> None:
         loader.load_json_text(text.encode(), "deep.json")
     # RFC 8259 9 (a parser may limit nesting): one line naming where (issue #18)
     assert str(err.value).startswith("deep.json:3: nested deeper"), str(err.value)
+
+
+def test_guid_dn_lookup_agrees_with_the_scan() -> None:
+    d = loader.load_json_text(generate_text(60, fmt="json"), "g.json")
+    twin = d.add("user", "twin", "Twin", object_guid=uuid.UUID(bytes_le=next(iter(d)).guid_le))
+    for obj in list(d):
+        # MS-OXNSPI 3.1.4.1.13 GUID-form DNs; oracle: the scan find_dn ran before (first match)
+        first = next(o for o in d if o.guid_le == obj.guid_le)
+        assert d.find_dn(f"/guid={obj.guid_le.hex()}") is first
+        zeros = "0" * 32
+        assert d.find_dn(f"/o=NT5/ou={zeros}/cn={obj.guid_le.hex().upper()}") is first
+    assert d.find_dn(f"/guid={twin.guid_le.hex()}") is not twin  # the first object keeps it
+    late = d.add("user", "late", "Late")  # a new version: the index is rebuilt
+    assert d.find_dn(f"/guid={late.guid_le.hex()}") is late
+    assert d.find_dn("/guid=" + "ab" * 16) is None
