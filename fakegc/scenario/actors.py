@@ -85,7 +85,7 @@ class GcActor:
         names = sorted(self.cluster.config.gcs)
         slot = names.index(self.name) if self.name in names else len(names)
         count = len(names) + 1
-        step = 1 << max(10, (max(self.directory.objects, default=0) + 1).bit_length())
+        step = 1 << max(10, (self.directory.max_mid() + 1).bit_length())
         rounds = max(1, MID_BAND // step // count)
         index = slot + count * (self.server_guid.int % rounds)
         return max(step, MID_TOP - step * (1 + index))

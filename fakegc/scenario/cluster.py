@@ -25,12 +25,17 @@ event               effect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any, Self
 
 from fakegc.directory import loader
+from fakegc.directory.build import FREEZE_AT
+from fakegc.directory.index import adopt, warm
 from fakegc.journal import Journal
 from fakegc.kdc.principals import ETYPES, PrincipalDb
 from fakegc.kdc.server import Kdc
@@ -177,6 +182,26 @@ class Cluster(ClusterEvents):
             await self.lab.start()
         self.started = True
         self.journal.record("scenario", "state", state=self.state.value, gc=self.current_gc)
+        if len(self._pristine) >= FREEZE_AT:
+            self._warm_up(asyncio.get_running_loop())
+
+    def _warm_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Build the tables and indexes of a large directory in a worker thread, on the
+        pristine copy nobody writes, then hand them to the served copy on the loop: the first
+        SeekEntries / PR_ANR / ResolveNames at 1M users does not pay ~6 s (issue #19)."""
+        pristine, started = self._pristine, time.monotonic()
+
+        def work() -> None:
+            warm(pristine)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to hand over
+                loop.call_soon_threadsafe(self._adopt_warm, pristine, time.monotonic() - started)
+
+        threading.Thread(target=work, name="fakegc-warm", daemon=True).start()
+
+    def _adopt_warm(self, pristine: Any, seconds: float) -> None:
+        adopted = adopt(self.directory, pristine)  # False when the directory changed meanwhile
+        self.journal.record("directory", "warm", objects=len(pristine), seconds=round(seconds, 2),
+                            adopted=adopted)
 
     async def close(self) -> None:
         """Stop every actor."""

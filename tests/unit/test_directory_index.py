@@ -194,3 +194,15 @@ def test_container_tables_are_the_sorted_scan(people, hidden) -> None:
                                          for o in d if o.in_gal and c.include(o))]
             assert d.table(c, locale) == want
             assert c._keys[locale] == [sort_key_slow(d.objects[m].display_name, locale) for m in want]
+
+
+def test_max_mid_follows_the_directory() -> None:
+    d = Directory()
+    assert d.max_mid() == 0
+    for i in range(5):
+        d.add("user", f"m{i}", f"M {i}")
+        # oracle: the scan the GC's MId block was sized from (max over every object's MId)
+        assert d.max_mid() == max(d.objects)
+    view = d.copy()
+    view.add("user", "late", "Late")
+    assert view.max_mid() == max(view.objects) and d.max_mid() == max(d.objects)
