@@ -16,6 +16,7 @@ import itertools
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from fakegc.directory import props as P
@@ -398,9 +399,10 @@ class Directory:
         gal = self.gal
         if container is not gal:  # a subsequence of the GAL's order (sorted by key, then MId)
             gal_rows, gal_keys = self.table(gal, locale), gal._keys[locale]
-            objects, include = self.objects, container.include
-            picked = [i for i, mid in enumerate(gal_rows) if include(objects[mid])]
-            rows, keys = [gal_rows[i] for i in picked], [gal_keys[i] for i in picked]
+            include = container.include
+            picked = {o.mid for o in self.objects.values() if o.in_gal and include(o)}
+            mask = list(map(picked.__contains__, gal_rows))
+            rows, keys = list(compress(gal_rows, mask)), list(compress(gal_keys, mask))
         else:
             members = [o for o in self.objects.values() if o.in_gal]  # MId order
             memo: dict[str, str] = {}
