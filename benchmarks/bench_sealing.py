@@ -311,8 +311,9 @@ async def window(conns: list[Conn], seconds: float, pid: int) -> Run:
                last[1][1] - first[1][1], last[2][0] - first[2][0], last[2][1] - first[2][1], done.done())
 
 
-def floors(frags: dict[str, list[tuple[int, int, int, int]]], n: int = 1000) -> dict[str, float]:
-    """Seconds of OpenSSL work one sealed answer needs, per auth, timed in process with
+def floors(frags: dict[str, list[tuple[int, int, int, int]]], n: int = 200) -> dict[str, float]:
+    """Seconds of OpenSSL work one sealed answer needs, per auth (the best of 5 x ``n``
+    answers: a floor, so another process on CPU 0 should not raise it), timed in process with
     one-shot ``hmac.digest`` and reused ``cryptography`` contexts over each fragment's body
     (frag_length - 24-byte response header - 8-byte sec_trailer - auth_length):
     NTLM: HMAC-MD5 over the body + RC4 of the body and of the 8-byte checksum (MS-NLMP 3.4.4.2);
@@ -355,10 +356,13 @@ def _aes_floor(bodies: list[bytes]) -> Callable[[], None]:
 
 
 def _timed(fn: Callable[[], None], n: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best
 
 
 def service_ticket(kdc: int) -> dict[str, Any]:
