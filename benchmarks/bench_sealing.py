@@ -454,6 +454,10 @@ def _report(args: argparse.Namespace, names: list[tuple[str, str]], runs: dict[t
         what = "AES-CBC + HMAC-SHA1" if auth == "kerberos" else "HMAC-MD5 + RC4"
         print(f"  OpenSSL floor of one sealed {label[auth]} answer ({sum(f[2] for f in fr)} B, {len(fr)} "
               f"fragments: {what} each), in process on CPU 0: {floor[auth] * 1e6:.0f} us")
+    idle = [f"{label[a]} {lv}" for a, lv in names for r in runs[(a, lv)] if r.server_cpu < 0.9 * r.seconds]
+    if idle:
+        print(f"  runs where the server was not saturated (under 90 % of CPU 1; their rates follow the other "
+              f"processes on the box, see 'waited'): {len(idle)} ({', '.join(sorted(set(idle)))})")
     wrong = {f"{a} {lv}": sum(r.wrong for r in runs[(a, lv)]) for a, lv in names}
     cut = sum(r.cut for rs in runs.values() for r in rs)
     print(f"  answers counted: {sum(r.good for rs in runs.values() for r in rs)} (every fragment a response "
