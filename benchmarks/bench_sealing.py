@@ -423,6 +423,11 @@ def main() -> None:
     _report(args, names, runs, sealed, etype, prep, load())
 
 
+def _saturated(run: Run) -> bool:
+    """The server was on CPU 1 at least 90 % of the window: the rate is the server's."""
+    return run.server_cpu >= 0.9 * run.seconds
+
+
 def _report(args: argparse.Namespace, names: list[tuple[str, str]], runs: dict[tuple[str, str], list[Run]],
             sealed: dict[str, list[tuple[int, int, int, int]]], etype: int | None, prep: list[float],
             load_line: str) -> None:
@@ -447,14 +452,17 @@ def _report(args: argparse.Namespace, names: list[tuple[str, str]], runs: dict[t
         priv, clear = runs[(auth, "PKT_PRIVACY")], runs[(auth, "PKT_CONNECT")]
         cost = ratio_spread([r.server_cpu / max(r.good, 1) for r in clear],
                             [r.server_cpu / max(r.good, 1) for r in priv])
+        both = [(p, c) for p, c in zip(priv, clear) if _saturated(p) and _saturated(c)]
         print(f"  {label[auth]}: rate PRIVACY / CONNECT {ratio_spread([r.rate for r in priv], [r.rate for r in clear])} "
-              f"(target >= 0.5); server CPU per call CONNECT / PRIVACY {cost}")
+              f"(target >= 0.5); in the {len(both)} rounds with both saturated "
+              f"{ratio_spread([p.rate for p, _ in both], [c.rate for _, c in both])}; "
+              f"server CPU per call CONNECT / PRIVACY {cost}")
     floor = floors(sealed)
     for auth, fr in sealed.items():
         what = "AES-CBC + HMAC-SHA1" if auth == "kerberos" else "HMAC-MD5 + RC4"
         print(f"  OpenSSL floor of one sealed {label[auth]} answer ({sum(f[2] for f in fr)} B, {len(fr)} "
               f"fragments: {what} each), in process on CPU 0: {floor[auth] * 1e6:.0f} us")
-    idle = [f"{label[a]} {lv}" for a, lv in names for r in runs[(a, lv)] if r.server_cpu < 0.9 * r.seconds]
+    idle = [f"{label[a]} {lv}" for a, lv in names for r in runs[(a, lv)] if not _saturated(r)]
     if idle:
         print(f"  runs where the server was not saturated (under 90 % of CPU 1; their rates follow the other "
               f"processes on the box, see 'waited'): {len(idle)} ({', '.join(sorted(set(idle)))})")
