@@ -7,7 +7,7 @@ The server is ``fakegc serve`` as shipped (every call journaled) pinned to CPU 1
 config that gives gc01's service account AES256 only (AD's msDS-SupportedEncryptionTypes):
 Outlook in a domain asks for AES256 first, impacket asks for rc4-hmac first, so this is
 what makes impacket's session key, and the Kerberos sealing, AES256 (RFC 4121 wrap with
-AES-CTS + HMAC-SHA1-96; MS-KILE 3.4.5.4) as Outlook's would be.  NTLM seals with RC4 +
+AES-CTS + HMAC-SHA1-96, section 4.2.4; DCE style, MS-KILE 3.4.5) as Outlook's would be.  NTLM seals with RC4 +
 HMAC-MD5 (MS-NLMP 3.4.4.2).
 
 The generator runs on CPU 0 and is not fakegc's server code.  Per connection, impacket
