@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import threading
@@ -182,8 +183,9 @@ class Cluster(ClusterEvents):
             await self.lab.start()
         self.started = True
         self.journal.record("scenario", "state", state=self.state.value, gc=self.current_gc)
-        if len(self._pristine) >= FREEZE_AT:
-            self._warm_up(asyncio.get_running_loop())
+        if len(self._pristine) >= FREEZE_AT:  # once the caller has announced the endpoints
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._warm_up, loop)
 
     def _warm_up(self, loop: asyncio.AbstractEventLoop) -> None:
         """Build the tables and indexes of a large directory in a worker thread, on the
@@ -286,7 +288,7 @@ class Cluster(ClusterEvents):
                            "rfr": ex.rfr.port, "epm": ex.epm.port, "spn": ex.principal_name}
         if self.rpc_http is not None:
             actors[ex.name]["rpc_http"] = self.rpc_http.port
-        users = [{"name": u, "password": p} for u, p in list(self.directory.accounts())[:5]]
+        users = [{"name": u, "password": p} for u, p in itertools.islice(self.directory.accounts(), 5)]
         doc: dict[str, Any] = {
             "realm": self.config.realm, "domain": self.config.netbios,
             "dns_domain": self.config.dns_domain, "host": self.config.host,
