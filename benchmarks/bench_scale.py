@@ -65,7 +65,7 @@ def _measure(size: int, n: int, q: mp.Queue[dict[str, float]]) -> None:
         os.sched_setaffinity(0, {1})
     from fakegc.codes import NspiStatus as S
     from fakegc.directory import props as P
-    from fakegc.directory.build import FREEZE_AT
+    from fakegc.directory.build import LARGE
     from fakegc.directory.generate import write_json
     from fakegc.directory.loader import load
     from fakegc.nspi import codec
@@ -94,7 +94,7 @@ def _measure(size: int, n: int, q: mp.Queue[dict[str, float]]) -> None:
             cluster = loop.run_until_complete(Cluster.start(ClusterConfig(directory_path=Path(path))))
             out[label] = time.perf_counter() - w0
             out[label.replace(" s ", " cpu s ")] = time.process_time() - c0
-            if len(cluster.directory) >= FREEZE_AT:  # let its warm-up thread finish (not timed):
+            if len(cluster.directory) >= LARGE:  # let its warm-up thread finish (not timed):
                 loop.run_until_complete(cluster.journal.wait_for(  # it would share the CPU below
                     "warm", actor="directory", timeout=1800))
             loop.run_until_complete(cluster.close())

@@ -10,7 +10,7 @@ import uuid as uuidlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["FREEZE_AT", "freeze_if_large", "gc_paused", "guid_index", "uuid5_le"]
+__all__ = ["LARGE", "gc_paused", "guid_index", "uuid5_le"]
 
 
 @contextlib.contextmanager
@@ -31,19 +31,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-FREEZE_AT = 50_000  # objects: a directory this large is frozen out of the cyclic GC once built
-
-
-def freeze_if_large(objects: int) -> None:
-    """After building a structure for a directory of ``objects`` objects (a load, an index):
-    move everything alive to the collector's permanent generation (``gc.freeze``).
-
-    A directory is long-lived and acyclic (reference counting frees it), but the cyclic
-    collector would walk all of it at every full collection: 0.5 s a pass at 1M users, a
-    stall at an arbitrary NSPI call (issue #19).  Small directories (tests) are left alone.
-    """
-    if objects >= FREEZE_AT:
-        gc.freeze()
+LARGE = 50_000  # objects: a directory this large is warmed ahead of its first calls (index.warm)
 
 
 def guid_index(objects: Iterable[Any], indexes: dict[str, Any], version: int) -> dict[bytes, int]:
@@ -58,7 +46,6 @@ def guid_index(objects: Iterable[Any], indexes: dict[str, Any], version: int) ->
         for obj in objects:
             found.setdefault(obj.guid_le, obj.mid)
     indexes["guid"] = (version, found)
-    freeze_if_large(len(found))
     return found
 
 

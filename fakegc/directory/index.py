@@ -24,7 +24,7 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 from fakegc.directory import props as P
-from fakegc.directory.build import freeze_if_large, guid_index
+from fakegc.directory.build import guid_index
 from fakegc.directory.model import AbObject, Container, Directory, gc_paused, sort_key
 
 __all__ = ["AnrIndex", "ExactIndex", "RowCache", "adopt", "anr_index", "anr_mids", "exact", "exact_index", "row_cache",
@@ -143,7 +143,6 @@ def anr_index(d: Directory) -> AnrIndex:
         with gc_paused():
             index = AnrIndex(d.objects.values(), d.version)
         d.indexes["anr"] = index
-        freeze_if_large(len(d))
     return index
 
 
@@ -226,7 +225,6 @@ def exact_index(d: Directory) -> ExactIndex:
         with gc_paused():
             index = ExactIndex(d)
         d.indexes["exact"] = index
-        freeze_if_large(len(d))
     return index
 
 

@@ -34,7 +34,6 @@ import yaml
 
 from fakegc.directory import props as P
 from fakegc.directory import typed
-from fakegc.directory.build import freeze_if_large
 from fakegc.directory.errors import FixtureError
 from fakegc.directory.errors import fail as _fail
 from fakegc.directory.ldif import load_ldif_text
@@ -416,7 +415,6 @@ def load(path: str | os.PathLike[str]) -> Directory:
             directory = load_ldif_text(text, str(p))
         else:
             directory = load_yaml_text(text, str(p))
-    freeze_if_large(len(directory))
     return directory
 
 

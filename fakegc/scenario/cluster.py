@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from fakegc.directory import loader
-from fakegc.directory.build import FREEZE_AT
+from fakegc.directory.build import LARGE
 from fakegc.directory.index import adopt, warm
 from fakegc.journal import Journal
 from fakegc.kdc.principals import ETYPES, PrincipalDb
@@ -183,7 +183,7 @@ class Cluster(ClusterEvents):
             await self.lab.start()
         self.started = True
         self.journal.record("scenario", "state", state=self.state.value, gc=self.current_gc)
-        if len(self._pristine) >= FREEZE_AT:  # once the caller has announced the endpoints
+        if len(self._pristine) >= LARGE:  # once the caller has announced the endpoints
             loop = asyncio.get_running_loop()
             loop.call_soon(self._warm_up, loop)
 

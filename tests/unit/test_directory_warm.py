@@ -64,7 +64,7 @@ def test_adopt_refuses_a_changed_source() -> None:
 
 
 async def test_cluster_warms_a_large_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cluster_mod, "FREEZE_AT", 1)  # the shipped fixture counts as large
+    monkeypatch.setattr(cluster_mod, "LARGE", 1)  # the shipped fixture counts as large
     async with Cluster(ClusterConfig()) as c:
         entry = await c.journal.wait_for("warm", actor="directory", timeout=30)
         assert entry.fields["adopted"] is True
