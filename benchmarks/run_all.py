@@ -25,6 +25,7 @@ SCRIPTS: list[tuple[list[str], float]] = [
     (["bench_kdc_long.py", "-n", "120000", "--journal"], 90),
     (["bench_sessions.py", "-n", "0"], 90),
     (["bench_scale.py", "--sizes", "1000,10000,100000", "-n", "30"], 150),
+    (["bench_warm.py", "--users", "100000"], 60),
     (["bench_ctl.py", "-n", "20"], 30),
     (["bench_lab.py"], 60),
 ]
