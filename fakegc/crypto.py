@@ -32,6 +32,7 @@ __all__ = [
     "AES128",
     "AES256",
     "RC4",
+    "HmacMd5",
     "checksum",
     "cts_decrypt",
     "cts_encrypt",
@@ -227,6 +228,40 @@ def hmac_md5(key: bytes, data: bytes) -> bytes:
     """HMAC-MD5 (RFC 2104), NTLMv2's one-way function (MS-NLMP 3.3.2): one-shot on OpenSSL,
     no Python hmac object per PDU."""
     return hmaclib.digest(key, data, "md5")
+
+
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+class HmacMd5:
+    """HMAC-MD5 (RFC 2104 §2) under one fixed key, for a key that signs every PDU of a
+    connection (NTLM's SigningKey, MS-NLMP 3.4.4.2).
+
+    The MD5 states after the key XOR ipad / opad block are computed once; each MAC copies
+    them (``EVP_MD_CTX_copy``) and feeds its parts one ``update`` each, so no message is
+    joined first and no key is set up per PDU.  ``hmac.digest`` sets the key up on every call
+    (~0.8 us of a 6 us MAC over a 4 KiB fragment here: benchmarks/bench_protect.py).
+    Byte-identical to ``hmac.digest(key, b"".join(parts), "md5")`` (tests/unit/test_crypto.py).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:  # RFC 2104 §2: a key longer than the block is hashed first
+            key = hashlib.md5(key).digest()
+        key = key.ljust(64, b"\x00")
+        self._inner = hashlib.md5(key.translate(_IPAD))
+        self._outer = hashlib.md5(key.translate(_OPAD))
+
+    def digest(self, *parts: bytes | bytearray | memoryview) -> bytes:
+        """The 16-byte MAC of the concatenation of ``parts``."""
+        inner = self._inner.copy()
+        for part in parts:
+            inner.update(part)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 def rc4(key: bytes) -> CipherContext:
