@@ -92,11 +92,11 @@ def _time(fn: Callable[[], object], n: int) -> float:
 
 
 def _floors(size: int, max_xmit: int, n: int) -> dict[str, float]:
-    from fakegc.crypto import HmacMd5, cts_encrypt, rc4
+    from fakegc.crypto import Hmac, cts_encrypt, rc4
 
     key = os.urandom(16)
     seal = rc4(key)
-    mac = HmacMd5(key)
+    mac = Hmac(key)
     room = max_xmit - 24 - 8 - 16
     room -= room % 16
     frags = [os.urandom(24 + min(room, size - off) + 8) for off in range(0, size, room)] or [b""]

@@ -17,7 +17,7 @@ import time
 from cryptography.hazmat.primitives.ciphers import CipherContext
 from impacket import ntlm
 
-from fakegc.crypto import HmacMd5, hmac_md5, nt_hash, rc4
+from fakegc.crypto import Hmac, hmac_md5, nt_hash, rc4
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_WINNT,
@@ -96,8 +96,8 @@ class NtlmContext:
         self._server_sign = b""
         self._client_seal: CipherContext | None = None
         self._server_seal: CipherContext | None = None
-        self._client_mac = HmacMd5(b"")
-        self._server_mac = HmacMd5(b"")
+        self._client_mac = Hmac(b"")
+        self._server_mac = Hmac(b"")
         self._ess = False
         self._key_exch = False
 
@@ -189,8 +189,8 @@ class NtlmContext:
         self._server_sign = ntlm.SIGNKEY(f, key, "Server") or b""
         self._client_seal = rc4(ntlm.SEALKEY(f, key, "Client"))
         self._server_seal = rc4(ntlm.SEALKEY(f, key, "Server"))
-        self._client_mac = HmacMd5(self._client_sign)
-        self._server_mac = HmacMd5(self._server_sign)
+        self._client_mac = Hmac(self._client_sign)
+        self._server_mac = Hmac(self._server_sign)
         self._ess = bool(f & ntlm.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY)
         self._key_exch = bool(f & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH)
 
@@ -262,7 +262,7 @@ class NtlmContext:
         after the sec_trailer.
 
         The MAC reads the header, ``plain`` and trailer where they lie (no join, no key set-up:
-        :class:`~fakegc.crypto.HmacMd5`) and RC4 writes the sealed body straight into ``out``
+        :class:`~fakegc.crypto.Hmac`) and RC4 writes the sealed body straight into ``out``
         (``update_into``, source and destination apart).  Byte-identical to :meth:`protect`
         and impacket's ``ntlm.SEAL`` / ``ntlm.SIGN`` (tests/unit/test_ntlm_protect.py).
         """
