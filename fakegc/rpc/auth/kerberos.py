@@ -42,6 +42,8 @@ _RC4_WRAP_PREFIX = b"\x60\x2b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # GS
 _RC4_MIC_PREFIX = b"\x60\x23\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # 37-byte token
 
 __all__ = ["KerberosContext", "KerberosProvider", "SpnegoKerberosProvider"]
+_CFX_HEAD = struct.Struct(">2sBBHHQ")  # RFC 4121 §4.2.6.2 Wrap token header
+_FILLER = b"\xff" * 16  # EC = 16 bytes of filler before the header copy (RFC 4121 §4.2.4)
 
 KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
 USAGE_ACCEPTOR_SEAL, USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SEAL, USAGE_INITIATOR_SIGN = 22, 23, 24, 25
@@ -128,6 +130,7 @@ class KerberosContext:
         self._send_seq = 0
         self._recv_seq = 0
         self.mutual = True  # False: no AP-REP was asked for, so no acceptor subkey either
+        self._macs: dict[bytes, crypto.Hmac] = {}  # HMAC-SHA1 states per Ki (protect_into)
 
     # -- token exchange -------------------------------------------------------------
     def step(self, token: bytes) -> StepResult:
@@ -277,6 +280,40 @@ class KerberosContext:
         if self.key.enctype == 23:
             return self._rc4_protect(level, header, body, trailer, seq, header_sign)
         return self._cfx_protect(level, header, body, trailer, seq, header_sign)
+
+    def protect_into(self, level: int, out: memoryview, start: int, body: int, trailer: int,
+                     plain: bytes | memoryview, header_sign: bool) -> None:
+        """:meth:`protect` into an answer buffer (fakegc.rpc.auth.legs.protect_response).
+
+        An AES wrap (RFC 4121 §4.2.4, EC 16, RRC 28) is laid out without building it whole:
+        after the rotation the body holds the ciphertext of ``plain`` (written there by
+        :func:`~fakegc.crypto.cts_encrypt_parts`), and the token is the header, the CTS-swapped
+        last two blocks (filler, token-header copy), the HMAC-SHA1-96 and the confounder's
+        block.  The MAC reads the parts where they lie (:class:`~fakegc.crypto.Hmac` states).
+        Other cases go through :meth:`protect`.
+        """
+        key = self.key
+        if key is None or key.enctype == 23 or level != LEVEL_PRIVACY or len(plain) % 16:
+            sealed, sig = self.protect(level, bytes(out[start:body]), bytes(plain),
+                                       bytes(out[trailer:trailer + 8]), header_sign)
+            out[body:trailer], out[trailer + 8:trailer + 8 + len(sig)] = sealed, sig
+            return
+        seq = self._send_seq
+        self._send_seq = seq + 1
+        flags = 0x03 | (0x04 if self.mutual else 0)  # SentByAcceptor | Sealed | AcceptorSubkey
+        tail = _FILLER + _CFX_HEAD.pack(b"\x05\x04", flags, 0xFF, 16, 0, seq)
+        ke, ki = crypto.derived_keys(key, USAGE_ACCEPTOR_SEAL)
+        mac = self._macs.get(ki)
+        if mac is None:
+            mac = self._macs[ki] = crypto.Hmac(ki, "sha1")
+        conf = crypto.random_bytes(16)
+        end = trailer + 8
+        if header_sign:  # MIT krb5_k_encrypt_iov: sign-only header and trailer (_iov_encrypt)
+            checksum = mac.digest(conf, out[start:body], plain, out[trailer:end], tail)
+        else:
+            checksum = mac.digest(conf, plain, tail)
+        c_conf, c_last = crypto.cts_encrypt_parts(ke, conf, plain, tail, out[body:])
+        out[end:end + 76] = _CFX_HEAD.pack(b"\x05\x04", flags, 0xFF, 16, 28, seq) + c_last + checksum[:12] + c_conf
 
     # RFC 4757 (rc4-hmac) --------------------------------------------------------------------
     # Token: 8 header bytes, SND_SEQ (RC4 under Kseq), SGN_CKSUM (HMAC-MD5 under Ksign, first 8),
