@@ -74,3 +74,25 @@ def test_cts_encrypt_parts_matches_impacket(key: bytes, blocks: list[int]) -> No
         theirs = _enctype_table[18].basic_encrypt(Key(18, key), first + middle + last)
         assert c_first + bytes(out[:len(middle)]) + c_last == theirs
         assert out[len(middle):] == bytes(15)  # OpenSSL's extra room is not written
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.binary(min_size=16, max_size=16), data=st.binary(max_size=600),
+       usage=st.sampled_from([13, 15]), small=st.binary(min_size=4, max_size=8))
+def test_rc4_hmac_gss_parts_match_cryptodome(key: bytes, data: bytes, usage: int, small: bytes) -> None:
+    # oracle: RFC 4757 section 7.3 written with Cryptodome's HMAC / MD5 / ARC4, as impacket's
+    # GSSAPI_RC4 computes them (impacket.krb5.gssapi GSS_Wrap / GSS_GetMIC)
+    import struct
+
+    from Cryptodome.Cipher import ARC4
+    from Cryptodome.Hash import HMAC, MD5
+
+    ksign = HMAC.new(key, b"signaturekey\0", MD5).digest()
+    want = HMAC.new(ksign, MD5.new(struct.pack("<L", usage) + data).digest(), MD5).digest()[:8]
+    assert crypto.rc4_checksum(key, usage, data) == want
+    kseq = HMAC.new(HMAC.new(key, struct.pack("<L", 0), MD5).digest(), small, MD5).digest()
+    assert crypto.rc4_kseq(key, small) == kseq
+    klocal = bytes(b ^ 0xF0 for b in key)
+    kcrypt = HMAC.new(HMAC.new(klocal, struct.pack("<L", 0), MD5).digest(), small[:4], MD5).digest()
+    assert crypto.rc4_kcrypt(key, small[:4]) == kcrypt
+    assert crypto.arc4(kcrypt, data) == ARC4.new(kcrypt).encrypt(data)

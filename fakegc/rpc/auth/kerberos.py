@@ -19,8 +19,6 @@ import os
 import struct
 from typing import Any
 
-from Cryptodome.Cipher import ARC4
-from Cryptodome.Hash import HMAC, MD5
 from impacket.krb5 import constants
 from impacket.krb5.asn1 import AP_REP, AP_REQ, Authenticator, EncAPRepPart, EncTicketPart
 from impacket.krb5.crypto import Key, _enctype_table
@@ -93,23 +91,6 @@ def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: byte
     if not hmaclib.compare_digest(mac, cipher[-profile.macsize:]):
         raise AuthError("CFX wrap does not verify (tampered, or header signing mismatch)")
     return rest
-
-
-def _rc4_checksum(key: bytes, usage: int, data: bytes) -> bytes:
-    """RFC 4757 SGN_CKSUM: HMAC-MD5 under Ksign of MD5(usage || data), first 8 bytes."""
-    ksign = HMAC.new(key, b"signaturekey\0", MD5).digest()
-    return HMAC.new(ksign, MD5.new(struct.pack("<L", usage) + data).digest(), MD5).digest()[:8]
-
-
-def _rc4_kseq(key: bytes, cksum: bytes) -> bytes:
-    """RFC 4757 key for SND_SEQ: HMAC-MD5(HMAC-MD5(key, 0), SGN_CKSUM)."""
-    return HMAC.new(HMAC.new(key, struct.pack("<L", 0), MD5).digest(), cksum, MD5).digest()
-
-
-def _rc4_kcrypt(key: bytes, seq4: bytes) -> bytes:
-    """RFC 4757 key for the confounder and data: from key XOR F0 and the sequence number."""
-    klocal = bytes(b ^ 0xF0 for b in key)
-    return HMAC.new(HMAC.new(klocal, struct.pack("<L", 0), MD5).digest(), seq4, MD5).digest()
 
 
 class KerberosContext:
@@ -336,15 +317,15 @@ class KerberosContext:
         snd_seq = struct.pack(">L", seq) + b"\xff" * 4  # the acceptor's direction
         if level == LEVEL_PRIVACY:
             tok8 = b"\x02\x01\x11\x00\x10\x00\xff\xff"
-            confounder = os.urandom(8)
+            confounder = crypto.random_bytes(8)
             signed = confounder + self._rc4_parts(header, body, trailer, header_sign, mic=False)
-            cksum = _rc4_checksum(key, 13, tok8 + signed)
-            sealed = ARC4.new(_rc4_kcrypt(key, snd_seq[:4])).encrypt(confounder + body)
-            token = tok8 + ARC4.new(_rc4_kseq(key, cksum)).encrypt(snd_seq) + cksum + sealed[:8]
+            cksum = crypto.rc4_checksum(key, 13, tok8 + signed)
+            sealed = crypto.arc4(crypto.rc4_kcrypt(key, snd_seq[:4]), confounder + body)
+            token = tok8 + crypto.arc4(crypto.rc4_kseq(key, cksum), snd_seq) + cksum + sealed[:8]
             return sealed[8:], _RC4_WRAP_PREFIX + token
         tok8 = b"\x01\x01\x11\x00\xff\xff\xff\xff"
-        cksum = _rc4_checksum(key, 15, tok8 + self._rc4_parts(header, body, trailer, header_sign, mic=True))
-        return body, _RC4_MIC_PREFIX + tok8 + ARC4.new(_rc4_kseq(key, cksum)).encrypt(snd_seq) + cksum
+        cksum = crypto.rc4_checksum(key, 15, tok8 + self._rc4_parts(header, body, trailer, header_sign, mic=True))
+        return body, _RC4_MIC_PREFIX + tok8 + crypto.arc4(crypto.rc4_kseq(key, cksum), snd_seq) + cksum
 
     def _rc4_verify(self, level: int, header: bytes, body: bytes, trailer: bytes, signature: bytes,
                     header_sign: bool) -> bytes:
@@ -355,17 +336,17 @@ class KerberosContext:
             if len(tok) < 32 or tok[:2] != b"\x02\x01":
                 raise AuthError("not an RC4 wrap token")
             cksum = tok[16:24]
-            snd_seq = ARC4.new(_rc4_kseq(key, cksum)).decrypt(tok[8:16])
-            plain = ARC4.new(_rc4_kcrypt(key, snd_seq[:4])).decrypt(tok[24:32] + body)
+            snd_seq = crypto.arc4(crypto.rc4_kseq(key, cksum), tok[8:16])
+            plain = crypto.arc4(crypto.rc4_kcrypt(key, snd_seq[:4]), tok[24:32] + body)
             confounder, data = plain[:8], plain[8:]
             signed = confounder + self._rc4_parts(header, data, trailer, header_sign, mic=False)
-            if not hmaclib.compare_digest(_rc4_checksum(key, 13, tok[:8] + signed), cksum):
+            if not hmaclib.compare_digest(crypto.rc4_checksum(key, 13, tok[:8] + signed), cksum):
                 raise AuthError("RC4 wrap checksum mismatch")
             return data
         if len(tok) < 24 or tok[:2] != b"\x01\x01":
             raise AuthError("not an RC4 MIC token")
         signed = self._rc4_parts(header, body, trailer, header_sign, mic=True)
-        if not hmaclib.compare_digest(_rc4_checksum(key, 15, tok[:8] + signed), tok[16:24]):
+        if not hmaclib.compare_digest(crypto.rc4_checksum(key, 15, tok[:8] + signed), tok[16:24]):
             raise AuthError("RC4 MIC mismatch")
         return body
 
