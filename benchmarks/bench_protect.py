@@ -4,8 +4,8 @@
 
 ``protect_response`` (fakegc/rpc/auth/legs.py) on a ``-s``-byte stub at max_xmit ``-x``
 (impacket's max_xmit_frag 4280 by default: 7 fragments for NspiQueryRows 50x8), for NTLM
-at PKT_PRIVACY and PKT_INTEGRITY, Kerberos AES256 (RFC 4121 CFX) and rc4-hmac (RFC 4757) at
-PKT_PRIVACY, and the request side (verify + unseal of a 112-byte sealed request).  The
+at PKT_PRIVACY and PKT_INTEGRITY, Kerberos AES256 (RFC 4121 CFX) at PKT_PRIVACY and
+PKT_INTEGRITY and rc4-hmac (RFC 4757) at PKT_PRIVACY, and the request side (verify + unseal of a 112-byte sealed request).  The
 ``--base`` ref's legs / ntlm / kerberos modules are loaded from git beside the working
 tree's (A), and both run in A-B-B-A rounds; median [range] of this thread's CPU
 microseconds per answer.
@@ -154,6 +154,7 @@ def main() -> None:
         priv = auth_ctx(_ntlm(mods["ntlm"], nkey), 10, 6, 0)
         integ = auth_ctx(_ntlm(mods["ntlm"], nkey), 10, 5, 0)
         krb = auth_ctx(_kerberos(mods["kerberos"], kkey), 16, 6, 0)
+        krb_mic = auth_ctx(_kerberos(mods["kerberos"], kkey), 16, 5, 0)
         krb_rc4 = auth_ctx(_kerberos(mods["kerberos"], kkey, 23), 16, 6, 0)
         verify_ctx = [_ntlm(mods["ntlm"], nkey)]
 
@@ -168,6 +169,7 @@ def main() -> None:
             "NTLM privacy": lambda: resp(priv, stub, 1, 0, args.max_xmit, False),
             "NTLM integrity": lambda: resp(integ, stub, 1, 0, args.max_xmit, False),
             "Kerberos AES256 privacy": lambda: resp(krb, stub, 1, 0, args.max_xmit, False),
+            "Kerberos AES256 integrity": lambda: resp(krb_mic, stub, 1, 0, args.max_xmit, False),
             "Kerberos rc4-hmac privacy": lambda: resp(krb_rc4, stub, 1, 0, args.max_xmit, False),
             "NTLM request verify+unseal (112 B)": request,
         }

@@ -35,6 +35,7 @@ __all__ = [
     "Hmac",
     "arc4",
     "checksum",
+    "checksum_key",
     "cts_decrypt",
     "cts_encrypt",
     "cts_encrypt_parts",
@@ -225,6 +226,12 @@ def decrypt(key: Key, usage: int, ciphertext: bytes) -> bytes:
 
 
 _CKSUM_ETYPE = {15: 17, 16: 18}  # hmac-sha1-96-aes128 / -aes256 (RFC 3962 §7)
+
+
+def checksum_key(key: Key, usage: int) -> bytes:
+    """Kc = DK(key, usage | 0x99) of an AES key (RFC 3961 §5.3), derived once and cached: the
+    key of its hmac-sha1-96-aes checksum (RFC 3962 §7)."""
+    return _derive(key, usage, 0x99)
 
 
 def checksum(key: Key, usage: int, data: bytes, cksumtype: int) -> bytes:

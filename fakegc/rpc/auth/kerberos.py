@@ -41,6 +41,7 @@ _RC4_MIC_PREFIX = b"\x60\x23\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # 37-
 
 __all__ = ["KerberosContext", "KerberosProvider", "SpnegoKerberosProvider"]
 _CFX_HEAD = struct.Struct(">2sBBHHQ")  # RFC 4121 §4.2.6.2 Wrap token header
+_MIC_HEAD = struct.Struct(">2sB5sQ")  # RFC 4121 §4.2.6.1 MIC token header
 _FILLER = b"\xff" * 16  # EC = 16 bytes of filler before the header copy (RFC 4121 §4.2.4)
 
 KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
@@ -271,16 +272,28 @@ class KerberosContext:
         :func:`~fakegc.crypto.cts_encrypt_parts`), and the token is the header, the CTS-swapped
         last two blocks (filler, token-header copy), the HMAC-SHA1-96 and the confounder's
         block.  The MAC reads the parts where they lie (:class:`~fakegc.crypto.Hmac` states).
-        Other cases go through :meth:`protect`.
+        An AES MIC (RFC 4121 §4.2.6.1) is the token header and an HMAC-SHA1-96 under Kc over
+        the parts where they lie.  rc4-hmac goes through :meth:`protect`.
         """
         key = self.key
-        if key is None or key.enctype == 23 or level != LEVEL_PRIVACY or len(plain) % 16:
+        if key is None or key.enctype == 23 or len(plain) % 16:
             sealed, sig = self.protect(level, bytes(out[start:body]), bytes(plain),
                                        bytes(out[trailer:trailer + 8]), header_sign)
             out[body:trailer], out[trailer + 8:trailer + 8 + len(sig)] = sealed, sig
             return
         seq = self._send_seq
         self._send_seq = seq + 1
+        end = trailer + 8
+        if level != LEVEL_PRIVACY:  # the body is 16-aligned: no MIC padding (see _cfx_protect)
+            tok = _MIC_HEAD.pack(b"\x04\x04", 0x01 | (0x04 if self.mutual else 0), b"\xff" * 5, seq)
+            kc = crypto.checksum_key(key, USAGE_ACCEPTOR_SIGN)
+            mic = self._macs.get(kc)
+            if mic is None:
+                mic = self._macs[kc] = crypto.Hmac(kc, "sha1")
+            out[body:trailer] = plain
+            parts = (out[start:end], tok) if header_sign else (plain, tok)
+            out[end:end + 28] = tok + mic.digest(*parts)[:12]
+            return
         flags = 0x03 | (0x04 if self.mutual else 0)  # SentByAcceptor | Sealed | AcceptorSubkey
         tail = _FILLER + _CFX_HEAD.pack(b"\x05\x04", flags, 0xFF, 16, 0, seq)
         ke, ki = crypto.derived_keys(key, USAGE_ACCEPTOR_SEAL)
@@ -288,7 +301,6 @@ class KerberosContext:
         if mac is None:
             mac = self._macs[ki] = crypto.Hmac(ki, "sha1")
         conf = crypto.random_bytes(16)
-        end = trailer + 8
         if header_sign:  # MIT krb5_k_encrypt_iov: sign-only header and trailer (_iov_encrypt)
             checksum = mac.digest(conf, out[start:body], plain, out[trailer:end], tail)
         else:
