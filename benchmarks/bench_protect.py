@@ -4,9 +4,9 @@
 
 ``protect_response`` (fakegc/rpc/auth/legs.py) on a ``-s``-byte stub at max_xmit ``-x``
 (impacket's max_xmit_frag 4280 by default: 7 fragments for NspiQueryRows 50x8), for NTLM
-at PKT_PRIVACY and PKT_INTEGRITY, Kerberos AES256 (RFC 4121 CFX) at PKT_PRIVACY and
-PKT_INTEGRITY and rc4-hmac (RFC 4757) at PKT_PRIVACY, and the request side (verify + unseal of a 112-byte sealed request).  The
-``--base`` ref's legs / ntlm / kerberos modules are loaded from git beside the working
+and Kerberos AES256 (RFC 4121) at PKT_PRIVACY and PKT_INTEGRITY, Kerberos rc4-hmac (RFC
+4757) at PKT_PRIVACY, and the request side (verify + unseal of a 112-byte sealed request).
+The ``--base`` ref's legs / ntlm / kerberos modules are loaded from git beside the working
 tree's (A), and both run in A-B-B-A rounds; median [range] of this thread's CPU
 microseconds per answer.
 
