@@ -23,8 +23,8 @@ test: $(STAMP) tools lint
 ## ruff (pinned default rules) on the package and tests; mypy --strict on the package
 ## (config in pyproject.toml). The import contract runs inside the suite (test_layers.py).
 lint: $(STAMP)
-	$(BIN)/ruff check fakegc tests
-	$(BIN)/mypy fakegc
+	$(BIN)/ruff check fakegc tests benchmarks
+	$(BIN)/mypy fakegc benchmarks
 
 tools:
 	@bash .ci/install-tools.sh

@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _serve(port_q: "mp.Queue[int]", journal_calls: bool, register_epm: bool = False) -> None:
+def _serve(port_q: mp.Queue[int], journal_calls: bool, register_epm: bool = False) -> None:
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
         os.sched_setaffinity(0, {1})
     from fakegc.journal import Journal

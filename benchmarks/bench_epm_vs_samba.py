@@ -19,41 +19,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.loadgen import ept_map_stub, run
-from benchmarks.peers import _pin, samba_available, samba_epm, stop_tree
-
-
-@contextlib.contextmanager
-def fakegc_serve(cpu: int = 1) -> Iterator[int]:
-    """``fakegc serve`` as shipped; yields gc01's endpoint-mapper port."""
-    tmp = Path(tempfile.mkdtemp(prefix="fakegc-bench-"))
-    doc = tmp / "endpoints.json"
-    exe = shutil.which("fakegc", path=os.path.dirname(sys.executable)) or "fakegc"
-    proc = subprocess.Popen(_pin(cpu) + [exe, "serve", "--endpoints-json", str(doc)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not doc.exists() or not doc.read_text().strip():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("fakegc serve did not write its endpoints")
-            time.sleep(0.1)
-        time.sleep(0.2)
-        yield int(json.loads(doc.read_text())["actors"]["gc01"]["epm"])
-    finally:
-        stop_tree(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+from benchmarks.peers import fakegc_serve, samba_available, samba_epm
 
 
 def _listener_session(port: int) -> int:
@@ -123,7 +95,8 @@ def main() -> None:
     from benchmarks.stats import interleaved, load, ratio_spread, spread
 
     with contextlib.ExitStack() as stack:
-        ports = {"fakegc serve (journal on)": stack.enter_context(fakegc_serve())}
+        _pid, doc = stack.enter_context(fakegc_serve())
+        ports = {"fakegc serve (journal on)": int(doc["actors"]["gc01"]["epm"])}
         if samba_available():
             ports["Samba 4.17 rpcd_epmapper"] = stack.enter_context(samba_epm())
         rates: dict[str, list[float]] = {name: [] for name in ports}

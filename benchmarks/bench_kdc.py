@@ -151,7 +151,7 @@ def main() -> None:
         ports = {"fakegc": stack.enter_context(_fakegc(False)),
                  "fakegc+journal": stack.enter_context(_fakegc(True))}
         if mit_available():
-            ports["MIT krb5kdc"] = int(stack.enter_context(mit_kdc(REALM, USERS, [SPN]))["port"])  # type: ignore[arg-type]
+            ports["MIT krb5kdc"] = int(str(stack.enter_context(mit_kdc(REALM, USERS, [SPN]))["port"]))
         rates: dict[str, dict[str, list[float]]] = {name: {} for name in ports}
         errors: dict[str, dict[str, int]] = {name: {} for name in ports}
         for _r, name in interleaved(list(ports), args.rounds):

@@ -44,7 +44,7 @@ def _serve(q: mp.Queue[tuple[int, int, str, str | None]]) -> None:
 
 def _raise_nofile() -> int:
     """Raise RLIMIT_NOFILE as far as allowed (root: up to fs.nr_open); returns the limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         with open("/proc/sys/fs/nr_open") as fh:
             ceiling = int(fh.read())
@@ -89,7 +89,7 @@ def main() -> None:
     from fakegc.scenario.ctl import request
     from fakegc.testing.rawrpc import RawRpc
 
-    q: mp.Queue = mp.Queue()
+    q: mp.Queue[tuple[int, int, str, str]] = mp.Queue()
     proc = mp.Process(target=_serve, args=(q,), daemon=True)
     proc.start()
     port, pid, admin, token = q.get(timeout=60)

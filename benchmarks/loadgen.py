@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import struct
 import time
+from typing import Any
 
 from fakegc.runner import new_event_loop
 from fakegc.testing.rawrpc import NDR20, RawRpc
@@ -74,7 +76,7 @@ class _Client(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def run(host: str, port: int, abstract: tuple, opnum: int, stub: bytes, connections: int,
+async def run(host: str, port: int, abstract: tuple[Any, ...], opnum: int, stub: bytes, connections: int,
               window: int, seconds: float, expect: int | None = 0) -> dict[str, float]:
     """Drive the load and return {'calls', 'seconds', 'rate', 'faults', 'bad_status'}.
 
@@ -84,7 +86,7 @@ async def run(host: str, port: int, abstract: tuple, opnum: int, stub: bytes, co
     return await run_group(host, port, abstract, opnum, stub, connections, window, seconds, 0, expect)
 
 
-async def run_group(host: str, port: int, abstract: tuple, opnum: int, stub: bytes, connections: int,
+async def run_group(host: str, port: int, abstract: tuple[Any, ...], opnum: int, stub: bytes, connections: int,
                     window: int, seconds: float, group: int, expect: int | None = 0) -> dict[str, float]:
     """:func:`run` with every connection joining association group ``group``."""
     loop = asyncio.get_running_loop()
@@ -93,7 +95,7 @@ async def run_group(host: str, port: int, abstract: tuple, opnum: int, stub: byt
     clients = []
     for _ in range(connections):
         done: asyncio.Future[None] = loop.create_future()
-        _t, proto = await loop.create_connection(lambda d=done: _Client(request, window, d, expect), host, port)
+        _t, proto = await loop.create_connection(functools.partial(_Client, request, window, done, expect), host, port)
         proto.transport.write(bind)  # type: ignore[union-attr]
         clients.append(proto)
     await asyncio.sleep(0.2)  # warm-up
@@ -112,7 +114,7 @@ async def run_group(host: str, port: int, abstract: tuple, opnum: int, stub: byt
     return {"calls": calls, "seconds": elapsed, "rate": calls / elapsed, "faults": faults, "bad_status": bad}
 
 
-def ept_map_stub(iface: tuple, transfer: tuple = NDR20) -> bytes:
+def ept_map_stub(iface: tuple[Any, ...], transfer: tuple[Any, ...] = NDR20) -> bytes:
     """An ept_map request stub (NULL object, the interface's tower, max_towers 4)."""
     from fakegc.rpc.epm import _floor
 

@@ -5,6 +5,8 @@
 * MIT krb5kdc: a throw-away realm in a temp dir on a loopback high port
   (see :func:`mit_kdc`).
 
+And fakegc itself as shipped: ``fakegc serve`` in its own process (:func:`fakegc_serve`).
+
 Both are installed from Debian packages by ``make bench-deps``.  Each runs pinned
 to CPU 1 while the load generator runs on CPU 0.
 """
@@ -12,16 +14,19 @@ to CPU 1 while the load generator runs on CPU 0.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SAMBA_DCERPCD = "/usr/libexec/samba/samba-dcerpcd"
 RPCD_EPMAPPER = "/usr/libexec/samba/rpcd_epmapper"
@@ -80,6 +85,33 @@ def stop_tree(proc: subprocess.Popen[bytes]) -> None:
                 os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
+
+
+@contextmanager
+def fakegc_serve(cpu: int = 1, config: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``fakegc serve`` as shipped (every call journaled), pinned to ``cpu``, in its own
+    session; ``config`` is a TOML text for ``--config``.  Yields (its PID, the endpoints
+    document it wrote); stopped by PID."""
+    tmp = Path(tempfile.mkdtemp(prefix="fakegc-bench-"))
+    doc = tmp / "endpoints.json"
+    argv = ["serve", "--endpoints-json", str(doc)]
+    if config is not None:
+        (tmp / "cluster.toml").write_text(config)
+        argv += ["--config", str(tmp / "cluster.toml")]
+    exe = shutil.which("fakegc", path=os.path.dirname(sys.executable)) or "fakegc"
+    proc = subprocess.Popen(_pin(cpu) + [exe, *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not doc.exists() or not doc.read_text().strip():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("fakegc serve did not write its endpoints")
+            time.sleep(0.1)
+        time.sleep(0.2)
+        yield proc.pid, json.loads(doc.read_text())  # taskset execs: the PID is fakegc's
+    finally:
+        stop_tree(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def samba_available() -> bool:

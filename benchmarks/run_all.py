@@ -20,7 +20,7 @@ SCRIPTS: list[tuple[list[str], float]] = [
     (["bench_start.py"], 30),
     (["bench_epm_vs_samba.py", "-c", "8", "-w", "1", "-t", "3", "-r", "3"], 60),
     (["bench_nspi.py", "-t", "2", "-r", "3"], 60),
-    (["bench_sealing.py", "-t", "3", "-r", "3"], 60),
+    (["bench_sealing.py", "-t", "2", "-r", "3", "--prep", "3"], 120),
     (["bench_kdc.py", "-n", "5000", "-r", "3"], 120),
     (["bench_kdc_long.py", "-n", "120000", "--journal"], 90),
     (["bench_sessions.py", "-n", "0"], 90),
