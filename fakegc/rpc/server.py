@@ -132,7 +132,7 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             self.transport.close()
 
-    def write(self, data: bytes, pdus: int = 1) -> None:
+    def write(self, data: bytes | bytearray, pdus: int = 1) -> None:
         """Send ``pdus`` PDUs' bytes unless the connection is closed."""
         if self.transport is not None and not self.closed:
             self.server.stats[3] += pdus

@@ -19,8 +19,6 @@ import os
 import struct
 from typing import Any
 
-from Cryptodome.Cipher import ARC4
-from Cryptodome.Hash import HMAC, MD5
 from impacket.krb5 import constants
 from impacket.krb5.asn1 import AP_REP, AP_REQ, Authenticator, EncAPRepPart, EncTicketPart
 from impacket.krb5.crypto import Key, _enctype_table
@@ -42,6 +40,9 @@ _RC4_WRAP_PREFIX = b"\x60\x2b\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # GS
 _RC4_MIC_PREFIX = b"\x60\x23\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"  # 37-byte token
 
 __all__ = ["KerberosContext", "KerberosProvider", "SpnegoKerberosProvider"]
+_CFX_HEAD = struct.Struct(">2sBBHHQ")  # RFC 4121 §4.2.6.2 Wrap token header
+_MIC_HEAD = struct.Struct(">2sB5sQ")  # RFC 4121 §4.2.6.1 MIC token header
+_FILLER = b"\xff" * 16  # EC = 16 bytes of filler before the header copy (RFC 4121 §4.2.4)
 
 KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
 USAGE_ACCEPTOR_SEAL, USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SEAL, USAGE_INITIATOR_SIGN = 22, 23, 24, 25
@@ -93,23 +94,6 @@ def _iov_decrypt(profile: Any, key: Key, usage: int, cipher: bytes, header: byte
     return rest
 
 
-def _rc4_checksum(key: bytes, usage: int, data: bytes) -> bytes:
-    """RFC 4757 SGN_CKSUM: HMAC-MD5 under Ksign of MD5(usage || data), first 8 bytes."""
-    ksign = HMAC.new(key, b"signaturekey\0", MD5).digest()
-    return HMAC.new(ksign, MD5.new(struct.pack("<L", usage) + data).digest(), MD5).digest()[:8]
-
-
-def _rc4_kseq(key: bytes, cksum: bytes) -> bytes:
-    """RFC 4757 key for SND_SEQ: HMAC-MD5(HMAC-MD5(key, 0), SGN_CKSUM)."""
-    return HMAC.new(HMAC.new(key, struct.pack("<L", 0), MD5).digest(), cksum, MD5).digest()
-
-
-def _rc4_kcrypt(key: bytes, seq4: bytes) -> bytes:
-    """RFC 4757 key for the confounder and data: from key XOR F0 and the sequence number."""
-    klocal = bytes(b ^ 0xF0 for b in key)
-    return HMAC.new(HMAC.new(klocal, struct.pack("<L", 0), MD5).digest(), seq4, MD5).digest()
-
-
 class KerberosContext:
     """One acceptor context (see the module docstring)."""
 
@@ -128,6 +112,7 @@ class KerberosContext:
         self._send_seq = 0
         self._recv_seq = 0
         self.mutual = True  # False: no AP-REP was asked for, so no acceptor subkey either
+        self._macs: dict[bytes, crypto.Hmac] = {}  # HMAC-SHA1 states per Ki (protect_into)
 
     # -- token exchange -------------------------------------------------------------
     def step(self, token: bytes) -> StepResult:
@@ -278,6 +263,51 @@ class KerberosContext:
             return self._rc4_protect(level, header, body, trailer, seq, header_sign)
         return self._cfx_protect(level, header, body, trailer, seq, header_sign)
 
+    def protect_into(self, level: int, out: memoryview, start: int, body: int, trailer: int,
+                     plain: bytes | memoryview, header_sign: bool) -> None:
+        """:meth:`protect` into an answer buffer (fakegc.rpc.auth.legs.protect_response).
+
+        An AES wrap (RFC 4121 §4.2.4, EC 16, RRC 28) is laid out without building it whole:
+        after the rotation the body holds the ciphertext of ``plain`` (written there by
+        :func:`~fakegc.crypto.cts_encrypt_parts`), and the token is the header, the CTS-swapped
+        last two blocks (filler, token-header copy), the HMAC-SHA1-96 and the confounder's
+        block.  The MAC reads the parts where they lie (:class:`~fakegc.crypto.Hmac` states).
+        An AES MIC (RFC 4121 §4.2.6.1) is the token header and an HMAC-SHA1-96 under Kc over
+        the parts where they lie.  rc4-hmac goes through :meth:`protect`.
+        """
+        key = self.key
+        if key is None or key.enctype == 23 or len(plain) % 16:
+            sealed, sig = self.protect(level, bytes(out[start:body]), bytes(plain),
+                                       bytes(out[trailer:trailer + 8]), header_sign)
+            out[body:trailer], out[trailer + 8:trailer + 8 + len(sig)] = sealed, sig
+            return
+        seq = self._send_seq
+        self._send_seq = seq + 1
+        end = trailer + 8
+        if level != LEVEL_PRIVACY:  # the body is 16-aligned: no MIC padding (see _cfx_protect)
+            tok = _MIC_HEAD.pack(b"\x04\x04", 0x01 | (0x04 if self.mutual else 0), b"\xff" * 5, seq)
+            kc = crypto.checksum_key(key, USAGE_ACCEPTOR_SIGN)
+            mic = self._macs.get(kc)
+            if mic is None:
+                mic = self._macs[kc] = crypto.Hmac(kc, "sha1")
+            out[body:trailer] = plain
+            parts = (out[start:end], tok) if header_sign else (plain, tok)
+            out[end:end + 28] = tok + mic.digest(*parts)[:12]
+            return
+        flags = 0x03 | (0x04 if self.mutual else 0)  # SentByAcceptor | Sealed | AcceptorSubkey
+        tail = _FILLER + _CFX_HEAD.pack(b"\x05\x04", flags, 0xFF, 16, 0, seq)
+        ke, ki = crypto.derived_keys(key, USAGE_ACCEPTOR_SEAL)
+        mac = self._macs.get(ki)
+        if mac is None:
+            mac = self._macs[ki] = crypto.Hmac(ki, "sha1")
+        conf = crypto.random_bytes(16)
+        if header_sign:  # MIT krb5_k_encrypt_iov: sign-only header and trailer (_iov_encrypt)
+            checksum = mac.digest(conf, out[start:body], plain, out[trailer:end], tail)
+        else:
+            checksum = mac.digest(conf, plain, tail)
+        c_conf, c_last = crypto.cts_encrypt_parts(ke, conf, plain, tail, out[body:])
+        out[end:end + 76] = _CFX_HEAD.pack(b"\x05\x04", flags, 0xFF, 16, 28, seq) + c_last + checksum[:12] + c_conf
+
     # RFC 4757 (rc4-hmac) --------------------------------------------------------------------
     # Token: 8 header bytes, SND_SEQ (RC4 under Kseq), SGN_CKSUM (HMAC-MD5 under Ksign, first 8),
     # and for wrap a confounder; RC4 under Kcrypt covers confounder + data.  With DCE header
@@ -299,15 +329,15 @@ class KerberosContext:
         snd_seq = struct.pack(">L", seq) + b"\xff" * 4  # the acceptor's direction
         if level == LEVEL_PRIVACY:
             tok8 = b"\x02\x01\x11\x00\x10\x00\xff\xff"
-            confounder = os.urandom(8)
+            confounder = crypto.random_bytes(8)
             signed = confounder + self._rc4_parts(header, body, trailer, header_sign, mic=False)
-            cksum = _rc4_checksum(key, 13, tok8 + signed)
-            sealed = ARC4.new(_rc4_kcrypt(key, snd_seq[:4])).encrypt(confounder + body)
-            token = tok8 + ARC4.new(_rc4_kseq(key, cksum)).encrypt(snd_seq) + cksum + sealed[:8]
+            cksum = crypto.rc4_checksum(key, 13, tok8 + signed)
+            sealed = crypto.arc4(crypto.rc4_kcrypt(key, snd_seq[:4]), confounder + body)
+            token = tok8 + crypto.arc4(crypto.rc4_kseq(key, cksum), snd_seq) + cksum + sealed[:8]
             return sealed[8:], _RC4_WRAP_PREFIX + token
         tok8 = b"\x01\x01\x11\x00\xff\xff\xff\xff"
-        cksum = _rc4_checksum(key, 15, tok8 + self._rc4_parts(header, body, trailer, header_sign, mic=True))
-        return body, _RC4_MIC_PREFIX + tok8 + ARC4.new(_rc4_kseq(key, cksum)).encrypt(snd_seq) + cksum
+        cksum = crypto.rc4_checksum(key, 15, tok8 + self._rc4_parts(header, body, trailer, header_sign, mic=True))
+        return body, _RC4_MIC_PREFIX + tok8 + crypto.arc4(crypto.rc4_kseq(key, cksum), snd_seq) + cksum
 
     def _rc4_verify(self, level: int, header: bytes, body: bytes, trailer: bytes, signature: bytes,
                     header_sign: bool) -> bytes:
@@ -318,17 +348,17 @@ class KerberosContext:
             if len(tok) < 32 or tok[:2] != b"\x02\x01":
                 raise AuthError("not an RC4 wrap token")
             cksum = tok[16:24]
-            snd_seq = ARC4.new(_rc4_kseq(key, cksum)).decrypt(tok[8:16])
-            plain = ARC4.new(_rc4_kcrypt(key, snd_seq[:4])).decrypt(tok[24:32] + body)
+            snd_seq = crypto.arc4(crypto.rc4_kseq(key, cksum), tok[8:16])
+            plain = crypto.arc4(crypto.rc4_kcrypt(key, snd_seq[:4]), tok[24:32] + body)
             confounder, data = plain[:8], plain[8:]
             signed = confounder + self._rc4_parts(header, data, trailer, header_sign, mic=False)
-            if not hmaclib.compare_digest(_rc4_checksum(key, 13, tok[:8] + signed), cksum):
+            if not hmaclib.compare_digest(crypto.rc4_checksum(key, 13, tok[:8] + signed), cksum):
                 raise AuthError("RC4 wrap checksum mismatch")
             return data
         if len(tok) < 24 or tok[:2] != b"\x01\x01":
             raise AuthError("not an RC4 MIC token")
         signed = self._rc4_parts(header, body, trailer, header_sign, mic=True)
-        if not hmaclib.compare_digest(_rc4_checksum(key, 15, tok[:8] + signed), tok[16:24]):
+        if not hmaclib.compare_digest(crypto.rc4_checksum(key, 15, tok[:8] + signed), tok[16:24]):
             raise AuthError("RC4 MIC mismatch")
         return body
 

@@ -167,13 +167,36 @@ def unprotect_request(auth_ctx: AuthCtx, pdu: bytes, stub_offset: int, auth_off:
 
 # common header (C706 §12.6.3.1) + response header (§12.6.4.10): one pack per fragment
 _RESPONSE_HEADER = struct.Struct("<BBBB4sHHIIHBB")
+_LE_DREP = b"\x10\x00\x00\x00"
+
+#: ``protect_into(level, out, start, body, trailer, plain, header_sign)``: see
+#: :meth:`fakegc.rpc.auth.ntlm.NtlmContext.protect_into`.
+ProtectInto = Callable[[int, memoryview, int, int, int, bytes | memoryview, bool], None]
+
+
+def _via_protect(sec: SecurityContext) -> ProtectInto:
+    """``protect_into`` for a context that only has ``protect`` (Kerberos): the parts are
+    copied out of the answer buffer, protected, and the results copied back."""
+    protect = sec.protect
+
+    def protect_into(level: int, out: memoryview, start: int, body: int, trailer: int,
+                     plain: bytes | memoryview, header_sign: bool) -> None:
+        sealed, sig = protect(level, bytes(out[start:body]), bytes(plain),
+                              bytes(out[trailer:trailer + 8]), header_sign)
+        out[body:trailer] = sealed
+        out[trailer + 8:trailer + 8 + len(sig)] = sig
+
+    return protect_into
 
 
 def protect_response(main: AuthCtx, stub: bytes, call_id: int, ctx_id: int, max_xmit: int,
-                     header_sign: bool) -> bytes:
+                     header_sign: bool) -> bytearray:
     """Response fragments of ``stub`` signed or sealed under ``main`` (MS-RPCE 3.3.1.5.2.2).
 
-    Each fragment's stub is padded to 16 bytes and carries its own sec_trailer.
+    Each fragment's stub is padded to 16 bytes and carries its own sec_trailer.  The whole
+    answer is one buffer sized up front: headers and trailers are packed into it, each body
+    is read from ``stub`` through a memoryview and written once, sealed or signed in place
+    by the context's ``protect_into`` (NTLM's; others through :func:`_via_protect`).
     """
     sec = main.context
     level = main.level
@@ -181,30 +204,36 @@ def protect_response(main: AuthCtx, stub: bytes, call_id: int, ctx_id: int, max_
     room = max_xmit - 24 - 8 - sig_len
     room = max(room - room % 16, 16)  # a tiny configured max_frag must never loop forever
     total = len(stub)
-    protect = sec.protect
-    trailer0 = P.pack_sec_trailer(main.auth_type, level, 0, main.context_id)  # every fragment but a padded last
-    pack = _RESPONSE_HEADER.pack
+    last = max(0, -(-total // room) - 1)  # index of the last fragment
+    last_len = total - last * room
+    pad = (-last_len) % 16
     full = 24 + room + 8 + sig_len
-    off = 0
-    out: list[bytes] = []
-    while True:
-        body = stub[off:off + room]
-        flags = P.PFC.FIRST_FRAG if off == 0 else 0
-        alloc = total - off
-        off += len(body)
-        trailer = trailer0
-        frag_len = full
-        if off >= total:
-            flags |= P.PFC.LAST_FRAG
-            pad = (-len(body)) % 16
-            if pad:
-                body += b"\x00" * pad
-                trailer = P.pack_sec_trailer(main.auth_type, level, pad, main.context_id)
-            frag_len = 24 + len(body) + 8 + sig_len
-        header = pack(5, 0, P.PTYPE.RESPONSE, flags, b"\x10\x00\x00\x00", frag_len, sig_len, call_id,
-                      alloc, ctx_id, 0, 0)
-        body, sig = protect(level, header, body, trailer, header_sign)
-        out += (header, body, trailer, sig)
-        if off >= total:
-            break
-    return b"".join(out)
+    buf = bytearray(full * last + 24 + last_len + pad + 8 + sig_len)
+    out = memoryview(buf)
+    src = memoryview(stub)
+    protect_into: ProtectInto | None = getattr(sec, "protect_into", None)
+    if protect_into is None:
+        protect_into = _via_protect(sec)
+    trailer = P.pack_sec_trailer(main.auth_type, level, 0, main.context_id)
+    pack = _RESPONSE_HEADER.pack_into
+    response = P.PTYPE.RESPONSE
+    pos = 0
+    for i in range(last):  # every fragment but the last: full, unpadded
+        off = i * room
+        pack(buf, pos, 5, 0, response, 0 if i else P.PFC.FIRST_FRAG, _LE_DREP, full, sig_len,
+             call_id, total - off, ctx_id, 0, 0)
+        end = pos + 24 + room
+        out[end:end + 8] = trailer
+        protect_into(level, out, pos, pos + 24, end, src[off:off + room], header_sign)
+        pos += full
+    off = last * room
+    plain: bytes | memoryview = src[off:]
+    if pad:
+        plain = bytes(plain) + bytes(pad)
+        trailer = P.pack_sec_trailer(main.auth_type, level, pad, main.context_id)
+    end = pos + 24 + last_len + pad
+    pack(buf, pos, 5, 0, response, P.PFC.LAST_FRAG | (0 if last else P.PFC.FIRST_FRAG), _LE_DREP,
+         len(buf) - pos, sig_len, call_id, last_len, ctx_id, 0, 0)
+    out[end:end + 8] = trailer
+    protect_into(level, out, pos, pos + 24, end, plain, header_sign)
+    return buf

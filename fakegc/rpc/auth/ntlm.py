@@ -17,7 +17,7 @@ import time
 from cryptography.hazmat.primitives.ciphers import CipherContext
 from impacket import ntlm
 
-from fakegc.crypto import hmac_md5, nt_hash, rc4
+from fakegc.crypto import Hmac, hmac_md5, nt_hash, rc4
 from fakegc.rpc.auth.base import (
     LEVEL_PRIVACY,
     RPC_C_AUTHN_WINNT,
@@ -52,6 +52,7 @@ _CLIENT_OPTIONAL = (
     | ntlm.NTLMSSP_NEGOTIATE_VERSION
 )
 _U32 = struct.Struct("<I")
+_SIGNATURE = struct.Struct("<I8sI")  # NTLMSSP_MESSAGE_SIGNATURE: Version 1, Checksum, SeqNum
 _SIG_VERSION = b"\x01\x00\x00\x00"  # NTLMSSP_MESSAGE_SIGNATURE Version 1 (MS-NLMP 2.2.2.9.1)
 _VERSION = struct.pack("<BBHBBBB", 10, 0, 20348, 0, 0, 0, 15)  # Windows Server 2022, NTLM rev 15
 
@@ -95,6 +96,8 @@ class NtlmContext:
         self._server_sign = b""
         self._client_seal: CipherContext | None = None
         self._server_seal: CipherContext | None = None
+        self._client_mac = Hmac(b"")
+        self._server_mac = Hmac(b"")
         self._ess = False
         self._key_exch = False
 
@@ -186,6 +189,8 @@ class NtlmContext:
         self._server_sign = ntlm.SIGNKEY(f, key, "Server") or b""
         self._client_seal = rc4(ntlm.SEALKEY(f, key, "Client"))
         self._server_seal = rc4(ntlm.SEALKEY(f, key, "Server"))
+        self._client_mac = Hmac(self._client_sign)
+        self._server_mac = Hmac(self._server_sign)
         self._ess = bool(f & ntlm.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY)
         self._key_exch = bool(f & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH)
 
@@ -212,10 +217,15 @@ class NtlmContext:
         seq = struct.unpack_from("<I", signature, 12)[0]
         if seq != self._recv_seq:
             raise AuthError(f"NTLM sequence {seq}, expected {self._recv_seq}")
+        if not self._ess:
+            raise AuthError("signing without extended session security is not supported")
+        seal = self._client_seal
         if level == LEVEL_PRIVACY:
-            body = self._client_seal.update(body)
-        expected = self._mac(self._client_sign, self._client_seal, seq, header + body + trailer)
-        if not hmac.compare_digest(expected, signature):
+            body = seal.update(body)
+        checksum = self._client_mac.digest(signature[12:], header, body, trailer)[:8]
+        if self._key_exch:
+            checksum = seal.update(checksum)
+        if not hmac.compare_digest(checksum, signature[4:12]) or signature[:4] != _SIG_VERSION:
             raise AuthError("NTLM signature mismatch")
         self._recv_seq += 1
         return body
@@ -237,12 +247,42 @@ class NtlmContext:
             raise AuthError("signing without extended session security is not supported")
         seq = _U32.pack(self._send_seq)
         self._send_seq += 1
-        checksum = hmac_md5(self._server_sign, b"".join((seq, header, body, trailer)))[:8]
+        checksum = self._server_mac.digest(seq, header, body, trailer)[:8]
         if level == LEVEL_PRIVACY:
             body = seal.update(body)
         if self._key_exch:
             checksum = seal.update(checksum)
         return body, b"".join((_SIG_VERSION, checksum, seq))
+
+    def protect_into(self, level: int, out: memoryview, start: int, body: int, trailer: int,
+                     plain: bytes | memoryview, header_sign: bool) -> None:
+        """:meth:`protect` for a fragment laid out in ``out``: the PDU header is
+        ``out[start:body]``, the sec_trailer the 8 bytes at ``trailer``; ``plain`` (the body,
+        padded) goes to ``out[body:trailer]``, sealed at privacy, and the 16-byte signature
+        after the sec_trailer.
+
+        The MAC reads the header, ``plain`` and trailer where they lie (no join, no key set-up:
+        :class:`~fakegc.crypto.Hmac`) and RC4 writes the sealed body straight into ``out``
+        (``update_into``, source and destination apart).  Byte-identical to :meth:`protect`
+        and impacket's ``ntlm.SEAL`` / ``ntlm.SIGN`` (tests/unit/test_ntlm_protect.py).
+        """
+        seal = self._server_seal
+        if seal is None:
+            raise AuthError("security context not established")
+        if not self._ess:
+            raise AuthError("signing without extended session security is not supported")
+        seq = self._send_seq
+        self._send_seq = seq + 1
+        end = trailer + 8
+        checksum = self._server_mac.digest(_U32.pack(seq), out[start:body], plain,
+                                           out[trailer:end])[:8]
+        if level == LEVEL_PRIVACY:
+            seal.update_into(plain, out[body:trailer])
+        else:
+            out[body:trailer] = plain
+        if self._key_exch:
+            checksum = seal.update(checksum)
+        _SIGNATURE.pack_into(out, end, 1, checksum, seq)
 
 
 class NtlmProvider:

@@ -380,6 +380,12 @@ class SpnegoContext:
         body, sig = self.inner.protect(level, header, body, trailer, header_sign)
         return body, sig
 
+    @property
+    def protect_into(self) -> Any:
+        """The inner mechanism's in-place protection (NTLM's), or None: the caller then goes
+        through :meth:`protect` (fakegc.rpc.auth.legs.protect_response)."""
+        return getattr(self.inner, "protect_into", None) if self.complete else None
+
 
 class SpnegoProvider:
     """Acceptor factory for auth type 9: NTLM and/or Kerberos inside SPNEGO.
