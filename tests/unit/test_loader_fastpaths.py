@@ -35,6 +35,8 @@ def _chain(depth: int) -> Any:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_too_deep_agrees_with_the_text_scan(seed: int) -> None:
+    # the documents' keys are k0..k2: no recipient section, whose entries _too_deep leaves to
+    # the build's type checks (tests/unit/test_loader_fast_build.py holds that case)
     rng = random.Random(seed)
     for _ in range(150):
         depth = rng.choice([2, 10, loader.MAX_DEPTH - 1, loader.MAX_DEPTH, loader.MAX_DEPTH + 1, 90])
