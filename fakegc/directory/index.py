@@ -199,17 +199,24 @@ class ExactIndex:
     def lookup(self, d: Directory, text: str) -> list[AbObject]:
         """The GAL objects equal to ``text`` in one of the fields (casefolded), MId order."""
         key = text.casefold()
-        found = _mids(self._names.get(key))
+        hit = self._names.get(key)
         objects = d.objects
-        obj = objects.get(d.by_alias.get(key, 0))  # MId 0: none
-        if obj is not None and obj.in_gal and obj.alias.casefold() == key:
-            found.add(obj.mid)
-        if key.endswith(self._suffix):
-            obj = objects.get(d.by_alias.get(key[:-len(self._suffix)], 0))
-            address = obj.props.get(P.PR_SMTP_ADDRESS) if obj is not None else None
-            if obj is not None and obj.in_gal and isinstance(address, str) and address.casefold() == key:
-                found.add(obj.mid)
-        return [objects[m] for m in sorted(found)]
+        found: list[int] = [] if hit is None else [hit] if type(hit) is int else list(hit)
+        mid = d.by_alias.get(key)
+        if mid is not None:
+            obj = objects[mid]
+            if obj.in_gal and obj.alias.casefold() == key:
+                found.append(mid)
+        if key.endswith(self._suffix):  # alias@domain: the alias's object, if that is its address
+            mid = d.by_alias.get(key[:-len(self._suffix)])
+            if mid is not None:
+                owner = objects[mid]
+                address = owner.props.get(P.PR_SMTP_ADDRESS)
+                if owner.in_gal and isinstance(address, str) and address.casefold() == key:
+                    found.append(mid)
+        if not found:
+            return []
+        return [objects[m] for m in sorted(set(found))]
 
 
 def exact(d: Directory, text: str) -> list[AbObject]:
