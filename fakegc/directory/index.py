@@ -214,8 +214,8 @@ class ExactIndex:
                 address = owner.props.get(P.PR_SMTP_ADDRESS)
                 if owner.in_gal and isinstance(address, str) and address.casefold() == key:
                     found.append(mid)
-        if not found:
-            return []
+        if len(found) < 2:
+            return [objects[m] for m in found]
         return [objects[m] for m in sorted(set(found))]
 
 
