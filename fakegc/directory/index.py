@@ -314,6 +314,7 @@ def adopt(view: Directory, source: Directory) -> bool:
     neither has changed since the copy (same version); True when it did."""
     if view.version != source.version or len(view.containers) != len(source.containers):
         return False
+    view._tables_cached = True  # first: a copy taken meanwhile that has the tables clears them
     for mine, theirs in zip(view.containers, source.containers):
         mine._keys.update(theirs._keys)
         mine._index.update(theirs._index)
@@ -322,5 +323,4 @@ def adopt(view: Directory, source: Directory) -> bool:
         version = value[0] if isinstance(value, tuple) else getattr(value, "version", None)
         if version == view.version:
             view.indexes.setdefault(name, value)
-    view._tables_cached = True
     return True

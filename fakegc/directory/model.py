@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import uuid as uuidlib
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress
@@ -172,6 +173,7 @@ class Directory:
         self.indexes: dict[str, Any] = {}
         #: MIds of objects this directory may change in place; None: no copy shares them
         self._owned: set[int] | None = None
+        self.copied_from: weakref.ref[Directory] | None = None  # the source of a copy()
         self.gal = self._add_container(0, "Global Address List", "/", P.AB_RECIPIENTS | P.AB_UNMODIFIABLE,
                                        0, None, lambda o: o.in_gal, is_master=True)
 
@@ -467,6 +469,7 @@ class Directory:
         new.gal = mapped[id(self.gal)]
         new.indexes = dict(self.indexes)
         new._owned = set()
+        new.copied_from = weakref.ref(self)
         self._owned = set()  # our objects are shared from now on too
         return new
 

@@ -202,8 +202,10 @@ class Cluster(ClusterEvents):
 
     def _adopt_warm(self, pristine: Any, seconds: float) -> None:
         adopted = adopt(self.directory, pristine)  # False when the directory changed meanwhile
-        self.journal.record("directory", "warm", objects=len(pristine), seconds=round(seconds, 2),
-                            adopted=adopted)
+        cached = pristine.copied_from and pristine.copied_from()  # the process's parsed fixture:
+        if cached is not None:  # later clusters of the process start warm
+            adopt(cached, pristine)
+        self.journal.record("directory", "warm", objects=len(pristine), seconds=round(seconds, 2), adopted=adopted)
 
     async def close(self) -> None:
         """Stop every actor."""
