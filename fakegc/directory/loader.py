@@ -32,8 +32,8 @@ from typing import Any
 import msgspec
 import yaml
 
+from fakegc.directory import jsonlines, typed
 from fakegc.directory import props as P
-from fakegc.directory import typed
 from fakegc.directory.errors import FixtureError
 from fakegc.directory.errors import fail as _fail
 from fakegc.directory.ldif import load_ldif_text
@@ -87,9 +87,10 @@ def _line_at(text: str, pos: int) -> int:
     return text.count("\n", 0, max(pos, 0)) + 1
 
 
-def _depth_line(text: str) -> int | None:
-    """The line where ``[``/``{`` nesting first exceeds :data:`MAX_DEPTH` (strings skipped)."""
-    depth = 0
+def _depth_line(text: str, base: int = 0) -> int | None:
+    """The line where ``[``/``{`` nesting first exceeds :data:`MAX_DEPTH` (strings skipped),
+    counting from ``base`` levels of enclosing containers."""
+    depth = base
     for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]', text):
         tok = m.group()
         if tok in "[{":
@@ -107,8 +108,8 @@ def _too_deep(doc: Any) -> bool:
 
     The entries of the recipient sections (``users``, ``groups``, …) are not walked: the build
     accepts an entry only as a mapping of text, numbers and lists of text (depth 3 below the
-    top), and a document it refuses is parsed again as YAML, whose text scan reports the
-    depth (a walk of 1M entries took 1.7 s).
+    top), and when it refuses one, the text of that entry alone is scanned for the depth
+    (``load_json_text``; a walk of 1M entries took 1.7 s).
     """
     stack = [(doc, 1)] if isinstance(doc, (dict, list)) else []
     containers = (dict, list)
@@ -159,8 +160,8 @@ def load_json_text(text: str | bytes, source: str = "<json>") -> Directory:
     JSON is parsed by msgspec (C; 1M users in ~1 s against ~2.3 s of decoding and ``json``);
     a document msgspec refuses is parsed again by the json module, whose messages name the
     line (msgspec accepts a subset of what json accepts and gives the same values for it:
-    tests/unit/test_loader_fastpaths.py).  When the document does not validate it is parsed
-    again as YAML (JSON is YAML) so the error can name the line.
+    tests/unit/test_loader_fastpaths.py).  When an entry does not validate, the error names
+    its line through :func:`fakegc.directory.jsonlines.entry_line` (no second parse for marks).
     """
     try:  # the common case: entries typed and checked by the decoder (directory/typed.py)
         with gc_paused():
@@ -178,8 +179,17 @@ def load_json_text(text: str | bytes, source: str = "<json>") -> Directory:
         raise _fail(source, _depth_line(_text(text, source)), f"nested deeper than {MAX_DEPTH} levels")
     try:
         return _build(doc, source)
-    except FixtureError:
-        return load_yaml_text(_text(text, source), source)
+    except FixtureError as exc:
+        if exc.entry is None:
+            raise
+        found = jsonlines.locate(text, *exc.entry)
+        if found is None:
+            raise _fail(source, None, exc.message, exc.key) from None
+        line, piece = found
+        deep = _depth_line(piece.decode("utf-8", "replace"), base=2)  # in the top mapping's list
+        if deep is not None:
+            raise _fail(source, line + deep - 1, f"nested deeper than {MAX_DEPTH} levels") from None
+        raise _fail(source, line, exc.message, exc.key) from None
 
 
 def _text(data: str | bytes, source: str) -> str:
@@ -215,44 +225,66 @@ def _build_unpaused(doc: Any, source: str) -> Directory:
                           str(doc.get("netbios", "CONTOSO")), doc.get("realm"))
     directory.source = source
     _add_servers(directory, doc, source)
-    pending_members: list[tuple[Any, list[Any], int]] = []
+    pending_members: list[tuple[Any, list[Any], _Where]] = []
     for section, kind in _SECTIONS.items():
         entries = doc.get(section) or []
         if not isinstance(entries, list):
             raise _fail(source, None, f"{section} must be a list")
         first = next(iter(directory.servers.values()), None)
         default_home = _home_mdb(first.dn) if first is not None else None
-        for i, entry in enumerate(entries):
-            if type(entry) is typed.Entry:
-                obj = typed.add_entry(directory, kind, entry, default_home)
-                if kind == "group":
-                    members = entry.members
-                    pending_members.append((obj, [] if members is msgspec.UNSET else members, 0))
-                entries[i] = None
-                continue
-            if not isinstance(entry, dict):
-                raise _fail(source, None, f"each entry of {section} must be a mapping")
-            _add_entry(directory, section, kind, entry, source, pending_members, default_home)
-            entries[i] = None  # free the parsed entry now: the peak is one copy, not two (#19)
+        i = 0
+        try:
+            for i, entry in enumerate(entries):
+                if type(entry) is typed.Entry:
+                    obj = typed.add_entry(directory, kind, entry, default_home)
+                    if kind == "group":
+                        members = [] if entry.members is msgspec.UNSET else entry.members
+                        pending_members.append((obj, members, (0, section, i)))
+                    entries[i] = None
+                    continue
+                if not isinstance(entry, dict):
+                    raise _fail(source, None, f"each entry of {section} must be a mapping")
+                _add_entry(directory, (section, i), kind, entry, source, pending_members, default_home)
+                entries[i] = None  # free the parsed entry now: the peak is one copy, not two (#19)
+        except FixtureError as exc:
+            raise _at(exc, section, i) from None
     _add_members(directory, pending_members, source)
     directory.add_default_lists()
     _add_address_lists(directory, doc, source)
     return directory
 
 
+_Where = tuple[int, str, int]  # an entry's line (0 in JSON), its section and its index
+
+
+def _at(exc: FixtureError, section: str, index: int) -> FixtureError:
+    """Note the list entry ``exc`` came from when the document gave it no line (JSON)."""
+    if not exc.line and exc.entry is None:
+        exc.entry = (section, index)
+    return exc
+
+
 def _add_servers(directory: Directory, doc: dict[str, Any], source: str) -> None:
     """The ``servers`` list: Exchange servers with their network addresses."""
-    for server in doc.get("servers") or []:
-        line = server.get("__line__") if isinstance(server, dict) else None
-        if not isinstance(server, dict) or "name" not in server:
-            raise _fail(source, line, "a server needs a name")
-        _check_types(server, source, line or 0, ("name", "fqdn", "display_name"))
-        fqdn = server.get("fqdn") or f"{server['name']}.{directory.dns_domain}"
-        obj = directory.add("server", str(server["name"]), str(server.get("display_name", server["name"])),
-                            line=line or 0)
-        obj.props[P.PR_EMS_AB_NETWORK_ADDRESS] = [f"ncacn_ip_tcp:{fqdn}", f"ncalrpc:{server['name']}",
-                                                   f"ncacn_http:{fqdn}"]
-        obj.fqdn = fqdn.lower()
+    for i, server in enumerate(doc.get("servers") or []):
+        try:
+            _add_server(directory, server, source)
+        except FixtureError as exc:
+            raise _at(exc, "servers", i) from None
+
+
+def _add_server(directory: Directory, server: Any, source: str) -> None:
+    """One Exchange server of ``servers``."""
+    line = server.get("__line__") if isinstance(server, dict) else None
+    if not isinstance(server, dict) or "name" not in server:
+        raise _fail(source, line, "a server needs a name")
+    _check_types(server, source, line or 0, ("name", "fqdn", "display_name"))
+    fqdn = server.get("fqdn") or f"{server['name']}.{directory.dns_domain}"
+    obj = directory.add("server", str(server["name"]), str(server.get("display_name", server["name"])),
+                        line=line or 0)
+    obj.props[P.PR_EMS_AB_NETWORK_ADDRESS] = [f"ncacn_ip_tcp:{fqdn}", f"ncalrpc:{server['name']}",
+                                               f"ncacn_http:{fqdn}"]
+    obj.fqdn = fqdn.lower()
 
 
 def _entry_props(entry: dict[str, Any], kind: str, source: str, line: int) -> dict[int, Any]:
@@ -281,9 +313,11 @@ def _entry_guid(entry: dict[str, Any], source: str, line: int) -> uuidlib.UUID |
         raise _fail(source, line, f"bad guid {entry['guid']!r}") from None
 
 
-def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, Any], source: str,
-               pending_members: list[tuple[Any, list[Any], int]], default_home: str | None) -> None:
-    """One recipient of a section; a group's members are resolved once all are known."""
+def _add_entry(directory: Directory, where: tuple[str, int], kind: str, entry: dict[str, Any], source: str,
+               pending_members: list[tuple[Any, list[Any], _Where]], default_home: str | None) -> None:
+    """One recipient (``where``: its section and index); a group's members are resolved once
+    all are known."""
+    section = where[0]
     line = entry.get("__line__", 0)
     if _LIST_KEYS.isdisjoint(entry) and all(map(_is_text, entry.values())) and _KNOWN.issuperset(entry):
         # only known text fields (a generated fixture's every entry): every check of
@@ -318,7 +352,7 @@ def _add_entry(directory: Directory, section: str, kind: str, entry: dict[str, A
         members = entry.get("members") or []
         if not isinstance(members, list):
             raise _fail(source, line, "members must be a list")
-        pending_members.append((obj, members, line))
+        pending_members.append((obj, members, (line, *where)))
 
 
 _MAILBOX_KINDS = frozenset({"user", "room", "equipment"})
@@ -329,13 +363,14 @@ _intern = sys.intern
 _home_mdb = typed.home_mdb
 
 
-def _add_members(directory: Directory, pending_members: list[tuple[Any, list[Any], int]],
+def _add_members(directory: Directory, pending_members: list[tuple[Any, list[Any], _Where]],
                  source: str) -> None:
-    for group, members, line in pending_members:
+    for group, members, (line, section, index) in pending_members:
         for alias in members:
             member = directory.find_alias(str(alias))
             if member is None:
-                raise _fail(source, line, f"group {group.alias}: unknown member {alias!r}")
+                error = _fail(source, line, f"group {group.alias}: unknown member {alias!r}")
+                raise _at(error, section, index)
             directory.add_member(group, member)
 
 
@@ -344,28 +379,36 @@ _LIST_FILTERS = {"department": P.PR_DEPARTMENT_NAME, "title": P.PR_TITLE, "compa
 
 def _add_address_lists(directory: Directory, doc: dict[str, Any], source: str) -> None:
     """``address_lists``: containers whose members match every filter given."""
-    for lst in doc.get("address_lists") or []:
-        if not isinstance(lst, dict):
-            raise _fail(source, None, "each entry must be a mapping", "address_lists")
-        line = lst.get("__line__", 0)
-        name = lst.get("name")
-        if not name:
-            raise _fail(source, line, "an address list needs a name")
-        criteria = {k: v for k, v in lst.items() if k not in ("name", "__line__")}
-        if not criteria:
-            raise _fail(source, line, f"address list {name!r} needs a filter (department, title, company or kind)")
-        for key in criteria:
-            if key not in _LIST_FILTERS and key != "kind":
-                raise _fail(source, line, f"address list {name!r}: unknown filter {key!r}")
+    for i, lst in enumerate(doc.get("address_lists") or []):
+        try:
+            _add_address_list(directory, lst, source)
+        except FixtureError as exc:
+            raise _at(exc, "address_lists", i) from None
 
-        def include(o: Any, criteria: dict[str, Any] = criteria) -> bool:
-            for key, want in criteria.items():
-                have = o.kind if key == "kind" else o.props.get(_LIST_FILTERS[key])
-                if have != want:
-                    return False
-            return True
 
-        directory.add_container(str(name), include)
+def _add_address_list(directory: Directory, lst: Any, source: str) -> None:
+    """One container of ``address_lists``."""
+    if not isinstance(lst, dict):
+        raise _fail(source, None, "each entry must be a mapping", "address_lists")
+    line = lst.get("__line__", 0)
+    name = lst.get("name")
+    if not name:
+        raise _fail(source, line, "an address list needs a name")
+    criteria = {k: v for k, v in lst.items() if k not in ("name", "__line__")}
+    if not criteria:
+        raise _fail(source, line, f"address list {name!r} needs a filter (department, title, company or kind)")
+    for key in criteria:
+        if key not in _LIST_FILTERS and key != "kind":
+            raise _fail(source, line, f"address list {name!r}: unknown filter {key!r}")
+
+    def include(o: Any, criteria: dict[str, Any] = criteria) -> bool:
+        for key, want in criteria.items():
+            have = o.kind if key == "kind" else o.props.get(_LIST_FILTERS[key])
+            if have != want:
+                return False
+        return True
+
+    directory.add_container(str(name), include)
 
 
 def _kind(value: Any) -> str:
