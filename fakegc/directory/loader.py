@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import uuid as uuidlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -264,13 +265,19 @@ def _at(exc: FixtureError, section: str, index: int) -> FixtureError:
     return exc
 
 
+def _each(directory: Directory, doc: dict[str, Any], source: str, section: str,
+          add: Callable[[Directory, Any, str], None]) -> None:
+    """``add`` every entry of the list ``section``; an error notes the entry it came from."""
+    for i, item in enumerate(doc.get(section) or []):
+        try:
+            add(directory, item, source)
+        except FixtureError as exc:
+            raise _at(exc, section, i) from None
+
+
 def _add_servers(directory: Directory, doc: dict[str, Any], source: str) -> None:
     """The ``servers`` list: Exchange servers with their network addresses."""
-    for i, server in enumerate(doc.get("servers") or []):
-        try:
-            _add_server(directory, server, source)
-        except FixtureError as exc:
-            raise _at(exc, "servers", i) from None
+    _each(directory, doc, source, "servers", _add_server)
 
 
 def _add_server(directory: Directory, server: Any, source: str) -> None:
@@ -379,11 +386,7 @@ _LIST_FILTERS = {"department": P.PR_DEPARTMENT_NAME, "title": P.PR_TITLE, "compa
 
 def _add_address_lists(directory: Directory, doc: dict[str, Any], source: str) -> None:
     """``address_lists``: containers whose members match every filter given."""
-    for i, lst in enumerate(doc.get("address_lists") or []):
-        try:
-            _add_address_list(directory, lst, source)
-        except FixtureError as exc:
-            raise _at(exc, "address_lists", i) from None
+    _each(directory, doc, source, "address_lists", _add_address_list)
 
 
 def _add_address_list(directory: Directory, lst: Any, source: str) -> None:
