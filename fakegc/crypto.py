@@ -271,7 +271,7 @@ class Hmac:
     """HMAC (RFC 2104 §2) with MD5 or SHA-1 under one fixed key, for a key that signs every
     PDU of a connection (NTLM's SigningKey, MS-NLMP 3.4.4.2; a Kerberos Ki, RFC 3961 §5.3).
 
-    The MD5 states after the key XOR ipad / opad block are computed once; each MAC copies
+    The hash states after the key XOR ipad / opad block are computed once; each MAC copies
     them (``EVP_MD_CTX_copy``) and feeds its parts one ``update`` each, so no message is
     joined first and no key is set up per PDU.  ``hmac.digest`` sets the key up on every call
     (~0.8 us of a 6 us HMAC-MD5 over a 4 KiB fragment here: benchmarks/bench_protect.py).
@@ -289,7 +289,7 @@ class Hmac:
         self._outer = new(key.translate(_OPAD))
 
     def digest(self, *parts: bytes | bytearray | memoryview) -> bytes:
-        """The 16-byte MAC of the concatenation of ``parts``."""
+        """The MAC (16 bytes for MD5, 20 for SHA-1) of the concatenation of ``parts``."""
         inner = self._inner.copy()
         for part in parts:
             inner.update(part)

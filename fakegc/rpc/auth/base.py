@@ -37,6 +37,7 @@ __all__ = [
     "SecurityContext",
     "SecurityProvider",
     "StepResult",
+    "protect_by_copy",
 ]
 
 RPC_C_AUTHN_NONE = 0
@@ -106,6 +107,17 @@ class SecurityContext(Protocol):
                 header_sign: bool) -> tuple[bytes, bytes]:
         """Sign (and at privacy, seal) an outgoing PDU: returns (body, signature)."""
         ...
+
+
+def protect_by_copy(ctx: SecurityContext, level: int, out: memoryview, start: int, body: int,
+                    trailer: int, plain: bytes | memoryview, header_sign: bool) -> None:
+    """``protect_into`` through ``ctx.protect``: a fragment laid out in ``out`` (header at
+    ``start``, body at ``body``, sec_trailer at ``trailer``) is copied out, protected, and the
+    body and signature copied back (fakegc.rpc.auth.legs.protect_response)."""
+    sealed, sig = ctx.protect(level, bytes(out[start:body]), bytes(plain),
+                              bytes(out[trailer:trailer + 8]), header_sign)
+    out[body:trailer] = sealed
+    out[trailer + 8:trailer + 8 + len(sig)] = sig
 
 
 class Credentials(Protocol):

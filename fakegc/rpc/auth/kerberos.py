@@ -33,6 +33,7 @@ from fakegc.rpc.auth.base import (
     AuthError,
     Credentials,
     StepResult,
+    protect_by_copy,
 )
 from fakegc.wire.der import DerError, length_at
 
@@ -277,9 +278,7 @@ class KerberosContext:
         """
         key = self.key
         if key is None or key.enctype == 23 or len(plain) % 16:
-            sealed, sig = self.protect(level, bytes(out[start:body]), bytes(plain),
-                                       bytes(out[trailer:trailer + 8]), header_sign)
-            out[body:trailer], out[trailer + 8:trailer + 8 + len(sig)] = sealed, sig
+            protect_by_copy(self, level, out, start, body, trailer, plain, header_sign)
             return
         seq = self._send_seq
         self._send_seq = seq + 1

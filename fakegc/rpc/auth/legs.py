@@ -9,6 +9,7 @@ the PDU bytes and get tokens, stubs or :class:`LegRefused` back.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from fakegc.rpc.auth.base import (
     AuthError,
     SecurityContext,
     SecurityProvider,
+    protect_by_copy,
 )
 from fakegc.wire import pdu as P
 
@@ -175,18 +177,9 @@ ProtectInto = Callable[[int, memoryview, int, int, int, bytes | memoryview, bool
 
 
 def _via_protect(sec: SecurityContext) -> ProtectInto:
-    """``protect_into`` for a context that only has ``protect`` (Kerberos): the parts are
-    copied out of the answer buffer, protected, and the results copied back."""
-    protect = sec.protect
-
-    def protect_into(level: int, out: memoryview, start: int, body: int, trailer: int,
-                     plain: bytes | memoryview, header_sign: bool) -> None:
-        sealed, sig = protect(level, bytes(out[start:body]), bytes(plain),
-                              bytes(out[trailer:trailer + 8]), header_sign)
-        out[body:trailer] = sealed
-        out[trailer + 8:trailer + 8 + len(sig)] = sig
-
-    return protect_into
+    """``protect_into`` for a context that only has ``protect``: the parts are copied out of
+    the answer buffer, protected, and the results copied back."""
+    return functools.partial(protect_by_copy, sec)
 
 
 def protect_response(main: AuthCtx, stub: bytes, call_id: int, ctx_id: int, max_xmit: int,
@@ -196,7 +189,7 @@ def protect_response(main: AuthCtx, stub: bytes, call_id: int, ctx_id: int, max_
     Each fragment's stub is padded to 16 bytes and carries its own sec_trailer.  The whole
     answer is one buffer sized up front: headers and trailers are packed into it, each body
     is read from ``stub`` through a memoryview and written once, sealed or signed in place
-    by the context's ``protect_into`` (NTLM's; others through :func:`_via_protect`).
+    by the context's ``protect_into`` (NTLM's, Kerberos'; others through :func:`_via_protect`).
     """
     sec = main.context
     level = main.level

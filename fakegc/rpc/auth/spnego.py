@@ -382,8 +382,8 @@ class SpnegoContext:
 
     @property
     def protect_into(self) -> Any:
-        """The inner mechanism's in-place protection (NTLM's), or None: the caller then goes
-        through :meth:`protect` (fakegc.rpc.auth.legs.protect_response)."""
+        """The inner mechanism's in-place protection (NTLM's, Kerberos'), or None: the caller then
+        goes through :meth:`protect` (fakegc.rpc.auth.legs.protect_response)."""
         return getattr(self.inner, "protect_into", None) if self.complete else None
 
 
